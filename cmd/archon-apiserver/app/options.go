@@ -1,0 +1,172 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+// Package app turns archon-apiserver's flags into a running server:
+// options, then config, then run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	basecompatibility "k8s.io/component-base/compatibility"
+	baseversion "k8s.io/component-base/version"
+	"k8s.io/klog/v2"
+	netutils "k8s.io/utils/net"
+
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/apiserver"
+	"github.com/acp-archon/archon/pkg/embeddedetcd"
+	archonopenapi "github.com/acp-archon/archon/pkg/generated/openapi"
+)
+
+const (
+	etcdPathPrefix = "/registry/archon"
+	// serviceDNSName is the name kube-apiserver's aggregator checks in the
+	// serving certificate: the Service the APIService points at.
+	serviceDNSName = "archon-apiserver.archon-system.svc"
+	// maxRequestBodyBytes keeps requests below etcd's request size limit
+	// (1.5 MiB) so oversized objects get 413, not an etcd error.
+	maxRequestBodyBytes = 3 * 512 * 1024
+)
+
+// Options are archon-apiserver's command-line options.
+type Options struct {
+	Recommended *genericoptions.RecommendedOptions
+	// EmbeddedEtcdDir is where the embedded etcd keeps its data when no
+	// --etcd-servers are given.
+	EmbeddedEtcdDir string
+}
+
+// NewOptions returns options with archon's defaults.
+func NewOptions() *Options {
+	o := &Options{
+		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
+			apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion)),
+		EmbeddedEtcdDir: "archon-data/etcd",
+	}
+	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
+		authv1.SchemeGroupVersion, schema.GroupKind{Group: authv1.GroupName})
+	// Without a kubeconfig and outside a cluster archon runs standalone:
+	// only client certificates authenticate and only system:masters is
+	// authorised. With one, authentication and authorisation are delegated
+	// to kube-apiserver.
+	o.Recommended.Authentication.RemoteKubeConfigFileOptional = true
+	o.Recommended.Authorization.RemoteKubeConfigFileOptional = true
+	return o
+}
+
+// AddFlags registers the options on a flag set.
+func (o *Options) AddFlags(flags *pflag.FlagSet) {
+	o.Recommended.AddFlags(flags)
+	flags.StringVar(&o.EmbeddedEtcdDir, "embedded-etcd-dir", o.EmbeddedEtcdDir,
+		"Data directory of the embedded etcd started when --etcd-servers is empty.")
+}
+
+// NewCommand returns the archon-apiserver command.
+func NewCommand(ctx context.Context) *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "archon-apiserver",
+		Short: "Serve the platform API (projects, images, charts) as an aggregated API server",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.SetContext(ctx)
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// Run starts embedded etcd if needed, then serves until ctx is done.
+func (o *Options) Run(ctx context.Context) error {
+	if len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0 {
+		etcd, err := embeddedetcd.Start(ctx, o.EmbeddedEtcdDir)
+		if err != nil {
+			return err
+		}
+		defer etcd.Stop()
+		klog.InfoS("Started embedded etcd", "dir", o.EmbeddedEtcdDir, "url", etcd.ClientURL)
+		o.Recommended.Etcd.StorageConfig.Transport.ServerList = []string{etcd.ClientURL}
+	}
+	if !o.hasCluster() {
+		klog.Info("No kubeconfig and not in a cluster: running standalone, without delegated auth or admission")
+		o.Recommended.CoreAPI = nil
+		o.Recommended.Admission = nil
+	}
+	if errs := o.Recommended.Validate(); len(errs) > 0 {
+		return utilerrors.NewAggregate(errs)
+	}
+
+	config, err := o.Config()
+	if err != nil {
+		return err
+	}
+	server, err := config.Complete().New()
+	if err != nil {
+		return err
+	}
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+func (o *Options) hasCluster() bool {
+	if o.Recommended.CoreAPI == nil {
+		return false
+	}
+	_, inCluster := os.LookupEnv("KUBERNETES_SERVICE_HOST")
+	return o.Recommended.CoreAPI.CoreAPIKubeconfigPath != "" || inCluster
+}
+
+// Config turns the options into a server config.
+func (o *Options) Config() (*apiserver.Config, error) {
+	if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
+		[]string{serviceDNSName}, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("creating self-signed serving certificate: %w", err)
+	}
+
+	config := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(archonopenapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIConfig.Info.Title = "Archon"
+	config.OpenAPIConfig.Info.Version = baseversion.Get().GitVersion
+	config.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(archonopenapi.GetOpenAPIDefinitions, namer)
+	config.OpenAPIV3Config.Info.Title = "Archon"
+	config.OpenAPIV3Config.Info.Version = baseversion.Get().GitVersion
+	config.MaxRequestBodyBytes = maxRequestBodyBytes
+	config.FeatureGate = utilfeature.DefaultFeatureGate
+	// Feature gates and emulation follow the Kubernetes libraries archon is
+	// built on; /version still reports archon's own release.
+	config.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
+
+	if err := o.Recommended.ApplyTo(config); err != nil {
+		return nil, err
+	}
+	if config.Authorization.Authorizer == nil {
+		return nil, errors.New("no authorizer configured")
+	}
+	return &apiserver.Config{GenericConfig: config}, nil
+}

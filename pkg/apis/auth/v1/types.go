@@ -1,0 +1,164 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package v1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Annotations a Project carries for people rather than for the platform.
+const (
+	// DisplayNameAnnotation holds the project's human-readable name.
+	DisplayNameAnnotation = "cpaas.io/display-name"
+	// DescriptionAnnotation holds a free-text description of the project.
+	DescriptionAnnotation = "cpaas.io/description"
+)
+
+// +genclient
+// +genclient:nonNamespaced
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Project is a tenant of the platform. It owns namespaces, the quota those
+// namespaces share in each cluster the project spans, and the list of people
+// who run it. Its display name and description live in the annotations
+// cpaas.io/display-name and cpaas.io/description.
+type Project struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata. The name is a DNS-1123 label of at most 63
+	// characters; namespaces of the project are named <project>-<name>.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is what the project's owners ask for.
+	// +optional
+	Spec ProjectSpec `json:"spec,omitempty"`
+	// Status is what the platform observes about the project.
+	// +optional
+	Status ProjectStatus `json:"status,omitempty"`
+}
+
+// ProjectSpec is what the project's owners ask for.
+type ProjectSpec struct {
+	// Clusters the project may place namespaces in, each with the quota its
+	// namespaces there share. Cluster names are unique.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Clusters []ProjectCluster `json:"clusters,omitempty"`
+	// Members of the project and the role each holds.
+	// +optional
+	// +listType=atomic
+	Members []ProjectMember `json:"members,omitempty"`
+}
+
+// ProjectCluster is one cluster the project may place namespaces in.
+type ProjectCluster struct {
+	// Name of the cluster, a DNS-1123 label.
+	Name string `json:"name"`
+	// Quota the project's namespaces in this cluster share, keyed like a
+	// ResourceQuota's hard limits (cpu, requests.memory, pods, or a custom
+	// qualified name).
+	// +optional
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+}
+
+// MemberKind names the kind of subject a project member is.
+// +enum
+type MemberKind string
+
+const (
+	MemberKindUser           MemberKind = "User"
+	MemberKindGroup          MemberKind = "Group"
+	MemberKindServiceAccount MemberKind = "ServiceAccount"
+)
+
+// ProjectRole is the role a member holds in the project.
+// +enum
+type ProjectRole string
+
+const (
+	// ProjectRoleAdmin runs the project: its namespaces, quota and members.
+	ProjectRoleAdmin ProjectRole = "project-admin"
+	// ProjectRoleAuditor sees everything in the project and changes nothing.
+	ProjectRoleAuditor ProjectRole = "project-auditor"
+)
+
+// ProjectMember grants one subject a role in the project.
+type ProjectMember struct {
+	// Kind of subject: User, Group or ServiceAccount. Defaults to User.
+	// +optional
+	Kind MemberKind `json:"kind,omitempty"`
+	// Name of the user, group or ServiceAccount.
+	Name string `json:"name"`
+	// Namespace of the ServiceAccount; set for ServiceAccounts only.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Role the member holds: project-admin or project-auditor.
+	Role ProjectRole `json:"role"`
+}
+
+// ProjectPhase is where a project is in its life.
+// +enum
+type ProjectPhase string
+
+const (
+	// ProjectActive projects accept namespaces and members.
+	ProjectActive ProjectPhase = "Active"
+	// ProjectTerminating projects are being deleted.
+	ProjectTerminating ProjectPhase = "Terminating"
+)
+
+// ProjectStatus is what the platform observes about the project.
+type ProjectStatus struct {
+	// Phase of the project: Active or Terminating.
+	// +optional
+	Phase ProjectPhase `json:"phase,omitempty"`
+	// Namespaces that belong to the project.
+	// +optional
+	// +listType=set
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Clusters holds the project's quota and its use in each cluster.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Clusters []ProjectClusterStatus `json:"clusters,omitempty"`
+}
+
+// ProjectClusterStatus is the project's quota use in one cluster.
+type ProjectClusterStatus struct {
+	// Name of the cluster.
+	Name string `json:"name"`
+	// Hard is the project's quota in the cluster.
+	// +optional
+	Hard corev1.ResourceList `json:"hard,omitempty"`
+	// Used is the sum of the quotas of the project's namespaces in the cluster.
+	// +optional
+	Used corev1.ResourceList `json:"used,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ProjectList is a list of Projects.
+type ProjectList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	// Items is the list of Projects.
+	Items []Project `json:"items"`
+}

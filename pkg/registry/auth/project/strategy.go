@@ -1,0 +1,135 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+// Package project stores Projects in etcd: the rules applied on create and
+// update, the fields they can be selected by, and how they print as a table.
+package project
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/names"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/acp-archon/archon/pkg/apis/auth"
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/apis/auth/validation"
+)
+
+// projectStrategy governs writes to the main resource: the spec and metadata.
+// The status belongs to the platform and is written through projects/status.
+type projectStrategy struct {
+	runtime.ObjectTyper
+	names.NameGenerator
+}
+
+var _ rest.RESTCreateUpdateStrategy = projectStrategy{}
+
+func newStrategy(typer runtime.ObjectTyper) projectStrategy {
+	return projectStrategy{typer, names.SimpleNameGenerator}
+}
+
+func (projectStrategy) NamespaceScoped() bool { return false }
+
+// GetResetFields keeps server-side apply from recording ownership of fields
+// this endpoint ignores.
+func (projectStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	return map[fieldpath.APIVersion]*fieldpath.Set{
+		fieldpath.APIVersion(authv1.SchemeGroupVersion.String()): fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
+	}
+}
+
+func (projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+	project := obj.(*auth.Project)
+	project.Status = auth.ProjectStatus{Phase: auth.ProjectActive}
+}
+
+func (projectStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+	obj.(*auth.Project).Status = old.(*auth.Project).Status
+}
+
+func (projectStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+	return validation.ValidateProject(obj.(*auth.Project))
+}
+
+func (projectStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateProjectUpdate(obj.(*auth.Project), old.(*auth.Project))
+}
+
+func (projectStrategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
+
+func (projectStrategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
+	return nil
+}
+
+func (projectStrategy) Canonicalize(runtime.Object) {}
+
+func (projectStrategy) AllowCreateOnUpdate(context.Context) bool { return false }
+
+func (projectStrategy) AllowUnconditionalUpdate(context.Context) bool { return true }
+
+// projectStatusStrategy governs projects/status: only the status changes.
+type projectStatusStrategy struct {
+	projectStrategy
+}
+
+func (projectStatusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	return map[fieldpath.APIVersion]*fieldpath.Set{
+		fieldpath.APIVersion(authv1.SchemeGroupVersion.String()): fieldpath.NewSet(
+			fieldpath.MakePathOrDie("spec"),
+			fieldpath.MakePathOrDie("metadata", "labels"),
+			fieldpath.MakePathOrDie("metadata", "annotations"),
+		),
+	}
+}
+
+func (projectStatusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+	project, oldProject := obj.(*auth.Project), old.(*auth.Project)
+	project.Spec = oldProject.Spec
+	project.Labels = oldProject.Labels
+	project.Annotations = oldProject.Annotations
+}
+
+func (projectStatusStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateProjectStatusUpdate(obj.(*auth.Project), old.(*auth.Project))
+}
+
+// getAttrs exposes a project's labels and selectable fields to list and
+// watch filtering.
+func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	project, ok := obj.(*auth.Project)
+	if !ok {
+		return nil, nil, fmt.Errorf("not a Project: %T", obj)
+	}
+	return project.Labels, selectableFields(project), nil
+}
+
+func selectableFields(project *auth.Project) fields.Set {
+	return generic.AddObjectMetaFieldsSet(fields.Set{
+		authv1.ProjectPhaseField: string(project.Status.Phase),
+	}, &project.ObjectMeta, false)
+}
+
+func matchProject(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: getAttrs}
+}
