@@ -17,7 +17,9 @@ limitations under the License.
 // +k8s:conversion-gen=github.com/acp-archon/archon/pkg/apis/auth
 // +k8s:defaulter-gen=TypeMeta
 // +k8s:openapi-gen=true
-// +k8s:openapi-model-package=io.alauda.auth.v1
+// The OpenAPI model package is the reversed Go import path because
+// applyconfiguration-gen looks models up by that name.
+// +k8s:openapi-model-package=com.github.acp-archon.archon.pkg.apis.auth.v1
 // +groupName=auth.alauda.io
 
 // Package v1 is the v1 version of auth.alauda.io, the platform's tenancy API.

@@ -23,35 +23,35 @@ package v1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Project) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.Project"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.Project"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectCluster) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectCluster"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectCluster"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectClusterStatus) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectClusterStatus"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectClusterStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectList) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectList"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectMember) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectMember"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectMember"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectSpec) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectSpec"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProjectStatus) OpenAPIModelName() string {
-	return "io.alauda.auth.v1.ProjectStatus"
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.ProjectStatus"
 }
