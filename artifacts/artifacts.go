@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package artifacts holds the manifests that install archon in a cluster,
 // embedded so that the local control plane applies exactly what ships.
 package artifacts

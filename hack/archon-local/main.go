@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Command archon-local runs the local control plane ("up") and hands out
 // kubeconfigs for arbitrary users of it ("kubeconfig USER [GROUP...]").
 package main

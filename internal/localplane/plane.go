@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package localplane runs a complete control plane on 127.0.0.1: an
 // embedded etcd, kube-apiserver and archon-apiserver registered through an
 // APIService. "make run" and the end-to-end tests both start it from here.

@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 package localplane
 
 import (
@@ -35,6 +36,10 @@ func (p *Plane) UserKubeconfig(user string, groups ...string) (string, error) {
 // certificate from the client CA of the plane whose state is in dir, and
 // returns its path. The plane need not be running.
 func WriteUserKubeconfig(dir, user string, groups ...string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
 	if user == "" {
 		return "", fmt.Errorf("a user name is required")
 	}

@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package embeddedetcd runs a single-member etcd inside the calling process,
 // listening on 127.0.0.1 only. It is archon's default storage when no
 // external etcd is configured, and backs kube-apiserver in the local control

@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package project stores Projects in etcd: the rules applied on create and
 // update, the fields they can be selected by, and how they print as a table.
 package project

@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Command models-schema prints the OpenAPI v2 definitions of archon's types
 // as a swagger document. The applyconfiguration generator reads it to learn
 // each type's model name and list/map semantics for server-side apply.
