@@ -212,9 +212,9 @@ type pki struct {
 	clientCA     string
 	frontProxyCA string
 
-	kubeAPIServerCert, kubeAPIServerKey       string
-	archonCert, archonKey                     string
-	frontProxyClientCert, frontProxyClientKey string
+	kubeAPIServerCert, kubeAPIServerKey        string
+	archonCert, archonKey                      string
+	frontProxyClientCert, frontProxyClientKey  string
 	serviceAccountKey, serviceAccountPublicKey string
 }
 

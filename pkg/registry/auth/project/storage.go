@@ -73,10 +73,10 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 }
 
 var (
-	_ rest.Patcher                 = &StatusREST{}
-	_ rest.ResetFieldsStrategy     = &StatusREST{}
-	_ rest.Storage                 = &StatusREST{}
-	_ rest.TableConvertor          = &StatusREST{}
+	_ rest.Patcher             = &StatusREST{}
+	_ rest.ResetFieldsStrategy = &StatusREST{}
+	_ rest.Storage             = &StatusREST{}
+	_ rest.TableConvertor      = &StatusREST{}
 )
 
 func (r *StatusREST) New() runtime.Object { return &auth.Project{} }
