@@ -35,6 +35,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
@@ -136,24 +138,47 @@ func (p *Plane) StartArchon(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return p.waitFor(ctx, p.archon, "archon to be served through kube-apiserver", p.archonServed)
+}
+
+// archonServed is true once archon is ready, its APIService is Available and
+// a request through kube-apiserver reaches it. All three matter after a
+// restart: the APIService can still show the status of the previous run.
+func (p *Plane) archonServed(ctx context.Context) (bool, error) {
+	direct := rest.CopyConfig(p.admin)
+	direct.Host = p.ArchonURL
+	directClient, err := kubernetes.NewForConfig(direct)
+	if err != nil {
+		return false, err
+	}
+	if err := directClient.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+		return false, nil
+	}
+
 	client, err := dynamic.NewForConfig(p.admin)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return p.waitFor(ctx, p.archon, "the archon APIService to become Available", func(ctx context.Context) (bool, error) {
-		apiService, err := client.Resource(apiServiceResource).Get(ctx, archonAPIService, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		conditions, _, _ := unstructured.NestedSlice(apiService.Object, "status", "conditions")
-		for _, c := range conditions {
-			condition, _ := c.(map[string]any)
-			if condition["type"] == "Available" && condition["status"] == "True" {
-				return true, nil
-			}
-		}
+	apiService, err := client.Resource(apiServiceResource).Get(ctx, archonAPIService, metav1.GetOptions{})
+	if err != nil {
 		return false, nil
-	})
+	}
+	available := false
+	conditions, _, _ := unstructured.NestedSlice(apiService.Object, "status", "conditions")
+	for _, c := range conditions {
+		condition, _ := c.(map[string]any)
+		available = available || condition["type"] == "Available" && condition["status"] == "True"
+	}
+	if !available {
+		return false, nil
+	}
+
+	kube, err := kubernetes.NewForConfig(p.admin)
+	if err != nil {
+		return false, err
+	}
+	_, err = kube.Discovery().ServerResourcesForGroupVersion("auth.alauda.io/v1")
+	return err == nil, nil
 }
 
 func apply(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, obj *unstructured.Unstructured) error {
