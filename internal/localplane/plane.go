@@ -165,6 +165,14 @@ func (p *Plane) StopArchon() {
 	}
 }
 
+// ArchonPID is the process id of the running archon-apiserver, 0 if none.
+func (p *Plane) ArchonPID() int {
+	if p.archon == nil {
+		return 0
+	}
+	return p.archon.cmd.Process.Pid
+}
+
 // AdminConfig returns a cluster-admin client configuration.
 func (p *Plane) AdminConfig() *rest.Config {
 	return rest.CopyConfig(p.admin)
