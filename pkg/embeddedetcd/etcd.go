@@ -60,7 +60,9 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	cfg.ListenPeerUrls = []url.URL{*peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
+	// Every shutdown logs closed listeners at error level; failures that
+	// matter reach the caller as failed requests.
+	cfg.LogLevel = "fatal"
 	// The metrics endpoint of the member would be a third listener nobody reads.
 	cfg.ListenMetricsUrls = nil
 

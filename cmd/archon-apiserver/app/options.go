@@ -70,6 +70,9 @@ func NewOptions() *Options {
 			apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion)),
 		EmbeddedEtcdDir: "archon-data/etcd",
 	}
+	// Self-signed serving certificates, made when none are given, live next
+	// to the embedded etcd data rather than in the working directory.
+	o.Recommended.SecureServing.ServerCert.CertDirectory = "archon-data/certs"
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		authv1.SchemeGroupVersion, schema.GroupKind{Group: authv1.GroupName})
 	// Without a kubeconfig and outside a cluster archon runs standalone:
@@ -118,6 +121,8 @@ func (o *Options) Run(ctx context.Context) error {
 		klog.Info("No kubeconfig and not in a cluster: running standalone, without delegated auth or admission")
 		o.Recommended.CoreAPI = nil
 		o.Recommended.Admission = nil
+		// Priority and fairness reads its configuration from kube-apiserver.
+		o.Recommended.Features.EnablePriorityAndFairness = false
 	}
 	if errs := o.Recommended.Validate(); len(errs) > 0 {
 		return utilerrors.NewAggregate(errs)
