@@ -367,8 +367,8 @@ func TestRBACDecidesWhoSeesProjects(t *testing.T) {
 		_ = rbac.ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
 	})
 
-	// RBAC changes reach the authorizer within moments; archon caches
-	// delegated decisions for a few seconds too.
+	// kube-apiserver's RBAC authorizer sees the binding through its informer
+	// within moments; archon then asks again by SubjectAccessReview.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := kubectl(t, kubeconfig, "", "get", "projects")
