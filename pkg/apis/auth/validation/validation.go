@@ -165,9 +165,21 @@ func validateProjectStatus(status *auth.ProjectStatus, fldPath *field.Path) fiel
 	if status.Phase != "" && !phases.Has(status.Phase) {
 		allErrs = append(allErrs, field.NotSupported(fldPath.Child("phase"), status.Phase, sets.List(phases)))
 	}
+	namespaces := sets.New[string]()
+	for i, namespace := range status.Namespaces {
+		if namespaces.Has(namespace) {
+			allErrs = append(allErrs, field.Duplicate(fldPath.Child("namespaces").Index(i), namespace))
+		}
+		namespaces.Insert(namespace)
+	}
+	clusters := sets.New[string]()
 	for i, cluster := range status.Clusters {
 		idxPath := fldPath.Child("clusters").Index(i)
 		allErrs = append(allErrs, validateClusterName(cluster.Name, idxPath.Child("name"))...)
+		if clusters.Has(cluster.Name) {
+			allErrs = append(allErrs, field.Duplicate(idxPath.Child("name"), cluster.Name))
+		}
+		clusters.Insert(cluster.Name)
 		allErrs = append(allErrs, ValidateQuota(cluster.Hard, idxPath.Child("hard"))...)
 		allErrs = append(allErrs, ValidateQuota(cluster.Used, idxPath.Child("used"))...)
 	}

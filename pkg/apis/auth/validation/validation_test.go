@@ -378,6 +378,20 @@ func TestValidateProjectStatusUpdate(t *testing.T) {
 			want: []fieldError{{field.ErrorTypeInvalid, "status.clusters[0].hard[requests memory]"}},
 		},
 		{
+			name: "namespace listed twice",
+			mutate: func(p *auth.Project) {
+				p.Status.Namespaces = []string{"billing-dev", "billing-prod", "billing-dev"}
+			},
+			want: []fieldError{{field.ErrorTypeDuplicate, "status.namespaces[2]"}},
+		},
+		{
+			name: "cluster status listed twice",
+			mutate: func(p *auth.Project) {
+				p.Status.Clusters = []auth.ProjectClusterStatus{{Name: "global"}, {Name: "global"}}
+			},
+			want: []fieldError{{field.ErrorTypeDuplicate, "status.clusters[1].name"}},
+		},
+		{
 			// The status strategy puts the stored spec back before validating,
 			// so the spec sent with a status update is not judged.
 			name: "invalid spec ignored",
