@@ -45,7 +45,7 @@ import (
 
 // localManifests are the parts of artifacts/ that fit a local run; the
 // Deployment, its Service and etcd are replaced by processes on 127.0.0.1.
-var localManifests = []string{"namespace.yaml", "rbac.yaml", "apiservice.yaml"}
+var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apiservice.yaml"}
 
 var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 

@@ -60,10 +60,14 @@ func (c CompletedConfig) New() (*Server, error) {
 }
 
 func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig) error {
-	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter)
+	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer)
 	if err != nil {
 		return err
 	}
+	server.AddPostStartHookOrDie("project-visibility-index", func(hook genericapiserver.PostStartHookContext) error {
+		go projects.RunVisibilityIndex(hook)
+		return nil
+	})
 	group := genericapiserver.NewDefaultAPIGroupInfo(auth.GroupName, Scheme, metav1.ParameterCodec, Codecs)
 	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"projects":        projects,

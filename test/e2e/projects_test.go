@@ -331,19 +331,25 @@ func TestBadInputGetsClearClientErrors(t *testing.T) {
 
 func TestRBACDecidesWhoSeesProjects(t *testing.T) {
 	ctx := testContext(t)
+	projects := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	if _, err := projects.Create(ctx, newProject("rbac-target"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = projects.Delete(ctx, "rbac-target", metav1.DeleteOptions{}) })
+
 	kubeconfig, err := plane.UserKubeconfig("carol", "qa")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kubectl(t, kubeconfig, "", "get", "projects"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+	if _, err := kubectl(t, kubeconfig, "", "get", "project", "rbac-target"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Fatalf("carol without RBAC: %v, want Forbidden", err)
 	}
 	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archonClient(t, config).AuthV1().Projects().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
-		t.Fatalf("carol's clientset list: %v, want 403", err)
+	if _, err := archonClient(t, config).AuthV1().Projects().Create(ctx, newProject("carols"), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("carol's create: %v, want 403", err)
 	}
 
 	rbac := kubeClient(t).RbacV1()
@@ -371,7 +377,7 @@ func TestRBACDecidesWhoSeesProjects(t *testing.T) {
 	// within moments; archon then asks again by SubjectAccessReview.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := kubectl(t, kubeconfig, "", "get", "projects")
+		_, err := kubectl(t, kubeconfig, "", "get", "project", "rbac-target")
 		if err == nil {
 			break
 		}

@@ -19,19 +19,31 @@ package project
 import (
 	"context"
 
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/registry/auth/project/visibility"
 )
 
-// REST serves projects.
+// REST serves projects. Lists and watches of callers who may not get every
+// project are answered from the visibility index: their own projects only.
 type REST struct {
 	*genericregistry.Store
+	visibility *visibility.Index
+	authorizer authorizer.Authorizer
 }
 
 var _ rest.ShortNamesProvider = &REST{}
@@ -44,8 +56,9 @@ type StatusREST struct {
 	store *genericregistry.Store
 }
 
-// NewStorage returns the storage of projects and of their status subresource.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+// NewStorage returns the storage of projects and of their status
+// subresource. authz decides who sees every project; nil lets everyone.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer) (*REST, *StatusREST, error) {
 	strategy := newStrategy(scheme)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.Project{} },
@@ -69,7 +82,66 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 	statusStrategy := projectStatusStrategy{strategy}
 	statusStore.UpdateStrategy = statusStrategy
 	statusStore.ResetFieldsStrategy = statusStrategy
-	return &REST{store}, &StatusREST{&statusStore}, nil
+	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz}, &StatusREST{&statusStore}, nil
+}
+
+// RunVisibilityIndex keeps the index of project members current until ctx
+// is done; lists and watches of members wait for its first sync.
+func (r *REST) RunVisibilityIndex(ctx context.Context) {
+	r.visibility.Run(ctx, r.Store)
+}
+
+// List returns every project to those who may get any project, and their
+// own projects to everyone else.
+func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
+	u, restricted := r.restrictedUser(ctx)
+	if !restricted {
+		return r.Store.List(ctx, options)
+	}
+	return r.visibility.List(ctx, u, r.predicate(options))
+}
+
+// Watch is List's counterpart: members see ADDED when they join a project
+// and DELETED when they leave it.
+func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
+	u, restricted := r.restrictedUser(ctx)
+	if !restricted {
+		return r.Store.Watch(ctx, options)
+	}
+	return r.visibility.Watch(ctx, u, r.predicate(options), visibility.WatchOptions{
+		ResourceVersion:   options.ResourceVersion,
+		SendInitialEvents: options.SendInitialEvents != nil && *options.SendInitialEvents,
+		Bookmarks:         options.AllowWatchBookmarks,
+	})
+}
+
+// restrictedUser returns the caller when they may not get projects
+// cluster-wide, the permission of platform administrators and auditors.
+func (r *REST) restrictedUser(ctx context.Context) (user.Info, bool) {
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok || r.authorizer == nil {
+		return nil, false
+	}
+	decision, _, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+		User:            u,
+		Verb:            "get",
+		APIGroup:        auth.GroupName,
+		APIVersion:      "v1",
+		Resource:        "projects",
+		ResourceRequest: true,
+	})
+	return u, err != nil || decision != authorizer.DecisionAllow
+}
+
+func (r *REST) predicate(options *metainternalversion.ListOptions) storage.SelectionPredicate {
+	label, field := labels.Everything(), fields.Everything()
+	if options != nil && options.LabelSelector != nil {
+		label = options.LabelSelector
+	}
+	if options != nil && options.FieldSelector != nil {
+		field = options.FieldSelector
+	}
+	return matchProject(label, field)
 }
 
 var (

@@ -1,0 +1,302 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package visibility
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/klog/v2"
+
+	"github.com/acp-archon/archon/pkg/apis/auth"
+)
+
+const (
+	// historySize is how many recent changes the index keeps so that a
+	// watch can resume from a resourceVersion it returned earlier.
+	historySize = 4096
+	// readyTimeout bounds how long a request waits for the first sync.
+	readyTimeout = 30 * time.Second
+	// relistBackoff spaces relists after the store's watch fails.
+	relistBackoff = time.Second
+)
+
+// Source is where the index reads projects: the project store.
+type Source interface {
+	List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error)
+	Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error)
+}
+
+// change is one step of the project collection. A nil old is a creation, a
+// nil current a deletion; last is the newest state either way.
+type change struct {
+	resourceVersion uint64
+	old, current    *auth.Project
+	last            *auth.Project
+}
+
+// Index maps subjects to the projects they are members of and fans project
+// changes out to watchers, each seeing only its own projects.
+type Index struct {
+	mu              sync.RWMutex
+	projects        map[string]*auth.Project
+	bySubject       map[subject]sets.Set[string]
+	resourceVersion uint64
+	// history holds the latest changes, oldest first; every change newer
+	// than historyStart is in it.
+	history      []change
+	historyStart uint64
+	watchers     map[*projectWatcher]struct{}
+
+	synced     chan struct{}
+	syncedOnce sync.Once
+}
+
+// NewIndex returns an empty index; Run fills it.
+func NewIndex() *Index {
+	return &Index{
+		projects:  map[string]*auth.Project{},
+		bySubject: map[subject]sets.Set[string]{},
+		watchers:  map[*projectWatcher]struct{}{},
+		synced:    make(chan struct{}),
+	}
+}
+
+// Run keeps the index in step with source until ctx is done.
+func (ix *Index) Run(ctx context.Context, source Source) {
+	ctx = genericapirequest.WithNamespace(ctx, metav1NamespaceNone)
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := ix.listAndWatch(ctx, source); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Project visibility index lost its watch; listing again")
+		}
+	}, relistBackoff)
+}
+
+const metav1NamespaceNone = ""
+
+func (ix *Index) listAndWatch(ctx context.Context, source Source) error {
+	listed, err := source.List(ctx, &metainternalversion.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing projects: %w", err)
+	}
+	list := listed.(*auth.ProjectList)
+	listRV, err := parseResourceVersion(list.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	ix.replace(list.Items, listRV)
+
+	w, err := source.Watch(ctx, &metainternalversion.ListOptions{
+		ResourceVersion:     list.ResourceVersion,
+		AllowWatchBookmarks: true,
+	})
+	if err != nil {
+		return fmt.Errorf("watching projects: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case event, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("project watch closed")
+			}
+			if err := ix.observe(event); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ix *Index) observe(event watch.Event) error {
+	if event.Type == watch.Error {
+		return apierrors.FromObject(event.Object)
+	}
+	project, ok := event.Object.(*auth.Project)
+	if !ok {
+		return fmt.Errorf("unexpected %T in project watch", event.Object)
+	}
+	rv, err := parseResourceVersion(project.ResourceVersion)
+	if err != nil {
+		return err
+	}
+
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	switch event.Type {
+	case watch.Bookmark:
+		ix.advance(rv)
+	case watch.Added, watch.Modified:
+		ix.record(change{resourceVersion: rv, old: ix.projects[project.Name], current: project, last: project})
+	case watch.Deleted:
+		ix.record(change{resourceVersion: rv, old: ix.projects[project.Name], last: project})
+	}
+	return nil
+}
+
+// replace makes the index hold exactly projects, as of rv, telling watchers
+// what changed since the state they saw.
+func (ix *Index) replace(projects []auth.Project, rv uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	seen := sets.New[string]()
+	for i := range projects {
+		project := &projects[i]
+		seen.Insert(project.Name)
+		if old := ix.projects[project.Name]; old == nil || old.ResourceVersion != project.ResourceVersion {
+			ix.record(change{resourceVersion: rv, old: old, current: project, last: project})
+		}
+	}
+	for name, old := range ix.projects {
+		if !seen.Has(name) {
+			ix.record(change{resourceVersion: rv, old: old, last: old})
+		}
+	}
+	// What happened before the list is unknown: watches must start at or
+	// after it.
+	ix.history = nil
+	ix.historyStart = rv
+	ix.advance(rv)
+	ix.syncedOnce.Do(func() { close(ix.synced) })
+}
+
+// record applies a change to the maps and tells the watchers; ix.mu is held.
+func (ix *Index) record(c change) {
+	name := c.last.Name
+	if c.old != nil {
+		for _, member := range c.old.Spec.Members {
+			if names := ix.bySubject[memberSubject(member)]; names != nil {
+				names.Delete(name)
+				if names.Len() == 0 {
+					delete(ix.bySubject, memberSubject(member))
+				}
+			}
+		}
+	}
+	if c.current == nil {
+		delete(ix.projects, name)
+	} else {
+		ix.projects[name] = c.current
+		for _, member := range c.current.Spec.Members {
+			key := memberSubject(member)
+			if ix.bySubject[key] == nil {
+				ix.bySubject[key] = sets.New[string]()
+			}
+			ix.bySubject[key].Insert(name)
+		}
+	}
+
+	ix.history = append(ix.history, c)
+	if len(ix.history) > historySize {
+		dropped := len(ix.history) - historySize
+		ix.historyStart = ix.history[dropped-1].resourceVersion
+		ix.history = append([]change(nil), ix.history[dropped:]...)
+	}
+	for w := range ix.watchers {
+		w.dispatch(c)
+	}
+	ix.advance(c.resourceVersion)
+}
+
+func (ix *Index) advance(rv uint64) {
+	if rv > ix.resourceVersion {
+		ix.resourceVersion = rv
+	}
+	for w := range ix.watchers {
+		w.seen(ix.resourceVersion)
+	}
+}
+
+func (ix *Index) waitForSync(ctx context.Context) error {
+	select {
+	case <-ix.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(readyTimeout):
+		return apierrors.NewServiceUnavailable("the project visibility index has not synced yet")
+	}
+}
+
+// List returns the projects the user is a member of that that match the predicate, sorted by name. Pagination is not
+// offered: lists of one user's projects are short, and the API allows a
+// server to return everything when it ignores limit.
+func (ix *Index) List(ctx context.Context, u user.Info, predicate storage.SelectionPredicate) (*auth.ProjectList, error) {
+	if err := ix.waitForSync(ctx); err != nil {
+		return nil, err
+	}
+	subjects := userSubjects(u)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	names := sets.New[string]()
+	for _, s := range subjects {
+		names = names.Union(ix.bySubject[s])
+	}
+	list := &auth.ProjectList{}
+	list.ResourceVersion = strconv.FormatUint(ix.resourceVersion, 10)
+	for _, name := range sets.List(names) {
+		project := ix.projects[name]
+		if matches, err := predicate.Matches(project); err != nil {
+			return nil, err
+		} else if matches {
+			list.Items = append(list.Items, *project.DeepCopy())
+		}
+	}
+	return list, nil
+}
+
+// visibleProjects are the user's projects matching the predicate, by name;
+// ix.mu is held.
+func (ix *Index) visibleProjects(w *projectWatcher) []*auth.Project {
+	names := sets.New[string]()
+	for _, s := range w.subjects {
+		names = names.Union(ix.bySubject[s])
+	}
+	var projects []*auth.Project
+	for _, name := range sets.List(names) {
+		if w.visible(ix.projects[name]) {
+			projects = append(projects, ix.projects[name])
+		}
+	}
+	sort.Slice(projects, func(i, j int) bool { return projects[i].Name < projects[j].Name })
+	return projects
+}
+
+func parseResourceVersion(rv string) (uint64, error) {
+	if rv == "" {
+		return 0, nil
+	}
+	parsed, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: %v", rv, err))
+	}
+	return parsed, nil
+}

@@ -1,0 +1,226 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+)
+
+const visibilityLabel = "suite=visibility"
+
+func clientAs(t *testing.T, name string, groups ...string) archonclient.Interface {
+	t.Helper()
+	kubeconfig, err := plane.UserKubeconfig(name, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return archonClient(t, config)
+}
+
+func visibleProjects(ctx context.Context, t *testing.T, client archonclient.Interface) []string {
+	t.Helper()
+	list, err := client.AuthV1().Projects().List(ctx, metav1.ListOptions{LabelSelector: visibilityLabel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.ResourceVersion == "" {
+		t.Error("list without a resourceVersion")
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMembersSeeTheirOwnProjects(t *testing.T) {
+	ctx := testContext(t)
+	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	for name, member := range map[string]authv1.ProjectMember{
+		"vis-p1": {Kind: authv1.MemberKindUser, Name: "alice", Role: authv1.ProjectRoleAdmin},
+		"vis-p2": {Kind: authv1.MemberKindGroup, Name: "team-p2", Role: authv1.ProjectRoleAuditor},
+		"vis-p3": {Kind: authv1.MemberKindServiceAccount, Namespace: "ci", Name: "deployer", Role: authv1.ProjectRoleAdmin},
+	} {
+		project := newProject(name)
+		project.Labels = map[string]string{"suite": "visibility"}
+		project.Spec.Members = []authv1.ProjectMember{member}
+		if _, err := admin.Create(ctx, project, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+
+	rbac := kubeClient(t).RbacV1()
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-platform-auditors"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "acp:platform-auditor"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "Group", Name: "platform-auditors"}},
+	}
+	if _, err := rbac.ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = rbac.ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+	})
+
+	for _, tc := range []struct {
+		who    string
+		client archonclient.Interface
+		want   []string
+	}{
+		{"alice, a direct member of vis-p1", clientAs(t, "alice"), []string{"vis-p1"}},
+		{"bob, a member of vis-p2 through team-p2", clientAs(t, "bob", "team-p2"), []string{"vis-p2"}},
+		{"the ci/deployer ServiceAccount", clientAs(t, "system:serviceaccount:ci:deployer", "system:serviceaccounts", "system:serviceaccounts:ci"), []string{"vis-p3"}},
+		{"an auditor, who may get every project", clientAs(t, "audrey", "platform-auditors"), []string{"vis-p1", "vis-p2", "vis-p3"}},
+		{"an outsider", clientAs(t, "oscar"), nil},
+	} {
+		t.Run(tc.who, func(t *testing.T) {
+			// New RBAC bindings take a moment to reach both authorizers.
+			var got []string
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+				got = visibleProjects(ctx, t, tc.client)
+				if sameNames(got, tc.want) || time.Now().After(deadline) {
+					break
+				}
+			}
+			if !sameNames(got, tc.want) {
+				t.Errorf("sees %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	out, err := kubectl(t, mustKubeconfig(t, "alice"), "", "get", "projects", "-l", visibilityLabel, "-o", "name")
+	if err != nil || out != "project.auth.alauda.io/vis-p1\n" {
+		t.Errorf("kubectl get projects as alice: %q, %v", out, err)
+	}
+}
+
+func mustKubeconfig(t *testing.T, name string, groups ...string) string {
+	t.Helper()
+	kubeconfig, err := plane.UserKubeconfig(name, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+func TestWatchFollowsGrantAndRevoke(t *testing.T) {
+	ctx := testContext(t)
+	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	project := newProject("vis-watch")
+	project.Labels = map[string]string{"suite": "visibility-watch"}
+	project.Spec.Members = nil
+	if _, err := admin.Create(ctx, project, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Delete(context.Background(), "vis-watch", metav1.DeleteOptions{}) })
+
+	dana := clientAs(t, "dana")
+	list, err := dana.AuthV1().Projects().List(ctx, metav1.ListOptions{LabelSelector: "suite=visibility-watch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dana.AuthV1().Projects().Watch(ctx, metav1.ListOptions{LabelSelector: "suite=visibility-watch", ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// An informer uses WatchList: initial events, then the end bookmark.
+	factory := archoninformers.NewSharedInformerFactoryWithOptions(dana, 0,
+		archoninformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "suite=visibility-watch" }))
+	informer := factory.Auth().V1().Projects().Informer()
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	if !cache.WaitForCacheSync(stop, informer.HasSynced) {
+		t.Fatal("dana's informer did not sync")
+	}
+
+	setMembers := func(members string) {
+		t.Helper()
+		patch := `{"spec":{"members":` + members + `}}`
+		if _, err := admin.Patch(ctx, "vis-watch", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(want watch.EventType) {
+		t.Helper()
+		select {
+		case event := <-w.ResultChan():
+			p, _ := event.Object.(*authv1.Project)
+			if event.Type != want || p == nil || p.Name != "vis-watch" {
+				t.Fatalf("got %s %v, want %s vis-watch", event.Type, event.Object, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s event within 10s", want)
+		}
+	}
+	informerHas := func(want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			_, exists, _ := informer.GetStore().GetByKey("vis-watch")
+			if exists == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("dana's informer has vis-watch: %v, want %v", exists, want)
+			}
+		}
+	}
+
+	informerHas(false)
+	setMembers(`[{"name":"dana","role":"project-auditor"}]`)
+	expect(watch.Added)
+	informerHas(true)
+	setMembers(`[{"name":"dana","role":"project-admin"}]`)
+	expect(watch.Modified)
+	setMembers(`[]`)
+	expect(watch.Deleted)
+	informerHas(false)
+}
