@@ -37,11 +37,11 @@ $(BIN)/archon-apiserver: FORCE
 $(BIN)/archon-local: FORCE
 	$(GO) build -o $@ ./hack/archon-local
 
-## tools: kube-apiserver and kubectl built from the Go module proxy (hack/tools)
+## tools: kube-apiserver, kube-controller-manager and kubectl built from the Go module proxy (hack/tools)
 .PHONY: tools
-tools: $(BIN)/kube-apiserver $(BIN)/kubectl
+tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
 
-$(BIN)/kube-apiserver $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
+$(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o ../../$@ k8s.io/kubernetes/cmd/$(notdir $@)
 
 ## run: start etcd, kube-apiserver and archon on 127.0.0.1 (foreground, Ctrl-C stops)

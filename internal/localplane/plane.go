@@ -70,9 +70,10 @@ type Plane struct {
 	lock *os.File
 	pki  *pki
 
-	etcd          *embeddedetcd.Server
-	kubeAPIServer *process
-	archon        *process
+	etcd              *embeddedetcd.Server
+	kubeAPIServer     *process
+	controllerManager *process
+	archon            *process
 
 	// KubeconfigPath is a cluster-admin kubeconfig.
 	KubeconfigPath string
@@ -130,6 +131,9 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err := p.startKubeAPIServer(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.startControllerManager(); err != nil {
+		return nil, err
+	}
 	if err := p.installArchon(ctx); err != nil {
 		return nil, err
 	}
@@ -145,6 +149,9 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 // Stop stops every component the plane started, archon first.
 func (p *Plane) Stop() {
 	p.StopArchon()
+	if p.controllerManager != nil {
+		p.controllerManager.stop(stopGrace)
+	}
 	if p.kubeAPIServer != nil {
 		p.kubeAPIServer.stop(stopGrace)
 	}
@@ -178,19 +185,55 @@ func (p *Plane) AdminConfig() *rest.Config {
 	return rest.CopyConfig(p.admin)
 }
 
-// Exited is closed when kube-apiserver or archon-apiserver stops by itself;
-// the plane is then no longer usable.
+// Exited is closed when a component stops by itself; the plane is then no
+// longer usable.
 func (p *Plane) Exited() <-chan struct{} {
 	exited := make(chan struct{})
-	kube, archon := p.kubeAPIServer, p.archon
+	kube, controllers, archon := p.kubeAPIServer, p.controllerManager, p.archon
 	go func() {
 		select {
 		case <-kube.exited:
+		case <-controllers.exited:
 		case <-archon.exited:
 		}
 		close(exited)
 	}()
 	return exited
+}
+
+// startControllerManager runs the kube-controller-manager controllers the
+// platform relies on: ClusterRole aggregation (archon's roles aggregate
+// Kubernetes' admin/edit/view), namespace deletion, ServiceAccounts and
+// their tokens, garbage collection and quota usage.
+func (p *Plane) startControllerManager() error {
+	kubeconfig := filepath.Join(p.opts.Dir, "kube-controller-manager.kubeconfig")
+	if err := p.writeKubeconfig(kubeconfig, "system:kube-controller-manager", []string{"system:masters"}); err != nil {
+		return err
+	}
+	p.logf("Starting kube-controller-manager")
+	var err error
+	p.controllerManager, err = startProcess("kube-controller-manager", filepath.Join(p.opts.BinDir, "kube-controller-manager"),
+		filepath.Join(p.opts.Dir, "logs", "kube-controller-manager.log"),
+		"--kubeconfig="+kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers="+strings.Join(controllerManagerControllers, ","),
+		"--service-account-private-key-file="+p.pki.serviceAccountKey,
+		"--root-ca-file="+p.pki.servingCA,
+	)
+	return err
+}
+
+var controllerManagerControllers = []string{
+	"clusterrole-aggregation-controller",
+	"namespace-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"garbage-collector-controller",
+	"resourcequota-controller",
+	"root-ca-certificate-publisher-controller",
 }
 
 func (p *Plane) startKubeAPIServer(ctx context.Context) error {

@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	kubeinformers "k8s.io/client-go/informers"
+	restclient "k8s.io/client-go/rest"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
@@ -35,11 +37,19 @@ type Config struct {
 // CompletedConfig is a Config with every default filled in.
 type CompletedConfig struct {
 	generic genericapiserver.CompletedConfig
+	// kubeConfig and kubeInformers reach the cluster archon extends; both
+	// are nil when archon runs standalone.
+	kubeConfig    *restclient.Config
+	kubeInformers kubeinformers.SharedInformerFactory
 }
 
 // Complete fills in defaults; it mutates the receiver.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{generic: c.GenericConfig.Complete()}
+	return CompletedConfig{
+		generic:       c.GenericConfig.Complete(),
+		kubeConfig:    c.GenericConfig.ClientConfig,
+		kubeInformers: c.GenericConfig.SharedInformerFactory,
+	}
 }
 
 // Server is a configured archon API server, ready to run.
@@ -56,6 +66,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err := installAuthGroup(generic, c.generic); err != nil {
 		return nil, err
 	}
+	addControllers(generic, c.kubeConfig, c.kubeInformers)
 	return &Server{GenericAPIServer: generic}, nil
 }
 

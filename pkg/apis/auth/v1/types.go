@@ -29,6 +29,14 @@ const (
 	DescriptionAnnotation = "cpaas.io/description"
 )
 
+const (
+	// NamespaceProjectLabel on a namespace names the project it belongs to.
+	NamespaceProjectLabel = "cpaas.io/project"
+	// ManageMembersVerb is the RBAC verb on projects that allows changing
+	// spec.members.
+	ManageMembersVerb = "manage-members"
+)
+
 // +genclient
 // +genclient:nonNamespaced
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

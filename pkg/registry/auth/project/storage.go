@@ -18,7 +18,10 @@ package project
 
 import (
 	"context"
+	"fmt"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -35,6 +38,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/registry/auth/project/visibility"
 )
 
@@ -113,6 +117,46 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 		SendInitialEvents: options.SendInitialEvents != nil && *options.SendInitialEvents,
 		Bookmarks:         options.AllowWatchBookmarks,
 	})
+}
+
+// Update refuses changes of spec.members from callers without the
+// manage-members permission on the project; updates, patches and applies
+// all come through here.
+func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	checkMembers := func(ctx context.Context, obj, old runtime.Object) error {
+		if err := r.authorizeMemberChange(ctx, obj.(*auth.Project), old.(*auth.Project)); err != nil {
+			return err
+		}
+		if updateValidation == nil {
+			return nil
+		}
+		return updateValidation(ctx, obj, old)
+	}
+	return r.Store.Update(ctx, name, objInfo, createValidation, checkMembers, forceAllowCreate, options)
+}
+
+func (r *REST) authorizeMemberChange(ctx context.Context, project, old *auth.Project) error {
+	if r.authorizer == nil || apiequality.Semantic.DeepEqual(project.Spec.Members, old.Spec.Members) {
+		return nil
+	}
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return apierrors.NewForbidden(auth.Resource("projects"), project.Name, fmt.Errorf("no user to authorise the change of spec.members"))
+	}
+	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+		User:            u,
+		Verb:            authv1.ManageMembersVerb,
+		APIGroup:        auth.GroupName,
+		APIVersion:      "v1",
+		Resource:        "projects",
+		Name:            project.Name,
+		ResourceRequest: true,
+	})
+	if err != nil || decision != authorizer.DecisionAllow {
+		return apierrors.NewForbidden(auth.Resource("projects"), project.Name,
+			fmt.Errorf("changing spec.members needs the %q permission on the project (%s)", authv1.ManageMembersVerb, reason))
+	}
+	return nil
 }
 
 // restrictedUser returns the caller when they may not get projects

@@ -1,0 +1,330 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package projectrbac
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	rbaclisters "k8s.io/client-go/listers/rbac/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	authlisters "github.com/acp-archon/archon/pkg/generated/listers/auth/v1"
+)
+
+// Controller reconciles one project at a time, keyed by project name.
+type Controller struct {
+	kube                kubernetes.Interface
+	projects            authlisters.ProjectLister
+	namespaces          corelisters.NamespaceLister
+	clusterRoles        rbaclisters.ClusterRoleLister
+	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
+	roleBindings        rbaclisters.RoleBindingLister
+	synced              []cache.InformerSynced
+	queue               workqueue.TypedRateLimitingInterface[string]
+}
+
+// New wires the controller to its informers; call before starting them.
+func New(kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) (*Controller, error) {
+	projects := archonInformers.Auth().V1().Projects()
+	namespaces := kubeInformers.Core().V1().Namespaces()
+	rbac := kubeInformers.Rbac().V1()
+	c := &Controller{
+		kube:                kube,
+		projects:            projects.Lister(),
+		namespaces:          namespaces.Lister(),
+		clusterRoles:        rbac.ClusterRoles().Lister(),
+		clusterRoleBindings: rbac.ClusterRoleBindings().Lister(),
+		roleBindings:        rbac.RoleBindings().Lister(),
+		synced: []cache.InformerSynced{
+			projects.Informer().HasSynced, namespaces.Informer().HasSynced,
+			rbac.ClusterRoles().Informer().HasSynced, rbac.ClusterRoleBindings().Informer().HasSynced,
+			rbac.RoleBindings().Informer().HasSynced,
+		},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "project-rbac"}),
+	}
+
+	enqueueProject := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.queue.Add(key)
+		}
+	}
+	// Namespaces, and the objects this controller owns, lead back to their
+	// project through a label.
+	enqueueLabelled := func(label string) func(obj any) {
+		return func(obj any) {
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if object, ok := obj.(metav1.Object); ok {
+				if project := object.GetLabels()[label]; project != "" {
+					c.queue.Add(project)
+				}
+			}
+		}
+	}
+	handlers := []struct {
+		informer cache.SharedIndexInformer
+		enqueue  func(any)
+	}{
+		{projects.Informer(), enqueueProject},
+		{namespaces.Informer(), enqueueLabelled(authv1.NamespaceProjectLabel)},
+		{rbac.ClusterRoles().Informer(), enqueueLabelled(ManagedByProjectLabel)},
+		{rbac.ClusterRoleBindings().Informer(), enqueueLabelled(ManagedByProjectLabel)},
+		{rbac.RoleBindings().Informer(), enqueueLabelled(ManagedByProjectLabel)},
+	}
+	for _, h := range handlers {
+		enqueue := h.enqueue
+		if _, err := h.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: enqueue,
+			UpdateFunc: func(old, new any) {
+				enqueue(old)
+				enqueue(new)
+			},
+			DeleteFunc: enqueue,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Run processes projects until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	klog.InfoS("Project RBAC controller started")
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.work, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for {
+		key, quit := c.queue.Get()
+		if quit {
+			return
+		}
+		if err := c.sync(ctx, key); err != nil {
+			utilruntime.HandleError(fmt.Errorf("syncing RBAC of project %q: %w", key, err))
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+// sync makes the RBAC objects labelled with the project exactly the
+// desired ones: none when the project is gone.
+func (c *Controller) sync(ctx context.Context, name string) error {
+	project, err := c.projects.Get(name)
+	if apierrors.IsNotFound(err) {
+		project = nil
+	} else if err != nil {
+		return err
+	}
+	owned := labels.SelectorFromSet(labels.Set{ManagedByProjectLabel: name})
+
+	wantRoles := map[string]*rbacv1.ClusterRole{}
+	wantClusterBindings := map[string]*rbacv1.ClusterRoleBinding{}
+	wantBindings := map[string]*rbacv1.RoleBinding{}
+	if project != nil && project.DeletionTimestamp == nil {
+		for _, role := range desiredClusterRoles(project) {
+			wantRoles[role.Name] = role
+		}
+		for _, binding := range desiredClusterRoleBindings(project) {
+			wantClusterBindings[binding.Name] = binding
+		}
+		namespaces, err := c.namespaces.List(labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: name}))
+		if err != nil {
+			return err
+		}
+		for _, namespace := range namespaces {
+			for _, binding := range desiredRoleBindings(project, namespace.Name) {
+				wantBindings[binding.Namespace+"/"+binding.Name] = binding
+			}
+		}
+	}
+
+	// Roles first, so that bindings never point at a missing role.
+	for _, want := range wantRoles {
+		if err := c.ensureClusterRole(ctx, want); err != nil {
+			return err
+		}
+	}
+	for _, want := range wantClusterBindings {
+		if err := c.ensureClusterRoleBinding(ctx, want); err != nil {
+			return err
+		}
+	}
+	for _, want := range wantBindings {
+		if err := c.ensureRoleBinding(ctx, want); err != nil {
+			return err
+		}
+	}
+
+	bindings, err := c.roleBindings.List(owned)
+	if err != nil {
+		return err
+	}
+	for _, binding := range bindings {
+		if _, keep := wantBindings[binding.Namespace+"/"+binding.Name]; !keep {
+			if err := ignoreNotFound(c.kube.RbacV1().RoleBindings(binding.Namespace).Delete(ctx, binding.Name, metav1.DeleteOptions{})); err != nil {
+				return err
+			}
+		}
+	}
+	clusterBindings, err := c.clusterRoleBindings.List(owned)
+	if err != nil {
+		return err
+	}
+	for _, binding := range clusterBindings {
+		if _, keep := wantClusterBindings[binding.Name]; !keep {
+			if err := ignoreNotFound(c.kube.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})); err != nil {
+				return err
+			}
+		}
+	}
+	roles, err := c.clusterRoles.List(owned)
+	if err != nil {
+		return err
+	}
+	for _, role := range roles {
+		if _, keep := wantRoles[role.Name]; !keep {
+			if err := ignoreNotFound(c.kube.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Controller) ensureClusterRole(ctx context.Context, want *rbacv1.ClusterRole) error {
+	have, err := c.clusterRoles.Get(want.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = c.kube.RbacV1().ClusterRoles().Create(ctx, want, metav1.CreateOptions{})
+		return ignoreAlreadyExists(err)
+	case err != nil:
+		return err
+	case !ownedBy(have, want.Labels[ManagedByProjectLabel]):
+		klog.InfoS("Leaving a ClusterRole not made by archon alone", "clusterRole", want.Name)
+		return nil
+	case reflect.DeepEqual(have.Rules, want.Rules):
+		return nil
+	}
+	updated := have.DeepCopy()
+	updated.Rules = want.Rules
+	_, err = c.kube.RbacV1().ClusterRoles().Update(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) error {
+	have, err := c.clusterRoleBindings.Get(want.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = c.kube.RbacV1().ClusterRoleBindings().Create(ctx, want, metav1.CreateOptions{})
+		return ignoreAlreadyExists(err)
+	case err != nil:
+		return err
+	case !ownedBy(have, want.Labels[ManagedByProjectLabel]):
+		klog.InfoS("Leaving a ClusterRoleBinding not made by archon alone", "clusterRoleBinding", want.Name)
+		return nil
+	case reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef:
+		return nil
+	case have.RoleRef != want.RoleRef:
+		// The role of a binding cannot change; replace the binding.
+		if err := ignoreNotFound(c.kube.RbacV1().ClusterRoleBindings().Delete(ctx, want.Name, metav1.DeleteOptions{})); err != nil {
+			return err
+		}
+		_, err = c.kube.RbacV1().ClusterRoleBindings().Create(ctx, want, metav1.CreateOptions{})
+		return err
+	}
+	updated := have.DeepCopy()
+	updated.Subjects = want.Subjects
+	_, err = c.kube.RbacV1().ClusterRoleBindings().Update(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) ensureRoleBinding(ctx context.Context, want *rbacv1.RoleBinding) error {
+	client := c.kube.RbacV1().RoleBindings(want.Namespace)
+	have, err := c.roleBindings.RoleBindings(want.Namespace).Get(want.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = client.Create(ctx, want, metav1.CreateOptions{})
+		return ignoreAlreadyExists(err)
+	case err != nil:
+		return err
+	case !ownedBy(have, want.Labels[ManagedByProjectLabel]):
+		klog.InfoS("Leaving a RoleBinding not made by archon alone", "namespace", want.Namespace, "roleBinding", want.Name)
+		return nil
+	case reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef:
+		return nil
+	case have.RoleRef != want.RoleRef:
+		if err := ignoreNotFound(client.Delete(ctx, want.Name, metav1.DeleteOptions{})); err != nil {
+			return err
+		}
+		_, err = client.Create(ctx, want, metav1.CreateOptions{})
+		return err
+	}
+	updated := have.DeepCopy()
+	updated.Subjects = want.Subjects
+	_, err = client.Update(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+// ownedBy reports whether obj was made by this controller for project. An
+// object of another project is not ours either: a namespace moving between
+// projects is released first, which removes the old bindings.
+func ownedBy(obj metav1.Object, project string) bool {
+	return obj.GetLabels()[ManagedByProjectLabel] == project
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func ignoreAlreadyExists(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}

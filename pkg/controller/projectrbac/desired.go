@@ -1,0 +1,138 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package projectrbac keeps RBAC in step with Project.spec.members: every
+// member may read their project (project-admins may also change it and its
+// members), and in every namespace of the project project-admins are
+// namespace admins and project-auditors are viewers. It owns only objects
+// carrying its label and never touches bindings people made by hand.
+package projectrbac
+
+import (
+	"sort"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+)
+
+const (
+	// ManagedByProjectLabel marks the RBAC objects this controller owns and
+	// names the project they were made for.
+	ManagedByProjectLabel = "auth.alauda.io/project"
+	namespaceAdminRole    = "acp:namespace-admin"
+	viewerRole            = "acp:viewer"
+)
+
+// roleNames are the per-project cluster-scoped RBAC objects: a ClusterRole
+// and a ClusterRoleBinding of the same name for each project role.
+func clusterRoleName(project string, role authv1.ProjectRole) string {
+	return "acp:project:" + project + ":" + string(role)
+}
+
+// namespaceRoleBindingName is the RoleBinding a project role gets in each
+// namespace of the project.
+func namespaceRoleBindingName(role authv1.ProjectRole) string {
+	return "acp:" + string(role)
+}
+
+var projectRoles = []authv1.ProjectRole{authv1.ProjectRoleAdmin, authv1.ProjectRoleAuditor}
+
+func managedLabels(project string) map[string]string {
+	return map[string]string{ManagedByProjectLabel: project, "app.kubernetes.io/managed-by": "archon"}
+}
+
+// subjects are the RBAC subjects of the members holding role, in a stable
+// order so that unchanged membership means unchanged objects.
+func subjects(project *authv1.Project, role authv1.ProjectRole) []rbacv1.Subject {
+	out := []rbacv1.Subject{}
+	for _, member := range project.Spec.Members {
+		if member.Role != role {
+			continue
+		}
+		switch member.Kind {
+		case authv1.MemberKindServiceAccount:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: member.Name, Namespace: member.Namespace})
+		case authv1.MemberKindGroup:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: member.Name})
+		default:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: member.Name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
+// desiredClusterRoles grant access to the project object itself.
+func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
+	verbs := map[authv1.ProjectRole][]string{
+		authv1.ProjectRoleAdmin:   {"get", "watch", "update", "patch", authv1.ManageMembersVerb},
+		authv1.ProjectRoleAuditor: {"get", "watch"},
+	}
+	var roles []*rbacv1.ClusterRole
+	for _, role := range projectRoles {
+		roles = append(roles, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: clusterRoleName(project.Name, role), Labels: managedLabels(project.Name)},
+			Rules: []rbacv1.PolicyRule{{
+				APIGroups:     []string{authv1.GroupName},
+				Resources:     []string{"projects"},
+				ResourceNames: []string{project.Name},
+				Verbs:         verbs[role],
+			}},
+		})
+	}
+	return roles
+}
+
+func desiredClusterRoleBindings(project *authv1.Project) []*rbacv1.ClusterRoleBinding {
+	var bindings []*rbacv1.ClusterRoleBinding
+	for _, role := range projectRoles {
+		name := clusterRoleName(project.Name, role)
+		bindings = append(bindings, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels(project.Name)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			Subjects:   subjects(project, role),
+		})
+	}
+	return bindings
+}
+
+// desiredRoleBindings are the bindings of one namespace of the project.
+func desiredRoleBindings(project *authv1.Project, namespace string) []*rbacv1.RoleBinding {
+	clusterRoles := map[authv1.ProjectRole]string{
+		authv1.ProjectRoleAdmin:   namespaceAdminRole,
+		authv1.ProjectRoleAuditor: viewerRole,
+	}
+	var bindings []*rbacv1.RoleBinding
+	for _, role := range projectRoles {
+		bindings = append(bindings, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: namespaceRoleBindingName(role), Namespace: namespace, Labels: managedLabels(project.Name)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRoles[role]},
+			Subjects:   subjects(project, role),
+		})
+	}
+	return bindings
+}
