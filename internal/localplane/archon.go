@@ -45,7 +45,7 @@ import (
 
 // localManifests are the parts of artifacts/ that fit a local run; the
 // Deployment, its Service and etcd are replaced by processes on 127.0.0.1.
-var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apiservice.yaml"}
+var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apiservice.yaml", "webhooks.yaml"}
 
 var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
@@ -102,9 +102,15 @@ func (p *Plane) installArchon(ctx context.Context) error {
 	objects = append(objects, service...)
 
 	for _, obj := range objects {
-		if obj.GetKind() == "APIService" {
+		caBundle := base64.StdEncoding.EncodeToString(p.pki.servingAuthority.CertPEM)
+		switch obj.GetKind() {
+		case "APIService":
 			_ = unstructured.SetNestedField(obj.Object, int64(port), "spec", "service", "port")
-			_ = unstructured.SetNestedField(obj.Object, base64.StdEncoding.EncodeToString(p.pki.servingAuthority.CertPEM), "spec", "caBundle")
+			_ = unstructured.SetNestedField(obj.Object, caBundle, "spec", "caBundle")
+		case "ValidatingWebhookConfiguration":
+			if err := pointWebhooksAt(obj, "https://localhost:"+strconv.Itoa(port), caBundle); err != nil {
+				return err
+			}
 		}
 		if err := apply(ctx, client, mapper, obj); err != nil {
 			return err
@@ -179,6 +185,23 @@ func (p *Plane) archonServed(ctx context.Context) (bool, error) {
 	}
 	_, err = kube.Discovery().ServerResourcesForGroupVersion("auth.alauda.io/v1")
 	return err == nil, nil
+}
+
+// pointWebhooksAt replaces each webhook's Service by a URL on this machine;
+// kube-apiserver resolves webhook Services by cluster DNS, which a local
+// plane does not have.
+func pointWebhooksAt(obj *unstructured.Unstructured, base, caBundle string) error {
+	webhooks, _, err := unstructured.NestedSlice(obj.Object, "webhooks")
+	if err != nil {
+		return err
+	}
+	for i, w := range webhooks {
+		webhook := w.(map[string]any)
+		path, _, _ := unstructured.NestedString(webhook, "clientConfig", "service", "path")
+		webhook["clientConfig"] = map[string]any{"url": base + path, "caBundle": caBundle}
+		webhooks[i] = webhook
+	}
+	return unstructured.SetNestedSlice(obj.Object, webhooks, "webhooks")
 }
 
 func apply(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, obj *unstructured.Unstructured) error {

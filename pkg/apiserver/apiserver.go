@@ -22,16 +22,23 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 
+	"github.com/acp-archon/archon/pkg/admission/projectnamespace"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
 )
 
 // Config is everything needed to build an archon server.
 type Config struct {
 	GenericConfig *genericapiserver.RecommendedConfig
+	// ClusterName is the name of the cluster this archon serves, as
+	// projects list it in spec.clusters.
+	ClusterName string
 }
 
 // CompletedConfig is a Config with every default filled in.
@@ -41,6 +48,7 @@ type CompletedConfig struct {
 	// are nil when archon runs standalone.
 	kubeConfig    *restclient.Config
 	kubeInformers kubeinformers.SharedInformerFactory
+	clusterName   string
 }
 
 // Complete fills in defaults; it mutates the receiver.
@@ -49,6 +57,7 @@ func (c *Config) Complete() CompletedConfig {
 		generic:       c.GenericConfig.Complete(),
 		kubeConfig:    c.GenericConfig.ClientConfig,
 		kubeInformers: c.GenericConfig.SharedInformerFactory,
+		clusterName:   c.ClusterName,
 	}
 }
 
@@ -66,7 +75,11 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err := installAuthGroup(generic, c.generic); err != nil {
 		return nil, err
 	}
-	addControllers(generic, c.kubeConfig, c.kubeInformers)
+	if c.kubeConfig != nil && c.kubeInformers != nil {
+		if err := c.installClusterParts(generic); err != nil {
+			return nil, err
+		}
+	}
 	return &Server{GenericAPIServer: generic}, nil
 }
 
@@ -85,4 +98,33 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		"projects/status": projectStatus,
 	}
 	return server.InstallAPIGroup(&group)
+}
+
+// installClusterParts adds what needs the cluster archon extends: the
+// admission webhooks kube-apiserver calls and the controllers. Standalone,
+// there is no cluster and none of it runs.
+func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer) error {
+	kube, err := kubernetes.NewForConfig(c.kubeConfig)
+	if err != nil {
+		return err
+	}
+	archon, err := archonclient.NewForConfig(c.generic.LoopbackClientConfig)
+	if err != nil {
+		return err
+	}
+	archonInformers := archoninformers.NewSharedInformerFactory(archon, 0)
+
+	webhook := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube)
+	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
+	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
+
+	if err := addControllers(server, kube, c.kubeInformers, archonInformers); err != nil {
+		return err
+	}
+	// Informers run on every replica, controllers only on the leader.
+	return server.AddPostStartHook("archon-informers", func(hook genericapiserver.PostStartHookContext) error {
+		c.kubeInformers.Start(hook.Done())
+		archonInformers.Start(hook.Done())
+		return nil
+	})
 }

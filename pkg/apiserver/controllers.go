@@ -26,13 +26,11 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
-	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 )
 
@@ -44,32 +42,14 @@ const (
 )
 
 // addControllers runs archon's controllers once the server serves, under
-// leader election. Without a cluster (standalone) there is nothing to keep
-// in step and no controller runs.
-func addControllers(server *genericapiserver.GenericAPIServer, kubeConfig *rest.Config, kubeInformers kubeinformers.SharedInformerFactory) {
-	if kubeConfig == nil || kubeInformers == nil {
-		return
+// leader election, from informers the cluster parts start.
+func addControllers(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
+	rbacController, err := projectrbac.New(kube, kubeInformers, archonInformers)
+	if err != nil {
+		return err
 	}
-	server.AddPostStartHookOrDie("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {
-		kube, err := kubernetes.NewForConfig(kubeConfig)
-		if err != nil {
-			return err
-		}
-		archon, err := archonclient.NewForConfig(hook.LoopbackClientConfig)
-		if err != nil {
-			return err
-		}
-		archonInformers := archoninformers.NewSharedInformerFactory(archon, 0)
-		rbacController, err := projectrbac.New(kube, kubeInformers, archonInformers)
-		if err != nil {
-			return err
-		}
-		run := func(ctx context.Context) {
-			kubeInformers.Start(ctx.Done())
-			archonInformers.Start(ctx.Done())
-			rbacController.Run(ctx, 2)
-		}
-		go runWhileLeading(hook, kube, run)
+	return server.AddPostStartHook("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {
+		go runWhileLeading(hook, kube, func(ctx context.Context) { rbacController.Run(ctx, 2) })
 		return nil
 	})
 }

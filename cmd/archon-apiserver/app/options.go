@@ -61,6 +61,8 @@ type Options struct {
 	// EmbeddedEtcdDir is where the embedded etcd keeps its data when no
 	// --etcd-servers are given.
 	EmbeddedEtcdDir string
+	// ClusterName is the name projects use for the cluster archon serves.
+	ClusterName string
 }
 
 // NewOptions returns options with archon's defaults.
@@ -69,7 +71,10 @@ func NewOptions() *Options {
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion)),
 		EmbeddedEtcdDir: "archon-data/etcd",
+		ClusterName:     "global",
 	}
+	// kube-apiserver calls the admission webhooks without credentials.
+	o.Recommended.Authorization.AlwaysAllowPaths = append(o.Recommended.Authorization.AlwaysAllowPaths, "/admission/*")
 	// Self-signed serving certificates, made when none are given, live next
 	// to the embedded etcd data rather than in the working directory.
 	o.Recommended.SecureServing.ServerCert.CertDirectory = "archon-data/certs"
@@ -89,6 +94,8 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 	o.Recommended.AddFlags(flags)
 	flags.StringVar(&o.EmbeddedEtcdDir, "embedded-etcd-dir", o.EmbeddedEtcdDir,
 		"Data directory of the embedded etcd started when --etcd-servers is empty.")
+	flags.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
+		"Name of the cluster this archon serves, as projects list it in spec.clusters.")
 }
 
 // NewCommand returns the archon-apiserver command.
@@ -174,5 +181,5 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if config.Authorization.Authorizer == nil {
 		return nil, errors.New("no authorizer configured")
 	}
-	return &apiserver.Config{GenericConfig: config}, nil
+	return &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName}, nil
 }

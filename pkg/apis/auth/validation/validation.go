@@ -19,6 +19,8 @@ limitations under the License.
 package validation
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -144,14 +146,44 @@ func validateMember(member *auth.ProjectMember, fldPath *field.Path) field.Error
 	return allErrs
 }
 
-// ValidateQuota checks that every key of a quota is a resource name a
-// ResourceQuota accepts and every amount is a non-negative quantity.
+// standardQuotaKeys are the ResourceQuota keys Kubernetes defines; any other
+// key is a custom one.
+var standardQuotaKeys = sets.New[corev1.ResourceName](
+	corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceStorage, corev1.ResourceEphemeralStorage,
+	corev1.ResourceRequestsCPU, corev1.ResourceRequestsMemory, corev1.ResourceRequestsStorage, corev1.ResourceRequestsEphemeralStorage,
+	corev1.ResourceLimitsCPU, corev1.ResourceLimitsMemory, corev1.ResourceLimitsEphemeralStorage,
+	corev1.ResourcePods, corev1.ResourceServices, corev1.ResourceReplicationControllers, corev1.ResourceQuotas,
+	corev1.ResourceSecrets, corev1.ResourceConfigMaps, corev1.ResourcePersistentVolumeClaims,
+	corev1.ResourceServicesNodePorts, corev1.ResourceServicesLoadBalancers,
+)
+
+// IsStandardQuotaKey reports whether key is one Kubernetes defines for
+// ResourceQuotas, including object counts, huge pages and per-storage-class
+// keys.
+func IsStandardQuotaKey(key corev1.ResourceName) bool {
+	name := string(key)
+	return standardQuotaKeys.Has(key) ||
+		strings.HasPrefix(name, "count/") ||
+		strings.HasPrefix(name, corev1.ResourceHugePagesPrefix) ||
+		strings.HasPrefix(name, corev1.DefaultResourceRequestsPrefix+corev1.ResourceHugePagesPrefix) ||
+		strings.Contains(name, ".storageclass.storage.k8s.io/")
+}
+
+// ValidateQuota checks that every key of a quota is a standard quota key or
+// a custom key qualified with a domain prefix, and every amount is a
+// non-negative quantity.
 func ValidateQuota(quota corev1.ResourceList, fldPath *field.Path) field.ErrorList {
 	allErrs := field.ErrorList{}
 	for name, quantity := range quota {
 		keyPath := fldPath.Key(string(name))
-		for _, msg := range validation.IsQualifiedName(string(name)) {
-			allErrs = append(allErrs, field.Invalid(keyPath, string(name), msg))
+		if !IsStandardQuotaKey(name) {
+			msgs := validation.IsQualifiedName(string(name))
+			if len(msgs) == 0 && !strings.Contains(string(name), "/") {
+				msgs = []string{"a custom quota key must be a qualified name with a domain prefix, such as example.com/gpus"}
+			}
+			for _, msg := range msgs {
+				allErrs = append(allErrs, field.Invalid(keyPath, string(name), msg))
+			}
 		}
 		if quantity.Sign() < 0 {
 			allErrs = append(allErrs, field.Invalid(keyPath, quantity.String(), "must be greater than or equal to 0"))

@@ -178,6 +178,22 @@ func TestValidateProject(t *testing.T) {
 			want: []fieldError{{field.ErrorTypeInvalid, "spec.clusters[0].quota[requests memory]"}},
 		},
 		{
+			name: "custom quota key without a domain prefix",
+			mutate: func(p *auth.Project) {
+				p.Spec.Clusters[0].Quota = corev1.ResourceList{"gpus": resource.MustParse("1"), "example.com/gpus": resource.MustParse("1")}
+			},
+			want: []fieldError{{field.ErrorTypeInvalid, "spec.clusters[0].quota[gpus]"}},
+		},
+		{
+			name: "standard quota keys",
+			mutate: func(p *auth.Project) {
+				p.Spec.Clusters[0].Quota = corev1.ResourceList{
+					"limits.cpu": resource.MustParse("1"), "count/deployments.apps": resource.MustParse("5"),
+					"hugepages-2Mi": resource.MustParse("1Gi"), "gold.storageclass.storage.k8s.io/requests.storage": resource.MustParse("1Gi"),
+				}
+			},
+		},
+		{
 			name:   "member kind not supported",
 			mutate: func(p *auth.Project) { p.Spec.Members[userMember].Kind = "Robot" },
 			want:   []fieldError{{field.ErrorTypeNotSupported, "spec.members[0].kind"}},
