@@ -18,6 +18,8 @@ limitations under the License.
 package apiserver
 
 import (
+	"context"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -72,19 +74,40 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := installAuthGroup(generic, c.generic); err != nil {
+	if c.kubeConfig == nil || c.kubeInformers == nil {
+		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil)
+	}
+	kube, err := kubernetes.NewForConfig(c.kubeConfig)
+	if err != nil {
 		return nil, err
 	}
-	if c.kubeConfig != nil && c.kubeInformers != nil {
-		if err := c.installClusterParts(generic); err != nil {
-			return nil, err
-		}
+	if err := installAuthGroup(generic, c.generic, kube); err != nil {
+		return nil, err
+	}
+	if err := c.installClusterParts(generic, kube); err != nil {
+		return nil, err
 	}
 	return &Server{GenericAPIServer: generic}, nil
 }
 
-func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig) error {
-	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer)
+// installAuthGroup serves auth.alauda.io; kube is nil when archon runs
+// standalone.
+func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface) error {
+	var namespaces projectstore.NamespaceFinder
+	if kube != nil {
+		namespaces = func(ctx context.Context, project string) ([]string, error) {
+			list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
+			if err != nil {
+				return nil, err
+			}
+			var names []string
+			for _, namespace := range list.Items {
+				names = append(names, namespace.Name)
+			}
+			return names, nil
+		}
+	}
+	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer, namespaces)
 	if err != nil {
 		return err
 	}
@@ -103,11 +126,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 // installClusterParts adds what needs the cluster archon extends: the
 // admission webhooks kube-apiserver calls and the controllers. Standalone,
 // there is no cluster and none of it runs.
-func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer) error {
-	kube, err := kubernetes.NewForConfig(c.kubeConfig)
-	if err != nil {
-		return err
-	}
+func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface) error {
 	archon, err := archonclient.NewForConfig(c.generic.LoopbackClientConfig)
 	if err != nil {
 		return err
@@ -118,7 +137,7 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
 
-	if err := addControllers(server, kube, c.kubeInformers, archonInformers); err != nil {
+	if err := addControllers(server, c.clusterName, kube, archon, c.kubeInformers, archonInformers); err != nil {
 		return err
 	}
 	// Informers run on every replica, controllers only on the leader.

@@ -31,6 +31,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
+	"github.com/acp-archon/archon/pkg/controller/projectstatus"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 )
 
@@ -43,13 +45,21 @@ const (
 
 // addControllers runs archon's controllers once the server serves, under
 // leader election, from informers the cluster parts start.
-func addControllers(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
+func addControllers(server *genericapiserver.GenericAPIServer, cluster string, kube kubernetes.Interface, archon archonclient.Interface,
+	kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
 	rbacController, err := projectrbac.New(kube, kubeInformers, archonInformers)
 	if err != nil {
 		return err
 	}
+	statusController, err := projectstatus.New(cluster, archon, kubeInformers, archonInformers)
+	if err != nil {
+		return err
+	}
 	return server.AddPostStartHook("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {
-		go runWhileLeading(hook, kube, func(ctx context.Context) { rbacController.Run(ctx, 2) })
+		go runWhileLeading(hook, kube, func(ctx context.Context) {
+			go statusController.Run(ctx, 2)
+			rbacController.Run(ctx, 2)
+		})
 		return nil
 	})
 }

@@ -18,10 +18,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -124,6 +126,29 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 		t.Fatalf("a qualified custom key within quota: %v", err)
 	}
 
+	// The project's status follows its namespaces and their quotas, and the
+	// project cannot be deleted while it owns a namespace.
+	eventually(t, "project status", func() error {
+		project, err := projects.Get(ctx, "nsp", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		status := project.Status
+		if len(status.Namespaces) != 1 || status.Namespaces[0] != "nsp-dev" || len(status.Clusters) != 1 {
+			return fmt.Errorf("status %+v", status)
+		}
+		used := status.Clusters[0].Used
+		if status.Clusters[0].Name != "global" || used.Name(corev1.ResourceRequestsCPU, resource.DecimalSI).String() != "2" ||
+			used.Name("example.com/gpus", resource.DecimalSI).String() != "1" || status.Clusters[0].Hard.Cpu() == nil {
+			return fmt.Errorf("cluster status %+v", status.Clusters[0])
+		}
+		return nil
+	})
+	err = projects.Delete(ctx, "nsp", metav1.DeleteOptions{})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "nsp-dev") {
+		t.Errorf("deleting a project that owns nsp-dev: %v, want 409 naming nsp-dev", err)
+	}
+
 	// Releasing keeps everything in the namespace; the rules stop applying.
 	release := []byte(`{"metadata":{"labels":{"cpaas.io/project":null}}}`)
 	if _, err := namespaces.Patch(ctx, "nsp-dev", types.MergePatchType, release, metav1.PatchOptions{}); err != nil {
@@ -135,5 +160,18 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 	}
 	if err := createQuota(quota("after-release", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("64")})); err != nil {
 		t.Errorf("a quota in a released namespace: %v", err)
+	}
+	eventually(t, "status after release", func() error {
+		project, err := projects.Get(ctx, "nsp", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(project.Status.Namespaces) != 0 {
+			return fmt.Errorf("namespaces %v", project.Status.Namespaces)
+		}
+		return nil
+	})
+	if err := projects.Delete(ctx, "nsp", metav1.DeleteOptions{}); err != nil {
+		t.Errorf("deleting a project without namespaces: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,7 +49,11 @@ type REST struct {
 	*genericregistry.Store
 	visibility *visibility.Index
 	authorizer authorizer.Authorizer
+	namespaces NamespaceFinder
 }
+
+// NamespaceFinder names the namespaces that belong to a project.
+type NamespaceFinder func(ctx context.Context, project string) ([]string, error)
 
 var _ rest.ShortNamesProvider = &REST{}
 
@@ -62,7 +67,9 @@ type StatusREST struct {
 
 // NewStorage returns the storage of projects and of their status
 // subresource. authz decides who sees every project; nil lets everyone.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer) (*REST, *StatusREST, error) {
+// namespaces finds a project's namespaces, which block its deletion; nil
+// when archon runs without a cluster.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer, namespaces NamespaceFinder) (*REST, *StatusREST, error) {
 	strategy := newStrategy(scheme)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.Project{} },
@@ -86,7 +93,46 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, au
 	statusStrategy := projectStatusStrategy{strategy}
 	statusStore.UpdateStrategy = statusStrategy
 	statusStore.ResetFieldsStrategy = statusStrategy
-	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz}, &StatusREST{&statusStore}, nil
+	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz, namespaces: namespaces}, &StatusREST{&statusStore}, nil
+}
+
+// Delete refuses to delete a project that still owns namespaces: deleting
+// it would orphan them and the quota they draw.
+func (r *REST) Delete(ctx context.Context, name string, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions) (runtime.Object, bool, error) {
+	if err := r.refuseIfOwningNamespaces(ctx, name); err != nil {
+		return nil, false, err
+	}
+	return r.Store.Delete(ctx, name, deleteValidation, options)
+}
+
+// DeleteCollection applies Delete's rule to every project it would delete.
+func (r *REST) DeleteCollection(ctx context.Context, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions, listOptions *metainternalversion.ListOptions) (runtime.Object, error) {
+	listed, err := r.Store.List(ctx, listOptions)
+	if err != nil {
+		return nil, err
+	}
+	for _, project := range listed.(*auth.ProjectList).Items {
+		if err := r.refuseIfOwningNamespaces(ctx, project.Name); err != nil {
+			return nil, err
+		}
+	}
+	return r.Store.DeleteCollection(ctx, deleteValidation, options, listOptions)
+}
+
+func (r *REST) refuseIfOwningNamespaces(ctx context.Context, name string) error {
+	if r.namespaces == nil {
+		return nil
+	}
+	owned, err := r.namespaces(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(owned) > 0 {
+		return apierrors.NewConflict(auth.Resource("projects"), name, fmt.Errorf(
+			"the project still owns namespaces %s: release them (kubectl label namespace NAME %s-) or delete them first",
+			strings.Join(owned, ", "), authv1.NamespaceProjectLabel))
+	}
+	return nil
 }
 
 // RunVisibilityIndex keeps the index of project members current until ctx

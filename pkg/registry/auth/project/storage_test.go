@@ -86,7 +86,7 @@ func newStorage(t *testing.T, etcdURL string) (*project.REST, *project.StatusRES
 		Decorator:      generic.UndecoratedStorage,
 		ResourcePrefix: auth.GroupName + "/projects",
 	}
-	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, nil)
+	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, nil, nil)
 	if err != nil {
 		t.Fatalf("building storage: %v", err)
 	}

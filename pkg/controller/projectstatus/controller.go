@@ -1,0 +1,167 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package projectstatus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	kubeinformers "k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	authlisters "github.com/acp-archon/archon/pkg/generated/listers/auth/v1"
+)
+
+// Controller writes project status, one project at a time.
+type Controller struct {
+	cluster    string
+	archon     archonclient.Interface
+	projects   authlisters.ProjectLister
+	namespaces corelisters.NamespaceLister
+	quotas     corelisters.ResourceQuotaLister
+	synced     []cache.InformerSynced
+	queue      workqueue.TypedRateLimitingInterface[string]
+}
+
+// New wires the controller to its informers; call before starting them.
+func New(cluster string, archon archonclient.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) (*Controller, error) {
+	projects := archonInformers.Auth().V1().Projects()
+	namespaces := kubeInformers.Core().V1().Namespaces()
+	quotas := kubeInformers.Core().V1().ResourceQuotas()
+	c := &Controller{
+		cluster:    cluster,
+		archon:     archon,
+		projects:   projects.Lister(),
+		namespaces: namespaces.Lister(),
+		quotas:     quotas.Lister(),
+		synced:     []cache.InformerSynced{projects.Informer().HasSynced, namespaces.Informer().HasSynced, quotas.Informer().HasSynced},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "project-status"}),
+	}
+
+	enqueueProject := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.queue.Add(key)
+		}
+	}
+	enqueueNamespace := func(obj any) {
+		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		if namespace, ok := obj.(*corev1.Namespace); ok && namespace.Labels[authv1.NamespaceProjectLabel] != "" {
+			c.queue.Add(namespace.Labels[authv1.NamespaceProjectLabel])
+		}
+	}
+	enqueueQuota := func(obj any) {
+		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		if quota, ok := obj.(*corev1.ResourceQuota); ok {
+			if namespace, err := c.namespaces.Get(quota.Namespace); err == nil {
+				enqueueNamespace(namespace)
+			}
+		}
+	}
+	for informer, enqueue := range map[cache.SharedIndexInformer]func(any){
+		projects.Informer():   enqueueProject,
+		namespaces.Informer(): enqueueNamespace,
+		quotas.Informer():     enqueueQuota,
+	} {
+		enqueue := enqueue
+		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(old, new any) { enqueue(old); enqueue(new) },
+			DeleteFunc: enqueue,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Run writes status until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	klog.InfoS("Project status controller started", "cluster", c.cluster)
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.work, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for {
+		key, quit := c.queue.Get()
+		if quit {
+			return
+		}
+		if err := c.sync(ctx, key); err != nil {
+			utilruntime.HandleError(fmt.Errorf("writing status of project %q: %w", key, err))
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, name string) error {
+	project, err := c.projects.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	namespaces, err := c.namespaces.List(labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: name}))
+	if err != nil {
+		return err
+	}
+	quotas, err := c.quotas.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	status := desiredStatus(project, c.cluster, namespaces, quotas)
+	if apiequality.Semantic.DeepEqual(status, project.Status) {
+		return nil
+	}
+	updated := project.DeepCopy()
+	updated.Status = status
+	_, err = c.archon.AuthV1().Projects().UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		c.queue.Add(name) // the informer brings the newer project shortly
+		return nil
+	}
+	return err
+}
