@@ -102,29 +102,43 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 	_, err := namespaces.Patch(ctx, "nsp-dev", types.MergePatchType, move, metav1.PatchOptions{})
 	expectRefusal(t, "moving a namespace between projects in one step", err, "belongs to project nsp", "release it first")
 
-	quotas := kube.CoreV1().ResourceQuotas("nsp-dev")
-	createQuota := func(q *corev1.ResourceQuota) error {
-		_, err := quotas.Create(ctx, q, metav1.CreateOptions{})
+	for _, name := range []string{"nsp-prod", "nsp-test"} {
+		if err := create(projectNamespace(name, "nsp")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createQuota := func(namespace string, q *corev1.ResourceQuota) error {
+		_, err := kube.CoreV1().ResourceQuotas(namespace).Create(ctx, q, metav1.CreateOptions{})
 		return err
 	}
-	if err := createQuota(quota("first", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1500m")})); err != nil {
+	cpu := func(amount string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse(amount)}
+	}
+	if err := createQuota("nsp-dev", quota("default", cpu("1500m"))); err != nil {
 		t.Fatalf("a quota that fits: %v", err)
 	}
-	expectRefusal(t, "a quota over what is left",
-		createQuota(quota("second", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1")})),
+	expectRefusal(t, "a quota over what is left", createQuota("nsp-prod", quota("default", cpu("1"))),
 		"requests.cpu", "requested 1", "500m left")
-	if err := createQuota(quota("second", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("500m")})); err != nil {
+	if err := createQuota("nsp-prod", quota("default", cpu("500m"))); err != nil {
 		t.Fatalf("a quota taking exactly what is left: %v", err)
 	}
-	expectRefusal(t, "a quota when nothing is left",
-		createQuota(quota("third", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("0")})),
+	expectRefusal(t, "a quota when nothing is left", createQuota("nsp-test", quota("default", cpu("0"))),
 		"requests.cpu", "none left")
-	expectRefusal(t, "an unqualified custom key",
-		createQuota(quota("gpus", corev1.ResourceList{"gpus": resource.MustParse("1")})),
+	// A second quota in a namespace can only lower what it draws.
+	if err := createQuota("nsp-dev", quota("tighter", cpu("1"))); err != nil {
+		t.Fatalf("a tighter second quota: %v", err)
+	}
+	expectRefusal(t, "an unqualified custom key", createQuota("nsp-dev", quota("gpus", corev1.ResourceList{"gpus": resource.MustParse("1")})),
 		`spec.hard[gpus]`)
-	if err := createQuota(quota("gpus", corev1.ResourceList{"example.com/gpus": resource.MustParse("1")})); err != nil {
+	if err := createQuota("nsp-dev", quota("gpus", corev1.ResourceList{"example.com/gpus": resource.MustParse("1")})); err != nil {
 		t.Fatalf("a qualified custom key within quota: %v", err)
 	}
+	for _, name := range []string{"nsp-prod", "nsp-test"} {
+		if err := namespaces.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quotas := kube.CoreV1().ResourceQuotas("nsp-dev")
 
 	// The project's status follows its namespaces and their quotas, and the
 	// project cannot be deleted while it owns a namespace.
@@ -138,7 +152,7 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 			return fmt.Errorf("status %+v", status)
 		}
 		used := status.Clusters[0].Used
-		if status.Clusters[0].Name != "global" || used.Name(corev1.ResourceRequestsCPU, resource.DecimalSI).String() != "2" ||
+		if status.Clusters[0].Name != "global" || used.Name(corev1.ResourceRequestsCPU, resource.DecimalSI).String() != "1" ||
 			used.Name("example.com/gpus", resource.DecimalSI).String() != "1" || status.Clusters[0].Hard.Cpu() == nil {
 			return fmt.Errorf("cluster status %+v", status.Clusters[0])
 		}
@@ -158,7 +172,7 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 	if err != nil || len(left.Items) != 3 {
 		t.Errorf("quotas after release: %d (%v), want all 3 kept", len(left.Items), err)
 	}
-	if err := createQuota(quota("after-release", corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("64")})); err != nil {
+	if err := createQuota("nsp-dev", quota("after-release", cpu("64"))); err != nil {
 		t.Errorf("a quota in a released namespace: %v", err)
 	}
 	eventually(t, "status after release", func() error {

@@ -21,13 +21,12 @@ package projectnamespace
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/quota"
 )
 
 // namespaceRules are the checks of a namespace labelled with a project.
@@ -55,39 +54,26 @@ func namespaceRules(namespace, old *corev1.Namespace, project *authv1.Project, c
 }
 
 // quotaRules are the checks of a ResourceQuota in a namespace of project.
-// others are the other quotas of the project's namespaces in this cluster.
-func quotaRules(quota *corev1.ResourceQuota, project *authv1.Project, cluster string, others []*corev1.ResourceQuota) []string {
-	// Kubernetes' own validation has already refused malformed keys.
-	var problems []string
-	keys := sortedKeys(quota.Spec.Hard)
+// quotas holds the other quotas of every namespace of the project in this
+// cluster, by namespace; a namespace draws its effective quota (the
+// per-key minimum of its quotas) from the project.
+func quotaRules(reviewed *corev1.ResourceQuota, project *authv1.Project, cluster string, quotas map[string][]*corev1.ResourceQuota) []string {
 	limits := projectCluster(project, cluster)
 	if limits == nil {
-		return append(problems, fmt.Sprintf("project %s does not include cluster %s", project.Name, cluster))
+		return []string{fmt.Sprintf("project %s does not include cluster %s", project.Name, cluster)}
 	}
-	for _, key := range keys {
-		limit, limited := limits.Quota[key]
-		if !limited {
-			continue
-		}
-		used := resource.Quantity{}
-		for _, other := range others {
-			if amount, ok := other.Spec.Hard[key]; ok {
-				used.Add(amount)
-			}
-		}
-		left := limit.DeepCopy()
-		left.Sub(used)
-		requested := quota.Spec.Hard[key]
-		switch {
-		case left.Sign() <= 0:
-			problems = append(problems, fmt.Sprintf("%s: project %s has none left in cluster %s (quota %s, used %s)",
-				key, project.Name, cluster, limit.String(), used.String()))
-		case requested.Cmp(left) > 0:
-			problems = append(problems, fmt.Sprintf("%s: requested %s but project %s has %s left in cluster %s (quota %s, used %s)",
-				key, requested.String(), project.Name, left.String(), cluster, limit.String(), used.String()))
+	var used []corev1.ResourceList
+	for namespace, inNamespace := range quotas {
+		if namespace != reviewed.Namespace {
+			used = append(used, quota.Effective(inNamespace))
 		}
 	}
-	return problems
+	effective := quota.Effective(append(quotas[reviewed.Namespace], reviewed))
+	request := corev1.ResourceList{}
+	for key := range reviewed.Spec.Hard {
+		request[key] = effective[key]
+	}
+	return quota.Problems(project.Name, cluster, limits.Quota, quota.Sum(used...), request)
 }
 
 func projectCluster(project *authv1.Project, cluster string) *authv1.ProjectCluster {
@@ -105,13 +91,4 @@ func clusterNames(project *authv1.Project) []string {
 		names = append(names, c.Name)
 	}
 	return names
-}
-
-func sortedKeys(list corev1.ResourceList) []corev1.ResourceName {
-	keys := make([]corev1.ResourceName, 0, len(list))
-	for key := range list {
-		keys = append(keys, key)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
 }

@@ -76,8 +76,11 @@ func TestNamespaceRules(t *testing.T) {
 	}
 }
 
-func hard(cpu string) *corev1.ResourceQuota {
-	return &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse(cpu)}}}
+func hard(namespace, cpu string) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse(cpu)}},
+	}
 }
 
 func TestQuotaRules(t *testing.T) {
@@ -88,16 +91,25 @@ func TestQuotaRules(t *testing.T) {
 		cluster string
 		want    string
 	}{
-		{name: "fits", quota: hard("1"), others: []*corev1.ResourceQuota{hard("2")}, cluster: "global"},
-		{name: "takes exactly what is left", quota: hard("1500m"), others: []*corev1.ResourceQuota{hard("2500m")}, cluster: "global"},
-		{name: "more than is left", quota: hard("2"), others: []*corev1.ResourceQuota{hard("3")}, cluster: "global", want: "requests.cpu: requested 2 but project shop has 1 left in cluster global (quota 4, used 3)"},
-		{name: "nothing left", quota: hard("0"), others: []*corev1.ResourceQuota{hard("1"), hard("3")}, cluster: "global", want: "requests.cpu: project shop has none left in cluster global (quota 4, used 4)"},
+		{name: "fits", quota: hard("shop-a", "1"), others: []*corev1.ResourceQuota{hard("shop-b", "2")}, cluster: "global"},
+		{name: "takes exactly what is left", quota: hard("shop-a", "1500m"), others: []*corev1.ResourceQuota{hard("shop-b", "2500m")}, cluster: "global"},
+		{name: "more than is left", quota: hard("shop-a", "2"), others: []*corev1.ResourceQuota{hard("shop-b", "3")}, cluster: "global",
+			want: "requests.cpu: requested 2 but project shop has 1 left in cluster global (quota 4, used 3)"},
+		{name: "nothing left", quota: hard("shop-a", "0"), others: []*corev1.ResourceQuota{hard("shop-b", "1"), hard("shop-c", "3")}, cluster: "global",
+			want: "requests.cpu: project shop has none left in cluster global (quota 4, used 4)"},
+		{name: "a namespace draws the minimum of its quotas", quota: hard("shop-a", "3"), others: []*corev1.ResourceQuota{hard("shop-a", "1"), hard("shop-b", "2"), hard("shop-b", "3")}, cluster: "global"},
+		{name: "a second quota in a namespace replaces none of the first", quota: hard("shop-a", "2"), others: []*corev1.ResourceQuota{hard("shop-b", "3")}, cluster: "global",
+			want: "requests.cpu: requested 2 but project shop has 1 left in cluster global (quota 4, used 3)"},
 		{name: "keys the project does not limit", quota: &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1000")}}}, cluster: "global"},
-		{name: "cluster without quota limits nothing", quota: hard("100"), cluster: "edge"},
-		{name: "cluster not in the project", quota: hard("1"), cluster: "moon", want: "project shop does not include cluster moon"},
+		{name: "cluster without quota limits nothing", quota: hard("shop-a", "100"), cluster: "edge"},
+		{name: "cluster not in the project", quota: hard("shop-a", "1"), cluster: "moon", want: "project shop does not include cluster moon"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			problems := quotaRules(tc.quota, testProject(), tc.cluster, tc.others)
+			byNamespace := map[string][]*corev1.ResourceQuota{}
+			for _, q := range tc.others {
+				byNamespace[q.Namespace] = append(byNamespace[q.Namespace], q)
+			}
+			problems := quotaRules(tc.quota, testProject(), tc.cluster, byNamespace)
 			switch {
 			case tc.want == "" && len(problems) > 0:
 				t.Errorf("refused: %q", problems)

@@ -164,15 +164,15 @@ func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.Admissi
 	return quotaRules(quota, project, wh.cluster, others), nil
 }
 
-// projectQuotas are the quotas of every namespace of the project except
-// the one under review.
-func (wh *Webhook) projectQuotas(ctx context.Context, project string, except *corev1.ResourceQuota) ([]*corev1.ResourceQuota, error) {
+// projectQuotas are the quotas of every namespace of the project, by
+// namespace, except the one under review.
+func (wh *Webhook) projectQuotas(ctx context.Context, project string, except *corev1.ResourceQuota) (map[string][]*corev1.ResourceQuota, error) {
 	selector := labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: project}).String()
 	namespaces, err := wh.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, err
 	}
-	var quotas []*corev1.ResourceQuota
+	quotas := map[string][]*corev1.ResourceQuota{}
 	for _, namespace := range namespaces.Items {
 		inNamespace, err := wh.kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -181,7 +181,7 @@ func (wh *Webhook) projectQuotas(ctx context.Context, project string, except *co
 		for i := range inNamespace.Items {
 			quota := &inNamespace.Items[i]
 			if quota.Namespace != except.Namespace || quota.Name != except.Name {
-				quotas = append(quotas, quota)
+				quotas[namespace.Name] = append(quotas[namespace.Name], quota)
 			}
 		}
 	}

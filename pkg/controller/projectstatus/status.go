@@ -23,13 +23,14 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/quota"
 )
 
 // desiredStatus is project's status with this cluster's part recomputed
-// from the namespaces labelled with the project and their quotas; the
+// from the namespaces labelled with the project and their quotas (used is
+// the sum of each namespace's effective quota); the
 // entries of other clusters are kept as their archons wrote them.
 func desiredStatus(project *authv1.Project, cluster string, namespaces []*corev1.Namespace, quotas []*corev1.ResourceQuota) authv1.ProjectStatus {
 	status := *project.Status.DeepCopy()
@@ -46,20 +47,18 @@ func desiredStatus(project *authv1.Project, cluster string, namespaces []*corev1
 	}
 	sort.Strings(status.Namespaces)
 
-	used := corev1.ResourceList{}
-	for _, quota := range quotas {
-		if !inProject[quota.Namespace] {
-			continue
-		}
-		for key, amount := range quota.Spec.Hard {
-			sum := used[key]
-			sum.Add(amount)
-			used[key] = sum
+	// Each namespace draws its effective quota: the minimum of its quotas.
+	byNamespace := map[string][]*corev1.ResourceQuota{}
+	for _, q := range quotas {
+		if inProject[q.Namespace] {
+			byNamespace[q.Namespace] = append(byNamespace[q.Namespace], q)
 		}
 	}
-	for key, amount := range used {
-		used[key] = canonical(amount)
+	var effective []corev1.ResourceList
+	for _, inNamespace := range byNamespace {
+		effective = append(effective, quota.Effective(inNamespace))
 	}
+	used := quota.Sum(effective...)
 
 	var hard corev1.ResourceList
 	listed := false
@@ -80,10 +79,4 @@ func desiredStatus(project *authv1.Project, cluster string, namespaces []*corev1
 	sort.Slice(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
 	status.Clusters = clusters
 	return status
-}
-
-// canonical re-parses a sum so that it prints like a hand-written amount
-// (1500m rather than a sum's internal form).
-func canonical(q resource.Quantity) resource.Quantity {
-	return resource.MustParse(q.String())
 }

@@ -46,7 +46,8 @@ func TestStatusSumsTheProjectsQuotasInThisCluster(t *testing.T) {
 			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse(cpu)}},
 		}
 	}
-	quotas := []*corev1.ResourceQuota{quota("shop-dev", "500m"), quota("shop-prod", "1"), quota("elsewhere", "100")}
+	// shop-prod's two quotas enforce their minimum, 1.
+	quotas := []*corev1.ResourceQuota{quota("shop-dev", "500m"), quota("shop-prod", "1"), quota("shop-prod", "3"), quota("elsewhere", "100")}
 
 	status := desiredStatus(project, "global", namespaces, quotas)
 	if status.Phase != authv1.ProjectActive {
