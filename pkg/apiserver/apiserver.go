@@ -32,6 +32,7 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
 )
 
@@ -75,13 +76,13 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
-		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil)
+		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, c.clusterName)
 	}
 	kube, err := kubernetes.NewForConfig(c.kubeConfig)
 	if err != nil {
 		return nil, err
 	}
-	if err := installAuthGroup(generic, c.generic, kube); err != nil {
+	if err := installAuthGroup(generic, c.generic, kube, c.clusterName); err != nil {
 		return nil, err
 	}
 	if err := c.installClusterParts(generic, kube); err != nil {
@@ -91,8 +92,8 @@ func (c CompletedConfig) New() (*Server, error) {
 }
 
 // installAuthGroup serves auth.alauda.io; kube is nil when archon runs
-// standalone.
-func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface) error {
+// standalone, and then the resources that act on the cluster are left out.
+func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, cluster string) error {
 	var namespaces projectstore.NamespaceFinder
 	if kube != nil {
 		namespaces = func(ctx context.Context, project string) ([]string, error) {
@@ -116,10 +117,21 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		return nil
 	})
 	group := genericapiserver.NewDefaultAPIGroupInfo(auth.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+	resources := map[string]rest.Storage{
 		"projects":        projects,
 		"projects/status": projectStatus,
 	}
+	if kube != nil {
+		archon, err := archonclient.NewForConfig(config.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube)
+		if resources["namespaceimports"], err = namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer); err != nil {
+			return err
+		}
+	}
+	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = resources
 	return server.InstallAPIGroup(&group)
 }
 

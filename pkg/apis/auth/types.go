@@ -109,3 +109,49 @@ type ProjectList struct {
 
 	Items []Project
 }
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceImport is the record of bringing an existing namespace into a
+// project. Creating one performs the import.
+type NamespaceImport struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   NamespaceImportSpec
+	Status NamespaceImportStatus
+}
+
+// NamespaceImportSpec names the namespace and where it goes.
+type NamespaceImportSpec struct {
+	Project   string
+	Cluster   string
+	Namespace string
+}
+
+// NamespaceImportPhase is the outcome of an import.
+type NamespaceImportPhase string
+
+const (
+	NamespaceImportSucceeded NamespaceImportPhase = "Succeeded"
+	NamespaceImportFailed    NamespaceImportPhase = "Failed"
+)
+
+// NamespaceImportStatus is what the import did.
+type NamespaceImportStatus struct {
+	Phase      NamespaceImportPhase
+	Conditions []metav1.Condition
+	Quota      corev1.ResourceList
+	LimitRange string
+	Warnings   []string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceImportList is a list of NamespaceImports.
+type NamespaceImportList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []NamespaceImport
+}

@@ -94,14 +94,23 @@ func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
 	}
 	var roles []*rbacv1.ClusterRole
 	for _, role := range projectRoles {
+		rules := []rbacv1.PolicyRule{{
+			APIGroups:     []string{authv1.GroupName},
+			Resources:     []string{"projects"},
+			ResourceNames: []string{project.Name},
+			Verbs:         verbs[role],
+		}}
+		if role == authv1.ProjectRoleAdmin {
+			// Archon checks that the importer may update the target project.
+			rules = append(rules, rbacv1.PolicyRule{
+				APIGroups: []string{authv1.GroupName},
+				Resources: []string{"namespaceimports"},
+				Verbs:     []string{"create"},
+			})
+		}
 		roles = append(roles, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: clusterRoleName(project.Name, role), Labels: managedLabels(project.Name)},
-			Rules: []rbacv1.PolicyRule{{
-				APIGroups:     []string{authv1.GroupName},
-				Resources:     []string{"projects"},
-				ResourceNames: []string{project.Name},
-				Verbs:         verbs[role],
-			}},
+			Rules:      rules,
 		})
 	}
 	return roles

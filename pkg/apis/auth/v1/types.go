@@ -171,3 +171,89 @@ type ProjectList struct {
 	// Items is the list of Projects.
 	Items []Project `json:"items"`
 }
+
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:onlyVerbs=create,get,list,watch,delete
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceImport is the record of bringing an existing namespace into a
+// project. Creating one performs the import and returns its outcome in the
+// status: the namespace's ResourceQuotas merged into one named default
+// (per-key minimum), its single LimitRange copied to default, and the
+// namespace labelled cpaas.io/project. A failed import changes nothing.
+// Records cannot be updated.
+type NamespaceImport struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec names the namespace and the project it joins.
+	Spec NamespaceImportSpec `json:"spec"`
+	// Status is the outcome of the import.
+	// +optional
+	Status NamespaceImportStatus `json:"status,omitempty"`
+}
+
+// NamespaceImportSpec names the namespace and where it goes.
+type NamespaceImportSpec struct {
+	// Project the namespace joins.
+	Project string `json:"project"`
+	// Cluster the namespace is in; the project must include it.
+	Cluster string `json:"cluster"`
+	// Namespace to import; it must exist and belong to no project.
+	Namespace string `json:"namespace"`
+}
+
+// NamespaceImportPhase is the outcome of an import.
+// +enum
+type NamespaceImportPhase string
+
+const (
+	// NamespaceImportSucceeded imports changed the namespace as described.
+	NamespaceImportSucceeded NamespaceImportPhase = "Succeeded"
+	// NamespaceImportFailed imports changed nothing; the Imported condition
+	// says why.
+	NamespaceImportFailed NamespaceImportPhase = "Failed"
+)
+
+// NamespaceImportConditionImported is the condition type telling whether
+// and why not the namespace was imported.
+const NamespaceImportConditionImported = "Imported"
+
+// NamespaceImportStatus is what the import did.
+type NamespaceImportStatus struct {
+	// Phase is Succeeded or Failed.
+	// +optional
+	Phase NamespaceImportPhase `json:"phase,omitempty"`
+	// Conditions hold the Imported condition with the reason of a failure.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Quota is the hard limit of the merged ResourceQuota named default.
+	// +optional
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+	// LimitRange is the name of the LimitRange copied to default, if any.
+	// +optional
+	LimitRange string `json:"limitRange,omitempty"`
+	// Warnings list what is left for people to do, such as original quotas
+	// that are safe to delete.
+	// +optional
+	// +listType=atomic
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceImportList is a list of NamespaceImports.
+type NamespaceImportList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	// Items is the list of NamespaceImports.
+	Items []NamespaceImport `json:"items"`
+}

@@ -22,6 +22,26 @@ limitations under the License.
 package v1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceImport) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceImport"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceImportList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceImportList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceImportSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceImportSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceImportStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceImportStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Project) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.auth.v1.Project"
 }

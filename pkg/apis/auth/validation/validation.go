@@ -217,3 +217,27 @@ func validateProjectStatus(status *auth.ProjectStatus, fldPath *field.Path) fiel
 	}
 	return allErrs
 }
+
+// ValidateNamespaceImport checks that an import names a project, a cluster
+// and a namespace, each a DNS-1123 label.
+func ValidateNamespaceImport(imp *auth.NamespaceImport) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&imp.ObjectMeta, false, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	specPath := field.NewPath("spec")
+	for _, f := range []struct {
+		name, value string
+	}{
+		{"project", imp.Spec.Project},
+		{"cluster", imp.Spec.Cluster},
+		{"namespace", imp.Spec.Namespace},
+	} {
+		fldPath := specPath.Child(f.name)
+		if f.value == "" {
+			allErrs = append(allErrs, field.Required(fldPath, ""))
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Label(f.value) {
+			allErrs = append(allErrs, field.Invalid(fldPath, f.value, msg))
+		}
+	}
+	return allErrs
+}

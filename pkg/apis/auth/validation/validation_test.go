@@ -431,3 +431,30 @@ func TestValidateProjectStatusUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateNamespaceImport(t *testing.T) {
+	valid := func() *auth.NamespaceImport {
+		return &auth.NamespaceImport{
+			ObjectMeta: metav1.ObjectMeta{Name: "import-legacy"},
+			Spec:       auth.NamespaceImportSpec{Project: "shop", Cluster: "global", Namespace: "legacy"},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*auth.NamespaceImport)
+		want   []fieldError
+	}{
+		{name: "valid", mutate: func(*auth.NamespaceImport) {}},
+		{name: "no project", mutate: func(i *auth.NamespaceImport) { i.Spec.Project = "" }, want: []fieldError{{field.ErrorTypeRequired, "spec.project"}}},
+		{name: "no cluster", mutate: func(i *auth.NamespaceImport) { i.Spec.Cluster = "" }, want: []fieldError{{field.ErrorTypeRequired, "spec.cluster"}}},
+		{name: "bad namespace", mutate: func(i *auth.NamespaceImport) { i.Spec.Namespace = "Legacy_NS" }, want: []fieldError{{field.ErrorTypeInvalid, "spec.namespace"}}},
+		{name: "bad name", mutate: func(i *auth.NamespaceImport) { i.Name = "Import!" }, want: []fieldError{{field.ErrorTypeInvalid, "metadata.name"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			imp := valid()
+			tc.mutate(imp)
+			assertFieldErrors(t, ValidateNamespaceImport(imp), tc.want)
+		})
+	}
+}

@@ -53,6 +53,8 @@ func (f *genericInformer) Lister() cache.GenericLister {
 func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource) (GenericInformer, error) {
 	switch resource {
 	// Group=auth.alauda.io, Version=v1
+	case v1.SchemeGroupVersion.WithResource("namespaceimports"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().NamespaceImports().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("projects"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().Projects().Informer()}, nil
 

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1
 
+// NamespaceImportListerExpansion allows custom methods to be added to
+// NamespaceImportLister.
+type NamespaceImportListerExpansion interface{}
+
 // ProjectListerExpansion allows custom methods to be added to
 // ProjectLister.
 type ProjectListerExpansion interface{}

@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// NamespaceImports returns a NamespaceImportInformer.
+	NamespaceImports() TypedNamespaceImportInformer
 	// Projects returns a ProjectInformer.
 	Projects() TypedProjectInformer
 }
@@ -37,6 +39,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// NamespaceImports returns a TypedNamespaceImportInformer.
+func (v *version) NamespaceImports() TypedNamespaceImportInformer {
+	return &namespaceImportInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Projects returns a TypedProjectInformer.

@@ -28,12 +28,17 @@ import (
 
 type AuthV1Interface interface {
 	RESTClient() rest.Interface
+	NamespaceImportsGetter
 	ProjectsGetter
 }
 
 // AuthV1Client is used to interact with features provided by the auth.alauda.io group.
 type AuthV1Client struct {
 	restClient rest.Interface
+}
+
+func (c *AuthV1Client) NamespaceImports() NamespaceImportInterface {
+	return newNamespaceImports(c)
 }
 
 func (c *AuthV1Client) Projects() ProjectInterface {

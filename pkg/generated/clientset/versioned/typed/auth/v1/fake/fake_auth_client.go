@@ -28,6 +28,10 @@ type FakeAuthV1 struct {
 	*testing.Fake
 }
 
+func (c *FakeAuthV1) NamespaceImports() v1.NamespaceImportInterface {
+	return newFakeNamespaceImports(c)
+}
+
 func (c *FakeAuthV1) Projects() v1.ProjectInterface {
 	return newFakeProjects(c)
 }

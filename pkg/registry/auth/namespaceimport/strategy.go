@@ -1,0 +1,84 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package namespaceimport serves namespaceimports: creating one imports a
+// namespace into a project and stores the outcome as a record.
+package namespaceimport
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/names"
+
+	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/apis/auth/validation"
+)
+
+// importStrategy governs the records. Their status is written by the
+// import itself, and they are never updated.
+type importStrategy struct {
+	runtime.ObjectTyper
+	names.NameGenerator
+}
+
+func (importStrategy) NamespaceScoped() bool { return false }
+
+func (importStrategy) PrepareForCreate(context.Context, runtime.Object) {}
+
+func (importStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
+
+func (importStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+	return validation.ValidateNamespaceImport(obj.(*auth.NamespaceImport))
+}
+
+func (importStrategy) ValidateUpdate(context.Context, runtime.Object, runtime.Object) field.ErrorList {
+	return field.ErrorList{field.Forbidden(field.NewPath(""), "namespace imports are records and cannot be changed")}
+}
+
+func (importStrategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
+
+func (importStrategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
+	return nil
+}
+
+func (importStrategy) Canonicalize(runtime.Object) {}
+
+func (importStrategy) AllowCreateOnUpdate(context.Context) bool { return false }
+
+func (importStrategy) AllowUnconditionalUpdate(context.Context) bool { return false }
+
+func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	imp, ok := obj.(*auth.NamespaceImport)
+	if !ok {
+		return nil, nil, fmt.Errorf("not a NamespaceImport: %T", obj)
+	}
+	return imp.Labels, generic.AddObjectMetaFieldsSet(fields.Set{
+		"spec.project":   imp.Spec.Project,
+		"spec.namespace": imp.Spec.Namespace,
+		"status.phase":   string(imp.Status.Phase),
+	}, &imp.ObjectMeta, false), nil
+}
+
+func matchImport(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: getAttrs}
+}
