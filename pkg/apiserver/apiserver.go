@@ -33,6 +33,7 @@ import (
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
+	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
 )
 
@@ -76,13 +77,13 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
-		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, c.clusterName)
+		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName)
 	}
 	kube, err := kubernetes.NewForConfig(c.kubeConfig)
 	if err != nil {
 		return nil, err
 	}
-	if err := installAuthGroup(generic, c.generic, kube, c.clusterName); err != nil {
+	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, c.clusterName); err != nil {
 		return nil, err
 	}
 	if err := c.installClusterParts(generic, kube); err != nil {
@@ -93,7 +94,7 @@ func (c CompletedConfig) New() (*Server, error) {
 
 // installAuthGroup serves auth.alauda.io; kube is nil when archon runs
 // standalone, and then the resources that act on the cluster are left out.
-func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, cluster string) error {
+func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, kubeConfig *restclient.Config, cluster string) error {
 	var namespaces projectstore.NamespaceFinder
 	if kube != nil {
 		namespaces = func(ctx context.Context, project string) ([]string, error) {
@@ -130,6 +131,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		if resources["namespaceimports"], err = namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer); err != nil {
 			return err
 		}
+		resources["namespacemembers"] = namespacemember.NewREST(kube, kubeConfig, archon.AuthV1().Projects())
 	}
 	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = resources
 	return server.InstallAPIGroup(&group)

@@ -48,6 +48,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ProjectList{},
 		&NamespaceImport{},
 		&NamespaceImportList{},
+		&NamespaceMember{},
+		&NamespaceMemberList{},
 	)
 	return nil
 }

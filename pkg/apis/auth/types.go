@@ -155,3 +155,41 @@ type NamespaceImportList struct {
 
 	Items []NamespaceImport
 }
+
+// NamespaceRole is the role a member holds in one namespace.
+type NamespaceRole string
+
+const (
+	NamespaceRoleAdmin     NamespaceRole = "namespace-admin"
+	NamespaceRoleDeveloper NamespaceRole = "developer"
+	NamespaceRoleViewer    NamespaceRole = "viewer"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceMember grants a member of the namespace's project a role in the
+// namespace. It is served from a labelled RoleBinding.
+type NamespaceMember struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec NamespaceMemberSpec
+}
+
+// NamespaceMemberSpec names the subject and its role.
+type NamespaceMemberSpec struct {
+	Kind      MemberKind
+	Name      string
+	Namespace string
+	Role      NamespaceRole
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceMemberList is a list of NamespaceMembers.
+type NamespaceMemberList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []NamespaceMember
+}

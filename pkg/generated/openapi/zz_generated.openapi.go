@@ -37,6 +37,9 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.NamespaceImportList{}.OpenAPIModelName():           schema_pkg_apis_auth_v1_NamespaceImportList(ref),
 		v1.NamespaceImportSpec{}.OpenAPIModelName():           schema_pkg_apis_auth_v1_NamespaceImportSpec(ref),
 		v1.NamespaceImportStatus{}.OpenAPIModelName():         schema_pkg_apis_auth_v1_NamespaceImportStatus(ref),
+		v1.NamespaceMember{}.OpenAPIModelName():               schema_pkg_apis_auth_v1_NamespaceMember(ref),
+		v1.NamespaceMemberList{}.OpenAPIModelName():           schema_pkg_apis_auth_v1_NamespaceMemberList(ref),
+		v1.NamespaceMemberSpec{}.OpenAPIModelName():           schema_pkg_apis_auth_v1_NamespaceMemberSpec(ref),
 		v1.Project{}.OpenAPIModelName():                       schema_pkg_apis_auth_v1_Project(ref),
 		v1.ProjectCluster{}.OpenAPIModelName():                schema_pkg_apis_auth_v1_ProjectCluster(ref),
 		v1.ProjectClusterStatus{}.OpenAPIModelName():          schema_pkg_apis_auth_v1_ProjectClusterStatus(ref),
@@ -322,6 +325,146 @@ func schema_pkg_apis_auth_v1_NamespaceImportStatus(ref common.ReferenceCallback)
 		},
 		Dependencies: []string{
 			resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_auth_v1_NamespaceMember(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceMember grants a member of the namespace's project a role in the namespace. Archon stores it as a RoleBinding labelled auth.alauda.io/namespace-member, created with the caller's own permissions, so nobody grants more than they hold. Only members of the namespace's project can be added.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Standard object metadata; the name is also the RoleBinding's.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Spec names the subject and its role.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.NamespaceMemberSpec{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1.NamespaceMemberSpec{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_auth_v1_NamespaceMemberList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceMemberList is a list of NamespaceMembers.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Standard list metadata.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Items is the list of NamespaceMembers.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.NamespaceMember{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1.NamespaceMember{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_auth_v1_NamespaceMemberSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceMemberSpec names the subject and its role.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind of subject: User, Group or ServiceAccount. Defaults to User.\n\nPossible enum values:\n - `\"Group\"`\n - `\"ServiceAccount\"`\n - `\"User\"`",
+							Type:        []string{"string"},
+							Format:      "",
+							Enum:        []interface{}{"Group", "ServiceAccount", "User"},
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the user, group or ServiceAccount.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the ServiceAccount; set for ServiceAccounts only.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"role": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Role in the namespace: namespace-admin, developer or viewer.\n\nPossible enum values:\n - `\"developer\"` deploys and changes workloads (acp:developer).\n - `\"namespace-admin\"` runs the namespace (ClusterRole acp:namespace-admin).\n - `\"viewer\"` reads (acp:viewer).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+							Enum:        []interface{}{"developer", "namespace-admin", "viewer"},
+						},
+					},
+				},
+				Required: []string{"name", "role"},
+			},
+		},
 	}
 }
 

@@ -38,10 +38,16 @@ func projectFuzzerFuncs(runtimeserializer.CodecFactory) []interface{} {
 				member.Kind = auth.MemberKindUser
 			}
 		},
+		func(spec *auth.NamespaceMemberSpec, c randfill.Continue) {
+			c.FillNoCustom(spec)
+			if spec.Kind == "" {
+				spec.Kind = auth.MemberKindUser
+			}
+		},
 	}
 }
 
-// TestRoundTripTypes fuzzes internal Projects and ProjectLists and checks that
+// TestRoundTripTypes fuzzes every internal type of the group and checks that
 // internal -> v1 -> JSON -> v1 -> internal gives back the same object.
 func TestRoundTripTypes(t *testing.T) {
 	roundtrip.RoundTripTestForAPIGroup(t, Install, projectFuzzerFuncs)

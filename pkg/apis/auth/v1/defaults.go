@@ -29,3 +29,10 @@ func SetDefaults_ProjectMember(obj *ProjectMember) {
 		obj.Kind = MemberKindUser
 	}
 }
+
+// SetDefaults_NamespaceMemberSpec makes a member without a kind a User.
+func SetDefaults_NamespaceMemberSpec(obj *NamespaceMemberSpec) {
+	if obj.Kind == "" {
+		obj.Kind = MemberKindUser
+	}
+}

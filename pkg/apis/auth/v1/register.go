@@ -51,6 +51,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ProjectList{},
 		&NamespaceImport{},
 		&NamespaceImportList{},
+		&NamespaceMember{},
+		&NamespaceMemberList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -257,3 +257,62 @@ type NamespaceImportList struct {
 	// Items is the list of NamespaceImports.
 	Items []NamespaceImport `json:"items"`
 }
+
+// NamespaceRole is the role a member holds in one namespace.
+// +enum
+type NamespaceRole string
+
+const (
+	// NamespaceRoleAdmin runs the namespace (ClusterRole acp:namespace-admin).
+	NamespaceRoleAdmin NamespaceRole = "namespace-admin"
+	// NamespaceRoleDeveloper deploys and changes workloads (acp:developer).
+	NamespaceRoleDeveloper NamespaceRole = "developer"
+	// NamespaceRoleViewer reads (acp:viewer).
+	NamespaceRoleViewer NamespaceRole = "viewer"
+)
+
+// +genclient
+// +genclient:onlyVerbs=create,get,list,watch,delete
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceMember grants a member of the namespace's project a role in the
+// namespace. Archon stores it as a RoleBinding labelled
+// auth.alauda.io/namespace-member, created with the caller's own
+// permissions, so nobody grants more than they hold. Only members of the
+// namespace's project can be added.
+type NamespaceMember struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; the name is also the RoleBinding's.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec names the subject and its role.
+	Spec NamespaceMemberSpec `json:"spec"`
+}
+
+// NamespaceMemberSpec names the subject and its role.
+type NamespaceMemberSpec struct {
+	// Kind of subject: User, Group or ServiceAccount. Defaults to User.
+	// +optional
+	Kind MemberKind `json:"kind,omitempty"`
+	// Name of the user, group or ServiceAccount.
+	Name string `json:"name"`
+	// Namespace of the ServiceAccount; set for ServiceAccounts only.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Role in the namespace: namespace-admin, developer or viewer.
+	Role NamespaceRole `json:"role"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NamespaceMemberList is a list of NamespaceMembers.
+type NamespaceMemberList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	// Items is the list of NamespaceMembers.
+	Items []NamespaceMember `json:"items"`
+}

@@ -29,9 +29,22 @@ import (
 // Public to allow building arbitrary schemes.
 // All generated defaulters are covering - they call all nested defaulters.
 func RegisterDefaults(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&NamespaceMember{}, func(obj interface{}) { SetObjectDefaults_NamespaceMember(obj.(*NamespaceMember)) })
+	scheme.AddTypeDefaultingFunc(&NamespaceMemberList{}, func(obj interface{}) { SetObjectDefaults_NamespaceMemberList(obj.(*NamespaceMemberList)) })
 	scheme.AddTypeDefaultingFunc(&Project{}, func(obj interface{}) { SetObjectDefaults_Project(obj.(*Project)) })
 	scheme.AddTypeDefaultingFunc(&ProjectList{}, func(obj interface{}) { SetObjectDefaults_ProjectList(obj.(*ProjectList)) })
 	return nil
+}
+
+func SetObjectDefaults_NamespaceMember(in *NamespaceMember) {
+	SetDefaults_NamespaceMemberSpec(&in.Spec)
+}
+
+func SetObjectDefaults_NamespaceMemberList(in *NamespaceMemberList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_NamespaceMember(a)
+	}
 }
 
 func SetObjectDefaults_Project(in *Project) {

@@ -42,6 +42,21 @@ func (in NamespaceImportStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceMember) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceMember"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceMemberList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceMemberList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespaceMemberSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.auth.v1.NamespaceMemberSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Project) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.auth.v1.Project"
 }

@@ -120,7 +120,30 @@ func validateClusterName(name string, fldPath *field.Path) field.ErrorList {
 }
 
 func validateMember(member *auth.ProjectMember, fldPath *field.Path) field.ErrorList {
+	allErrs := validateSubject(member.Kind, member.Name, member.Namespace, fldPath)
+	if !memberRoles.Has(member.Role) {
+		allErrs = append(allErrs, field.NotSupported(fldPath.Child("role"), member.Role, sets.List(memberRoles)))
+	}
+	return allErrs
+}
+
+var namespaceRoles = sets.New(auth.NamespaceRoleAdmin, auth.NamespaceRoleDeveloper, auth.NamespaceRoleViewer)
+
+// ValidateNamespaceMember checks the subject and role of a namespace member.
+func ValidateNamespaceMember(member *auth.NamespaceMember) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&member.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	specPath := field.NewPath("spec")
+	allErrs = append(allErrs, validateSubject(member.Spec.Kind, member.Spec.Name, member.Spec.Namespace, specPath)...)
+	if !namespaceRoles.Has(member.Spec.Role) {
+		allErrs = append(allErrs, field.NotSupported(specPath.Child("role"), member.Spec.Role, sets.List(namespaceRoles)))
+	}
+	return allErrs
+}
+
+// validateSubject checks a User, Group or ServiceAccount reference.
+func validateSubject(kind auth.MemberKind, name, namespace string, fldPath *field.Path) field.ErrorList {
 	allErrs := field.ErrorList{}
+	member := auth.ProjectMember{Kind: kind, Name: name, Namespace: namespace}
 	if !memberKinds.Has(member.Kind) {
 		allErrs = append(allErrs, field.NotSupported(fldPath.Child("kind"), member.Kind, sets.List(memberKinds)))
 	}
@@ -139,9 +162,6 @@ func validateMember(member *auth.ProjectMember, fldPath *field.Path) field.Error
 		}
 	case member.Namespace != "":
 		allErrs = append(allErrs, field.Forbidden(fldPath.Child("namespace"), "only ServiceAccount members have a namespace"))
-	}
-	if !memberRoles.Has(member.Role) {
-		allErrs = append(allErrs, field.NotSupported(fldPath.Child("role"), member.Role, sets.List(memberRoles)))
 	}
 	return allErrs
 }

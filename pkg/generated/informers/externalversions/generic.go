@@ -55,6 +55,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	// Group=auth.alauda.io, Version=v1
 	case v1.SchemeGroupVersion.WithResource("namespaceimports"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().NamespaceImports().Informer()}, nil
+	case v1.SchemeGroupVersion.WithResource("namespacemembers"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().NamespaceMembers().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("projects"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().Projects().Informer()}, nil
 

@@ -22,6 +22,14 @@ package v1
 // NamespaceImportLister.
 type NamespaceImportListerExpansion interface{}
 
+// NamespaceMemberListerExpansion allows custom methods to be added to
+// NamespaceMemberLister.
+type NamespaceMemberListerExpansion interface{}
+
+// NamespaceMemberNamespaceListerExpansion allows custom methods to be added to
+// NamespaceMemberNamespaceLister.
+type NamespaceMemberNamespaceListerExpansion interface{}
+
 // ProjectListerExpansion allows custom methods to be added to
 // ProjectLister.
 type ProjectListerExpansion interface{}

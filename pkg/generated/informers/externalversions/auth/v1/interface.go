@@ -26,6 +26,8 @@ import (
 type Interface interface {
 	// NamespaceImports returns a NamespaceImportInformer.
 	NamespaceImports() TypedNamespaceImportInformer
+	// NamespaceMembers returns a NamespaceMemberInformer.
+	NamespaceMembers() TypedNamespaceMemberInformer
 	// Projects returns a ProjectInformer.
 	Projects() TypedProjectInformer
 }
@@ -44,6 +46,11 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // NamespaceImports returns a TypedNamespaceImportInformer.
 func (v *version) NamespaceImports() TypedNamespaceImportInformer {
 	return &namespaceImportInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
+}
+
+// NamespaceMembers returns a TypedNamespaceMemberInformer.
+func (v *version) NamespaceMembers() TypedNamespaceMemberInformer {
+	return &namespaceMemberInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // Projects returns a TypedProjectInformer.

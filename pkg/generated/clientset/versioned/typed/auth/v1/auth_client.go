@@ -29,6 +29,7 @@ import (
 type AuthV1Interface interface {
 	RESTClient() rest.Interface
 	NamespaceImportsGetter
+	NamespaceMembersGetter
 	ProjectsGetter
 }
 
@@ -39,6 +40,10 @@ type AuthV1Client struct {
 
 func (c *AuthV1Client) NamespaceImports() NamespaceImportInterface {
 	return newNamespaceImports(c)
+}
+
+func (c *AuthV1Client) NamespaceMembers(namespace string) NamespaceMemberInterface {
+	return newNamespaceMembers(c, namespace)
 }
 
 func (c *AuthV1Client) Projects() ProjectInterface {

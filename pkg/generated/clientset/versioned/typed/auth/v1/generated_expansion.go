@@ -20,4 +20,6 @@ package v1
 
 type NamespaceImportExpansion interface{}
 
+type NamespaceMemberExpansion interface{}
+
 type ProjectExpansion interface{}

@@ -32,6 +32,10 @@ func (c *FakeAuthV1) NamespaceImports() v1.NamespaceImportInterface {
 	return newFakeNamespaceImports(c)
 }
 
+func (c *FakeAuthV1) NamespaceMembers(namespace string) v1.NamespaceMemberInterface {
+	return newFakeNamespaceMembers(c, namespace)
+}
+
 func (c *FakeAuthV1) Projects() v1.ProjectInterface {
 	return newFakeProjects(c)
 }
