@@ -79,7 +79,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if c.kubeConfig == nil || c.kubeInformers == nil {
 		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName)
 	}
-	kube, err := kubernetes.NewForConfig(c.kubeConfig)
+	kube, err := kubernetes.NewForConfig(withClientRate(c.kubeConfig))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		"projects/status": projectStatus,
 	}
 	if kube != nil {
-		archon, err := archonclient.NewForConfig(config.LoopbackClientConfig)
+		archon, err := archonclient.NewForConfig(withClientRate(config.LoopbackClientConfig))
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 // admission webhooks kube-apiserver calls and the controllers. Standalone,
 // there is no cluster and none of it runs.
 func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface) error {
-	archon, err := archonclient.NewForConfig(c.generic.LoopbackClientConfig)
+	archon, err := archonclient.NewForConfig(withClientRate(c.generic.LoopbackClientConfig))
 	if err != nil {
 		return err
 	}
@@ -160,4 +160,13 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 		archonInformers.Start(hook.Done())
 		return nil
 	})
+}
+
+// withClientRate lifts client-go's default of 5 requests a second: the
+// controllers write two RoleBindings per project namespace and would take
+// hours to catch up on a platform of thousands of namespaces.
+func withClientRate(config *restclient.Config) *restclient.Config {
+	config = restclient.CopyConfig(config)
+	config.QPS, config.Burst = 200, 400
+	return config
 }

@@ -18,25 +18,21 @@ package projectrbac
 
 import (
 	"context"
-	"fmt"
 	"reflect"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	authlisters "github.com/acp-archon/archon/pkg/generated/listers/auth/v1"
 )
@@ -49,8 +45,7 @@ type Controller struct {
 	clusterRoles        rbaclisters.ClusterRoleLister
 	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
 	roleBindings        rbaclisters.RoleBindingLister
-	synced              []cache.InformerSynced
-	queue               workqueue.TypedRateLimitingInterface[string]
+	queue               *keyqueue.Queue
 }
 
 // New wires the controller to its informers; call before starting them.
@@ -65,89 +60,42 @@ func New(kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFa
 		clusterRoles:        rbac.ClusterRoles().Lister(),
 		clusterRoleBindings: rbac.ClusterRoleBindings().Lister(),
 		roleBindings:        rbac.RoleBindings().Lister(),
-		synced: []cache.InformerSynced{
-			projects.Informer().HasSynced, namespaces.Informer().HasSynced,
-			rbac.ClusterRoles().Informer().HasSynced, rbac.ClusterRoleBindings().Informer().HasSynced,
-			rbac.RoleBindings().Informer().HasSynced,
-		},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "project-rbac"}),
 	}
+	c.queue = keyqueue.New("project-rbac", c.sync)
 
-	enqueueProject := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
 	// Namespaces, and the objects this controller owns, lead back to their
 	// project through a label.
-	enqueueLabelled := func(label string) func(obj any) {
-		return func(obj any) {
-			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tombstone.Obj
+	projectIn := func(label string) func(obj any) []string {
+		return func(obj any) []string {
+			if object, ok := obj.(metav1.Object); ok && object.GetLabels()[label] != "" {
+				return []string{object.GetLabels()[label]}
 			}
-			if object, ok := obj.(metav1.Object); ok {
-				if project := object.GetLabels()[label]; project != "" {
-					c.queue.Add(project)
-				}
-			}
+			return nil
 		}
 	}
-	handlers := []struct {
-		informer cache.SharedIndexInformer
-		enqueue  func(any)
-	}{
-		{projects.Informer(), enqueueProject},
-		{namespaces.Informer(), enqueueLabelled(authv1.NamespaceProjectLabel)},
-		{rbac.ClusterRoles().Informer(), enqueueLabelled(ManagedByProjectLabel)},
-		{rbac.ClusterRoleBindings().Informer(), enqueueLabelled(ManagedByProjectLabel)},
-		{rbac.RoleBindings().Informer(), enqueueLabelled(ManagedByProjectLabel)},
-	}
-	for _, h := range handlers {
-		enqueue := h.enqueue
-		if _, err := h.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: enqueue,
-			UpdateFunc: func(old, new any) {
-				enqueue(old)
-				enqueue(new)
-			},
-			DeleteFunc: enqueue,
-		}); err != nil {
+	for informer, keys := range map[cache.SharedIndexInformer]func(any) []string{
+		projects.Informer():                   projectName,
+		namespaces.Informer():                 projectIn(authv1.NamespaceProjectLabel),
+		rbac.ClusterRoles().Informer():        projectIn(ManagedByProjectLabel),
+		rbac.ClusterRoleBindings().Informer(): projectIn(ManagedByProjectLabel),
+		rbac.RoleBindings().Informer():        projectIn(ManagedByProjectLabel),
+	} {
+		if err := c.queue.Watch(informer, keys); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
 }
 
-// Run processes projects until ctx is done.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
+func projectName(obj any) []string {
+	if object, ok := obj.(metav1.Object); ok {
+		return []string{object.GetName()}
 	}
-	klog.InfoS("Project RBAC controller started")
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.work, time.Second)
-	}
-	<-ctx.Done()
+	return nil
 }
 
-func (c *Controller) work(ctx context.Context) {
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil {
-			utilruntime.HandleError(fmt.Errorf("syncing RBAC of project %q: %w", key, err))
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
-}
+// Run reconciles projects until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) { c.queue.Run(ctx, workers) }
 
 // sync makes the RBAC objects labelled with the project exactly the
 // desired ones: none when the project is gone.

@@ -18,23 +18,18 @@ package projectstatus
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	authlisters "github.com/acp-archon/archon/pkg/generated/listers/auth/v1"
@@ -47,8 +42,7 @@ type Controller struct {
 	projects   authlisters.ProjectLister
 	namespaces corelisters.NamespaceLister
 	quotas     corelisters.ResourceQuotaLister
-	synced     []cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
+	queue      *keyqueue.Queue
 }
 
 // New wires the controller to its informers; call before starting them.
@@ -62,45 +56,35 @@ func New(cluster string, archon archonclient.Interface, kubeInformers kubeinform
 		projects:   projects.Lister(),
 		namespaces: namespaces.Lister(),
 		quotas:     quotas.Lister(),
-		synced:     []cache.InformerSynced{projects.Informer().HasSynced, namespaces.Informer().HasSynced, quotas.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "project-status"}),
 	}
+	c.queue = keyqueue.New("project-status", c.sync)
 
-	enqueueProject := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
-	enqueueNamespace := func(obj any) {
-		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tombstone.Obj
-		}
+	projectOfNamespace := func(obj any) []string {
 		if namespace, ok := obj.(*corev1.Namespace); ok && namespace.Labels[authv1.NamespaceProjectLabel] != "" {
-			c.queue.Add(namespace.Labels[authv1.NamespaceProjectLabel])
+			return []string{namespace.Labels[authv1.NamespaceProjectLabel]}
 		}
+		return nil
 	}
-	enqueueQuota := func(obj any) {
-		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tombstone.Obj
-		}
+	projectOfQuota := func(obj any) []string {
 		if quota, ok := obj.(*corev1.ResourceQuota); ok {
 			if namespace, err := c.namespaces.Get(quota.Namespace); err == nil {
-				enqueueNamespace(namespace)
+				return projectOfNamespace(namespace)
 			}
 		}
+		return nil
 	}
-	for informer, enqueue := range map[cache.SharedIndexInformer]func(any){
-		projects.Informer():   enqueueProject,
-		namespaces.Informer(): enqueueNamespace,
-		quotas.Informer():     enqueueQuota,
+	projectName := func(obj any) []string {
+		if project, ok := obj.(*authv1.Project); ok {
+			return []string{project.Name}
+		}
+		return nil
+	}
+	for informer, keys := range map[cache.SharedIndexInformer]func(any) []string{
+		projects.Informer():   projectName,
+		namespaces.Informer(): projectOfNamespace,
+		quotas.Informer():     projectOfQuota,
 	} {
-		enqueue := enqueue
-		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    enqueue,
-			UpdateFunc: func(old, new any) { enqueue(old); enqueue(new) },
-			DeleteFunc: enqueue,
-		}); err != nil {
+		if err := c.queue.Watch(informer, keys); err != nil {
 			return nil, err
 		}
 	}
@@ -108,34 +92,7 @@ func New(cluster string, archon archonclient.Interface, kubeInformers kubeinform
 }
 
 // Run writes status until ctx is done.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	klog.InfoS("Project status controller started", "cluster", c.cluster)
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.work, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) work(ctx context.Context) {
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil {
-			utilruntime.HandleError(fmt.Errorf("writing status of project %q: %w", key, err))
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
-}
+func (c *Controller) Run(ctx context.Context, workers int) { c.queue.Run(ctx, workers) }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
 	project, err := c.projects.Get(name)

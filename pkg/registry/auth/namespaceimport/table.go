@@ -23,10 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 var columns = []metav1.TableColumnDefinition{
@@ -42,19 +42,14 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := &metav1.Table{}
-	if opts, ok := tableOptions.(*metav1.TableOptions); !ok || !opts.NoHeaders {
-		table.ColumnDefinitions = columns
-	}
+	table := printers.NewTable(columns, tableOptions)
 	var imports []auth.NamespaceImport
 	switch obj := object.(type) {
 	case *auth.NamespaceImport:
 		imports = []auth.NamespaceImport{*obj}
 	case *auth.NamespaceImportList:
 		imports = obj.Items
-		table.ResourceVersion = obj.ResourceVersion
-		table.Continue = obj.Continue
-		table.RemainingItemCount = obj.RemainingItemCount
+		printers.SetListMeta(table, obj)
 	default:
 		return nil, fmt.Errorf("cannot print %T as a namespace import table", object)
 	}
@@ -64,12 +59,8 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, t
 		if c := meta.FindStatusCondition(imp.Status.Conditions, authv1.NamespaceImportConditionImported); c != nil {
 			message = c.Message
 		}
-		age := "<unknown>"
-		if !imp.CreationTimestamp.IsZero() {
-			age = duration.HumanDuration(metav1.Now().Sub(imp.CreationTimestamp.Time))
-		}
 		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells:  []interface{}{imp.Name, imp.Spec.Project, imp.Spec.Namespace, imp.Spec.Cluster, string(imp.Status.Phase), age, message},
+			Cells:  []interface{}{imp.Name, imp.Spec.Project, imp.Spec.Namespace, imp.Spec.Cluster, string(imp.Status.Phase), printers.Age(imp.CreationTimestamp), message},
 			Object: runtime.RawExtension{Object: imp},
 		})
 	}

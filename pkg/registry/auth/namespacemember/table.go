@@ -22,9 +22,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 var columns = []metav1.TableColumnDefinition{
@@ -37,29 +37,21 @@ var columns = []metav1.TableColumnDefinition{
 
 // ConvertToTable prints members the way "kubectl get namespacemembers" shows them.
 func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := &metav1.Table{}
-	if opts, ok := tableOptions.(*metav1.TableOptions); !ok || !opts.NoHeaders {
-		table.ColumnDefinitions = columns
-	}
+	table := printers.NewTable(columns, tableOptions)
 	var members []auth.NamespaceMember
 	switch obj := object.(type) {
 	case *auth.NamespaceMember:
 		members = []auth.NamespaceMember{*obj}
 	case *auth.NamespaceMemberList:
 		members = obj.Items
-		table.ResourceVersion = obj.ResourceVersion
-		table.Continue = obj.Continue
+		printers.SetListMeta(table, obj)
 	default:
 		return nil, fmt.Errorf("cannot print %T as a namespace member table", object)
 	}
 	for i := range members {
 		m := &members[i]
-		age := "<unknown>"
-		if !m.CreationTimestamp.IsZero() {
-			age = duration.HumanDuration(metav1.Now().Sub(m.CreationTimestamp.Time))
-		}
 		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells:  []interface{}{m.Name, string(m.Spec.Kind), subjectName(m.Spec), string(m.Spec.Role), age},
+			Cells:  []interface{}{m.Name, string(m.Spec.Kind), subjectName(m.Spec), string(m.Spec.Role), printers.Age(m.CreationTimestamp)},
 			Object: runtime.RawExtension{Object: m},
 		})
 	}

@@ -23,9 +23,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 var columns = []metav1.TableColumnDefinition{
@@ -43,10 +43,7 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := &metav1.Table{}
-	if opts, ok := tableOptions.(*metav1.TableOptions); !ok || !opts.NoHeaders {
-		table.ColumnDefinitions = columns
-	}
+	table := printers.NewTable(columns, tableOptions)
 
 	var projects []auth.Project
 	switch obj := object.(type) {
@@ -54,9 +51,7 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, t
 		projects = []auth.Project{*obj}
 	case *auth.ProjectList:
 		projects = obj.Items
-		table.ResourceVersion = obj.ResourceVersion
-		table.Continue = obj.Continue
-		table.RemainingItemCount = obj.RemainingItemCount
+		printers.SetListMeta(table, obj)
 	default:
 		return nil, fmt.Errorf("cannot print %T as a project table", object)
 	}
@@ -75,18 +70,11 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, t
 				int64(len(project.Status.Namespaces)),
 				int64(len(project.Spec.Members)),
 				string(project.Status.Phase),
-				age(project.CreationTimestamp),
+				printers.Age(project.CreationTimestamp),
 				project.Annotations[auth.DescriptionAnnotation],
 			},
 			Object: runtime.RawExtension{Object: project},
 		})
 	}
 	return table, nil
-}
-
-func age(created metav1.Time) string {
-	if created.IsZero() {
-		return "<unknown>"
-	}
-	return duration.HumanDuration(metav1.Now().Sub(created.Time))
 }

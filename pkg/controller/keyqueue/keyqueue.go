@@ -1,0 +1,107 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package keyqueue is the loop archon's controllers share: object keys in a
+// rate-limited work queue, handed by a few workers to a sync function that
+// makes the world match the key's desired state.
+package keyqueue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// SyncFunc reconciles one key; an error retries it with backoff.
+type SyncFunc func(ctx context.Context, key string) error
+
+// Queue feeds keys to a SyncFunc.
+type Queue struct {
+	name   string
+	sync   SyncFunc
+	queue  workqueue.TypedRateLimitingInterface[string]
+	synced []cache.InformerSynced
+}
+
+// New returns a queue named after its controller.
+func New(name string, sync SyncFunc) *Queue {
+	return &Queue{
+		name: name,
+		sync: sync,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
+	}
+}
+
+// Add queues a key.
+func (q *Queue) Add(key string) { q.queue.Add(key) }
+
+// Watch queues the keys enqueue derives from every object the informer
+// adds, changes (old and new) or deletes; Run waits for its cache.
+func (q *Queue) Watch(informer cache.SharedIndexInformer, keys func(obj any) []string) error {
+	enqueue := func(obj any) {
+		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		for _, key := range keys(obj) {
+			q.queue.Add(key)
+		}
+	}
+	q.synced = append(q.synced, informer.HasSynced)
+	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(old, new any) { enqueue(old); enqueue(new) },
+		DeleteFunc: enqueue,
+	})
+	return err
+}
+
+// Run waits for the watched caches, then syncs keys with workers until ctx
+// is done.
+func (q *Queue) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer q.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), q.synced...) {
+		return
+	}
+	klog.InfoS("Controller started", "controller", q.name)
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, q.work, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (q *Queue) work(ctx context.Context) {
+	for {
+		key, quit := q.queue.Get()
+		if quit {
+			return
+		}
+		if err := q.sync(ctx, key); err != nil {
+			utilruntime.HandleError(fmt.Errorf("%s: syncing %q: %w", q.name, key, err))
+			q.queue.AddRateLimited(key)
+		} else {
+			q.queue.Forget(key)
+		}
+		q.queue.Done(key)
+	}
+}

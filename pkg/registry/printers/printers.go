@@ -1,0 +1,52 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package printers holds what the table convertors of archon's resources
+// share: headers, list metadata and ages printed the way kubectl prints
+// its own.
+package printers
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+)
+
+// NewTable starts a table with columns, unless the request asked for no
+// headers.
+func NewTable(columns []metav1.TableColumnDefinition, tableOptions runtime.Object) *metav1.Table {
+	table := &metav1.Table{}
+	if opts, ok := tableOptions.(*metav1.TableOptions); !ok || !opts.NoHeaders {
+		table.ColumnDefinitions = columns
+	}
+	return table
+}
+
+// SetListMeta carries a list's resourceVersion and continuation into the
+// table, so "kubectl get --chunk-size" and watches work on tables too.
+func SetListMeta(table *metav1.Table, list metav1.ListInterface) {
+	table.ResourceVersion = list.GetResourceVersion()
+	table.Continue = list.GetContinue()
+	table.RemainingItemCount = list.GetRemainingItemCount()
+}
+
+// Age is the time since created, as kubectl prints ages.
+func Age(created metav1.Time) string {
+	if created.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(metav1.Now().Sub(created.Time))
+}
