@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 )
@@ -87,6 +88,9 @@ func TestNamespaceMembers(t *testing.T) {
 		t.Errorf("a developer making himself namespace-admin: %v, want 403", err)
 	}
 
+	if _, err := nina.Create(ctx, namespaceMember("bruno-view", "bruno", authv1.NamespaceRoleViewer), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := nina.Delete(ctx, "bruno-dev", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,4 +100,17 @@ func TestNamespaceMembers(t *testing.T) {
 	if _, err := nina.Get(ctx, "acp:project-admin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the project's own binding shows as a member: %v", err)
 	}
+
+	// Leaving the project takes away the seats in its namespaces.
+	onlyNina := []byte(`{"spec":{"members":[{"name":"nina","role":"project-admin"}]}}`)
+	if _, err := admin.Projects().Patch(ctx, "nm", types.MergePatchType, onlyNina, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bruno's remaining seat removed", func() error {
+		_, err := kube.RbacV1().RoleBindings("nm-dev").Get(ctx, "bruno-view", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("bruno-view: %v", err)
+		}
+		return nil
+	})
 }

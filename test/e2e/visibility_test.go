@@ -216,6 +216,11 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 
 	informerHas(false)
 	setMembers(`[{"name":"dana","role":"project-auditor"}]`)
+	// A list is consistent: right after the change, without retrying.
+	now, err := dana.AuthV1().Projects().List(ctx, metav1.ListOptions{LabelSelector: "suite=visibility-watch"})
+	if err != nil || len(now.Items) != 1 {
+		t.Errorf("dana's list right after being added: %v, %d projects", err, len(now.Items))
+	}
 	expect(watch.Added)
 	informerHas(true)
 	setMembers(`[{"name":"dana","role":"project-admin"}]`)

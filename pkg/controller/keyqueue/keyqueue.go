@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
@@ -104,4 +105,39 @@ func (q *Queue) work(ctx context.Context) {
 		}
 		q.queue.Done(key)
 	}
+}
+
+// IndexByLabel indexes the informer's objects by the value of label, once
+// however many controllers ask, so that ByLabel finds them without a scan.
+func IndexByLabel(informer cache.SharedIndexInformer, label string) error {
+	name := "label:" + label
+	if _, exists := informer.GetIndexer().GetIndexers()[name]; exists {
+		return nil
+	}
+	return informer.AddIndexers(cache.Indexers{name: func(obj any) ([]string, error) {
+		object, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, err
+		}
+		if value := object.GetLabels()[label]; value != "" {
+			return []string{value}, nil
+		}
+		return nil, nil
+	}})
+}
+
+// ByLabel returns the informer's objects whose label has value; the
+// informer must have been indexed with IndexByLabel.
+func ByLabel[T any](informer cache.SharedIndexInformer, label, value string) ([]T, error) {
+	objects, err := informer.GetIndexer().ByIndex("label:"+label, value)
+	if err != nil {
+		return nil, err
+	}
+	typed := make([]T, 0, len(objects))
+	for _, obj := range objects {
+		if t, ok := obj.(T); ok {
+			typed = append(typed, t)
+		}
+	}
+	return typed, nil
 }

@@ -20,13 +20,13 @@ import (
 	"context"
 	"reflect"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -41,11 +41,16 @@ import (
 type Controller struct {
 	kube                kubernetes.Interface
 	projects            authlisters.ProjectLister
-	namespaces          corelisters.NamespaceLister
 	clusterRoles        rbaclisters.ClusterRoleLister
 	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
 	roleBindings        rbaclisters.RoleBindingLister
-	queue               *keyqueue.Queue
+	// The informers below are indexed by the project labels, so a sync
+	// reads its project's objects without scanning every binding.
+	namespaceInformer          cache.SharedIndexInformer
+	clusterRoleInformer        cache.SharedIndexInformer
+	clusterRoleBindingInformer cache.SharedIndexInformer
+	roleBindingInformer        cache.SharedIndexInformer
+	queue                      *keyqueue.Queue
 }
 
 // New wires the controller to its informers; call before starting them.
@@ -54,14 +59,27 @@ func New(kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFa
 	namespaces := kubeInformers.Core().V1().Namespaces()
 	rbac := kubeInformers.Rbac().V1()
 	c := &Controller{
-		kube:                kube,
-		projects:            projects.Lister(),
-		namespaces:          namespaces.Lister(),
-		clusterRoles:        rbac.ClusterRoles().Lister(),
-		clusterRoleBindings: rbac.ClusterRoleBindings().Lister(),
-		roleBindings:        rbac.RoleBindings().Lister(),
+		kube:                       kube,
+		projects:                   projects.Lister(),
+		clusterRoles:               rbac.ClusterRoles().Lister(),
+		clusterRoleBindings:        rbac.ClusterRoleBindings().Lister(),
+		roleBindings:               rbac.RoleBindings().Lister(),
+		namespaceInformer:          namespaces.Informer(),
+		clusterRoleInformer:        rbac.ClusterRoles().Informer(),
+		clusterRoleBindingInformer: rbac.ClusterRoleBindings().Informer(),
+		roleBindingInformer:        rbac.RoleBindings().Informer(),
 	}
 	c.queue = keyqueue.New("project-rbac", c.sync)
+	for informer, label := range map[cache.SharedIndexInformer]string{
+		c.namespaceInformer:          authv1.NamespaceProjectLabel,
+		c.clusterRoleInformer:        ManagedByProjectLabel,
+		c.clusterRoleBindingInformer: ManagedByProjectLabel,
+		c.roleBindingInformer:        ManagedByProjectLabel,
+	} {
+		if err := keyqueue.IndexByLabel(informer, label); err != nil {
+			return nil, err
+		}
+	}
 
 	// Namespaces, and the objects this controller owns, lead back to their
 	// project through a label.
@@ -106,7 +124,6 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	} else if err != nil {
 		return err
 	}
-	owned := labels.SelectorFromSet(labels.Set{ManagedByProjectLabel: name})
 
 	wantRoles := map[string]*rbacv1.ClusterRole{}
 	wantClusterBindings := map[string]*rbacv1.ClusterRoleBinding{}
@@ -118,13 +135,16 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		for _, binding := range desiredClusterRoleBindings(project) {
 			wantClusterBindings[binding.Name] = binding
 		}
-		namespaces, err := c.namespaces.List(labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: name}))
+		namespaces, err := keyqueue.ByLabel[*corev1.Namespace](c.namespaceInformer, authv1.NamespaceProjectLabel, name)
 		if err != nil {
 			return err
 		}
 		for _, namespace := range namespaces {
 			for _, binding := range desiredRoleBindings(project, namespace.Name) {
 				wantBindings[binding.Namespace+"/"+binding.Name] = binding
+			}
+			if err := c.removeFormerMembers(ctx, project, namespace.Name); err != nil {
+				return err
 			}
 		}
 	}
@@ -146,7 +166,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		}
 	}
 
-	bindings, err := c.roleBindings.List(owned)
+	bindings, err := keyqueue.ByLabel[*rbacv1.RoleBinding](c.roleBindingInformer, ManagedByProjectLabel, name)
 	if err != nil {
 		return err
 	}
@@ -157,7 +177,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 			}
 		}
 	}
-	clusterBindings, err := c.clusterRoleBindings.List(owned)
+	clusterBindings, err := keyqueue.ByLabel[*rbacv1.ClusterRoleBinding](c.clusterRoleBindingInformer, ManagedByProjectLabel, name)
 	if err != nil {
 		return err
 	}
@@ -168,7 +188,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 			}
 		}
 	}
-	roles, err := c.clusterRoles.List(owned)
+	roles, err := keyqueue.ByLabel[*rbacv1.ClusterRole](c.clusterRoleInformer, ManagedByProjectLabel, name)
 	if err != nil {
 		return err
 	}
@@ -180,6 +200,34 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// removeFormerMembers deletes the NamespaceMembers of a namespace whose
+// subject has left the project: a seat in a namespace needs membership of
+// its project.
+func (c *Controller) removeFormerMembers(ctx context.Context, project *authv1.Project, namespace string) error {
+	seats, err := c.roleBindings.RoleBindings(namespace).List(labels.SelectorFromSet(labels.Set{authv1.NamespaceMemberLabel: "true"}))
+	if err != nil {
+		return err
+	}
+	for _, seat := range seats {
+		if len(seat.Subjects) == 1 && isProjectMember(project, seat.Subjects[0]) {
+			continue
+		}
+		if err := ignoreNotFound(c.kube.RbacV1().RoleBindings(namespace).Delete(ctx, seat.Name, metav1.DeleteOptions{})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isProjectMember(project *authv1.Project, s rbacv1.Subject) bool {
+	for _, member := range project.Spec.Members {
+		if string(member.Kind) == s.Kind && member.Name == s.Name && member.Namespace == s.Namespace {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Controller) ensureClusterRole(ctx context.Context, want *rbacv1.ClusterRole) error {

@@ -42,7 +42,9 @@ type Controller struct {
 	projects   authlisters.ProjectLister
 	namespaces corelisters.NamespaceLister
 	quotas     corelisters.ResourceQuotaLister
-	queue      *keyqueue.Queue
+	// namespaceInformer is indexed by project label.
+	namespaceInformer cache.SharedIndexInformer
+	queue             *keyqueue.Queue
 }
 
 // New wires the controller to its informers; call before starting them.
@@ -56,8 +58,13 @@ func New(cluster string, archon archonclient.Interface, kubeInformers kubeinform
 		projects:   projects.Lister(),
 		namespaces: namespaces.Lister(),
 		quotas:     quotas.Lister(),
+
+		namespaceInformer: namespaces.Informer(),
 	}
 	c.queue = keyqueue.New("project-status", c.sync)
+	if err := keyqueue.IndexByLabel(c.namespaceInformer, authv1.NamespaceProjectLabel); err != nil {
+		return nil, err
+	}
 
 	projectOfNamespace := func(obj any) []string {
 		if namespace, ok := obj.(*corev1.Namespace); ok && namespace.Labels[authv1.NamespaceProjectLabel] != "" {
@@ -101,13 +108,17 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	} else if err != nil {
 		return err
 	}
-	namespaces, err := c.namespaces.List(labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: name}))
+	namespaces, err := keyqueue.ByLabel[*corev1.Namespace](c.namespaceInformer, authv1.NamespaceProjectLabel, name)
 	if err != nil {
 		return err
 	}
-	quotas, err := c.quotas.List(labels.Everything())
-	if err != nil {
-		return err
+	var quotas []*corev1.ResourceQuota
+	for _, namespace := range namespaces {
+		inNamespace, err := c.quotas.ResourceQuotas(namespace.Name).List(labels.Everything())
+		if err != nil {
+			return err
+		}
+		quotas = append(quotas, inNamespace...)
 	}
 	status := desiredStatus(project, c.cluster, namespaces, quotas)
 	if apiequality.Semantic.DeepEqual(status, project.Status) {

@@ -35,6 +35,8 @@ const (
 	// ManageMembersVerb is the RBAC verb on projects that allows changing
 	// spec.members.
 	ManageMembersVerb = "manage-members"
+	// NamespaceMemberLabel marks the RoleBindings that are NamespaceMembers.
+	NamespaceMemberLabel = "auth.alauda.io/namespace-member"
 )
 
 // +genclient

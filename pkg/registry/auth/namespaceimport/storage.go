@@ -111,13 +111,13 @@ func (r *REST) authorizeProjectChange(ctx context.Context, imp *auth.NamespaceIm
 	if !ok {
 		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, fmt.Errorf("no user to authorise"))
 	}
-	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+	decision, _, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
 		User: u, Verb: "update", APIGroup: auth.GroupName, APIVersion: "v1",
 		Resource: "projects", Name: imp.Spec.Project, ResourceRequest: true,
 	})
 	if err != nil || decision != authorizer.DecisionAllow {
 		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name,
-			fmt.Errorf("importing into project %s needs permission to update it (%s)", imp.Spec.Project, reason))
+			fmt.Errorf("importing into project %s needs permission to update it", imp.Spec.Project))
 	}
 	return nil
 }

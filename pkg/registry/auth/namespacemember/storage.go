@@ -43,9 +43,6 @@ import (
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 )
 
-// MemberLabel marks the RoleBindings that are namespace members.
-const MemberLabel = "auth.alauda.io/namespace-member"
-
 var clusterRoles = map[auth.NamespaceRole]string{
 	auth.NamespaceRoleAdmin:     "acp:namespace-admin",
 	auth.NamespaceRoleDeveloper: "acp:developer",
@@ -151,7 +148,7 @@ func (r *REST) Get(ctx context.Context, name string, options *metav1.GetOptions)
 	if err != nil {
 		return nil, notFoundAsMember(err, name)
 	}
-	if binding.Labels[MemberLabel] != "true" {
+	if binding.Labels[authv1.NamespaceMemberLabel] != "true" {
 		return nil, apierrors.NewNotFound(auth.Resource("namespacemembers"), name)
 	}
 	return fromRoleBinding(binding)
@@ -237,7 +234,7 @@ func (r *REST) Delete(ctx context.Context, name string, deleteValidation rest.Va
 // roleBindingOptions narrows a list or watch to member bindings; the
 // caller's label selector applies on top, field selectors on names only.
 func roleBindingOptions(options *metainternalversion.ListOptions) (metav1.ListOptions, error) {
-	selector := labels.SelectorFromSet(labels.Set{MemberLabel: "true"})
+	selector := labels.SelectorFromSet(labels.Set{authv1.NamespaceMemberLabel: "true"})
 	out := metav1.ListOptions{LabelSelector: selector.String()}
 	if options == nil {
 		return out, nil
@@ -276,7 +273,7 @@ func toRoleBinding(member *auth.NamespaceMember) *rbacv1.RoleBinding {
 	for k, v := range member.Labels {
 		labels[k] = v
 	}
-	labels[MemberLabel] = "true"
+	labels[authv1.NamespaceMemberLabel] = "true"
 	return &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: member.Name, GenerateName: member.GenerateName, Namespace: member.Namespace,

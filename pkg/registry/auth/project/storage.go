@@ -142,13 +142,27 @@ func (r *REST) RunVisibilityIndex(ctx context.Context) {
 }
 
 // List returns every project to those who may get any project, and their
-// own projects to everyone else.
+// own projects to everyone else. Pages of a member's list may hold fewer
+// projects than the limit, as the API allows.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
 	u, restricted := r.restrictedUser(ctx)
-	if !restricted {
-		return r.Store.List(ctx, options)
+	listed, err := r.Store.List(ctx, options)
+	if err != nil || !restricted {
+		return listed, err
 	}
-	return r.visibility.List(ctx, u, r.predicate(options))
+	// The store's list is consistent and served from its cache; keeping
+	// the caller's projects costs a look at each one's members.
+	list := listed.(*auth.ProjectList)
+	isMember := visibility.MemberFilter(u)
+	kept := list.Items[:0]
+	for i := range list.Items {
+		if isMember(&list.Items[i]) {
+			kept = append(kept, list.Items[i])
+		}
+	}
+	list.Items = kept
+	list.RemainingItemCount = nil
+	return list, nil
 }
 
 // Watch is List's counterpart: members see ADDED when they join a project
@@ -200,7 +214,7 @@ func (r *REST) authorizeMemberChange(ctx context.Context, project, old *auth.Pro
 	})
 	if err != nil || decision != authorizer.DecisionAllow {
 		return apierrors.NewForbidden(auth.Resource("projects"), project.Name,
-			fmt.Errorf("changing spec.members needs the %q permission on the project (%s)", authv1.ManageMembersVerb, reason))
+			fmt.Errorf("changing spec.members needs the %q permission on the project%s", authv1.ManageMembersVerb, parenthesized(reason)))
 	}
 	return nil
 }
@@ -263,4 +277,11 @@ func (r *StatusREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 
 func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
 	return r.store.ConvertToTable(ctx, object, tableOptions)
+}
+
+func parenthesized(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " (" + reason + ")"
 }

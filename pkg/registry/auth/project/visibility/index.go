@@ -30,9 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/apiserver/pkg/authentication/user"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
@@ -192,11 +190,12 @@ func (ix *Index) replace(projects []auth.Project, rv uint64) {
 func (ix *Index) record(c change) {
 	name := c.last.Name
 	if c.old != nil {
-		for _, member := range c.old.Spec.Members {
-			if names := ix.bySubject[memberSubject(member)]; names != nil {
+		for i := range c.old.Spec.Members {
+			key := memberSubject(&c.old.Spec.Members[i])
+			if names := ix.bySubject[key]; names != nil {
 				names.Delete(name)
 				if names.Len() == 0 {
-					delete(ix.bySubject, memberSubject(member))
+					delete(ix.bySubject, key)
 				}
 			}
 		}
@@ -205,8 +204,8 @@ func (ix *Index) record(c change) {
 		delete(ix.projects, name)
 	} else {
 		ix.projects[name] = c.current
-		for _, member := range c.current.Spec.Members {
-			key := memberSubject(member)
+		for i := range c.current.Spec.Members {
+			key := memberSubject(&c.current.Spec.Members[i])
 			if ix.bySubject[key] == nil {
 				ix.bySubject[key] = sets.New[string]()
 			}
@@ -244,33 +243,6 @@ func (ix *Index) waitForSync(ctx context.Context) error {
 	case <-time.After(readyTimeout):
 		return apierrors.NewServiceUnavailable("the project visibility index has not synced yet")
 	}
-}
-
-// List returns the projects the user is a member of that that match the predicate, sorted by name. Pagination is not
-// offered: lists of one user's projects are short, and the API allows a
-// server to return everything when it ignores limit.
-func (ix *Index) List(ctx context.Context, u user.Info, predicate storage.SelectionPredicate) (*auth.ProjectList, error) {
-	if err := ix.waitForSync(ctx); err != nil {
-		return nil, err
-	}
-	subjects := userSubjects(u)
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	names := sets.New[string]()
-	for _, s := range subjects {
-		names = names.Union(ix.bySubject[s])
-	}
-	list := &auth.ProjectList{}
-	list.ResourceVersion = strconv.FormatUint(ix.resourceVersion, 10)
-	for _, name := range sets.List(names) {
-		project := ix.projects[name]
-		if matches, err := predicate.Matches(project); err != nil {
-			return nil, err
-		} else if matches {
-			list.Items = append(list.Items, *project.DeepCopy())
-		}
-	}
-	return list, nil
 }
 
 // visibleProjects are the user's projects matching the predicate, by name;

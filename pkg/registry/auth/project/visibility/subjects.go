@@ -16,9 +16,11 @@ limitations under the License.
 
 // Package visibility decides which projects a user sees in list and watch:
 // the projects they are a member of, directly, through a group or as a
-// ServiceAccount. It keeps an in-memory index from subjects to projects fed
-// by the project store's watch, so a list costs one map lookup per subject
-// rather than one authorisation check per project.
+// ServiceAccount. Membership is read from the projects themselves, never
+// by one authorisation check per project: lists filter the store's
+// consistent, cached list, and watches are served from an in-memory index
+// from subjects to projects, fed by the store's watch, that turns
+// membership changes into ADDED and DELETED events.
 package visibility
 
 import (
@@ -30,39 +32,46 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/auth"
 )
 
-// subject identifies a member the way the index is keyed: kind, then name
-// (namespace/name for ServiceAccounts).
-type subject string
+// subject identifies a member the way the index is keyed; namespace is set
+// for ServiceAccounts only.
+type subject struct {
+	kind            auth.MemberKind
+	namespace, name string
+}
 
-func memberSubject(member auth.ProjectMember) subject {
-	switch member.Kind {
-	case auth.MemberKindServiceAccount:
-		return subject("ServiceAccount:" + member.Namespace + "/" + member.Name)
-	case auth.MemberKindGroup:
-		return subject("Group:" + member.Name)
-	default:
-		return subject("User:" + member.Name)
+func memberSubject(member *auth.ProjectMember) subject {
+	kind := member.Kind
+	if kind == "" {
+		kind = auth.MemberKindUser
 	}
+	return subject{kind: kind, namespace: member.Namespace, name: member.Name}
 }
 
 // userSubjects are every subject a request's user matches as a member.
 func userSubjects(u user.Info) []subject {
-	subjects := []subject{subject("User:" + u.GetName())}
+	subjects := []subject{{kind: auth.MemberKindUser, name: u.GetName()}}
 	for _, group := range u.GetGroups() {
-		subjects = append(subjects, subject("Group:"+group))
+		subjects = append(subjects, subject{kind: auth.MemberKindGroup, name: group})
 	}
 	if namespace, name, err := serviceaccount.SplitUsername(u.GetName()); err == nil && strings.HasPrefix(u.GetName(), serviceaccount.ServiceAccountUsernamePrefix) {
-		subjects = append(subjects, subject("ServiceAccount:"+namespace+"/"+name))
+		subjects = append(subjects, subject{kind: auth.MemberKindServiceAccount, namespace: namespace, name: name})
 	}
 	return subjects
 }
 
+// MemberFilter returns a test of whether the user is a member of a project,
+// directly, through one of their groups or as a ServiceAccount.
+func MemberFilter(u user.Info) func(*auth.Project) bool {
+	subjects := userSubjects(u)
+	return func(project *auth.Project) bool { return isMember(project, subjects) }
+}
+
 // isMember reports whether any of subjects is a member of project.
 func isMember(project *auth.Project, subjects []subject) bool {
-	for _, member := range project.Spec.Members {
-		key := memberSubject(member)
+	for i := range project.Spec.Members {
+		member := memberSubject(&project.Spec.Members[i])
 		for _, s := range subjects {
-			if s == key {
+			if s == member {
 				return true
 			}
 		}

@@ -63,6 +63,7 @@ func (ix *Index) Watch(ctx context.Context, u user.Info, predicate storage.Selec
 	}
 
 	w := &projectWatcher{
+		floor:     from,
 		subjects:  userSubjects(u),
 		predicate: predicate,
 		bookmarks: opts.Bookmarks,
@@ -92,7 +93,7 @@ func (ix *Index) Watch(ctx context.Context, u user.Info, predicate storage.Selec
 			}
 		}
 	}
-	w.lastSeen.Store(ix.resourceVersion)
+	w.lastSeen.Store(max(ix.resourceVersion, from))
 	w.stopIndex = func() {
 		ix.mu.Lock()
 		delete(ix.watchers, w)
@@ -107,6 +108,10 @@ func (ix *Index) Watch(ctx context.Context, u user.Info, predicate storage.Selec
 
 // projectWatcher is one client's watch.
 type projectWatcher struct {
+	// floor is the resourceVersion the client already has: a list served
+	// by the store can be newer than the index, and changes up to it are
+	// not sent again.
+	floor     uint64
 	subjects  []subject
 	predicate storage.SelectionPredicate
 	bookmarks bool
@@ -158,7 +163,7 @@ func (w *projectWatcher) translate(c change) (watch.Event, bool) {
 
 // dispatch is called by the index, with its lock held, for every change.
 func (w *projectWatcher) dispatch(c change) {
-	if w.overflowed {
+	if w.overflowed || c.resourceVersion <= w.floor {
 		return
 	}
 	event, ok := w.translate(c)
@@ -174,7 +179,7 @@ func (w *projectWatcher) dispatch(c change) {
 }
 
 // seen records that the index has reached rv; index lock held.
-func (w *projectWatcher) seen(rv uint64) { w.lastSeen.Store(rv) }
+func (w *projectWatcher) seen(rv uint64) { w.lastSeen.Store(max(rv, w.floor)) }
 
 func (w *projectWatcher) run(ctx context.Context, initial []watch.Event) {
 	defer close(w.result)
