@@ -138,7 +138,12 @@ func (ix *Index) observe(event watch.Event) error {
 	if event.Type == watch.Error {
 		return apierrors.FromObject(event.Object)
 	}
-	project, ok := event.Object.(*auth.Project)
+	obj := event.Object
+	// The watch cache wraps objects to share their serialisations.
+	if cacheable, ok := obj.(runtime.CacheableObject); ok {
+		obj = cacheable.GetObject()
+	}
+	project, ok := obj.(*auth.Project)
 	if !ok {
 		return fmt.Errorf("unexpected %T in project watch", event.Object)
 	}

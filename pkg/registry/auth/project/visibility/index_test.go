@@ -18,6 +18,7 @@ package visibility
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"testing"
 	"time"
@@ -174,8 +175,9 @@ func TestWatchFollowsMembership(t *testing.T) {
 	}
 	defer w.Stop()
 
-	source.events <- watch.Event{Type: watch.Added, Object: project("other", 11, userMember("bob"))}
-	source.events <- watch.Event{Type: watch.Modified, Object: project("other", 12, userMember("bob"), groupMember("devs"))}
+	source.events <- watch.Event{Type: watch.Added, Object: cached(project("other", 11, userMember("bob")))}
+	// The store's watch cache delivers wrapped objects.
+	source.events <- watch.Event{Type: watch.Modified, Object: cached(project("other", 12, userMember("bob"), groupMember("devs")))}
 	expectEvent(t, w, watch.Added, "other") // granted through the group
 	source.events <- watch.Event{Type: watch.Modified, Object: project("p1", 13, userMember("alice"), userMember("carol"))}
 	expectEvent(t, w, watch.Modified, "p1")
@@ -292,3 +294,17 @@ func waitForResourceVersion(t *testing.T, ix *Index, rv uint64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// cachedProject stands for the watch cache's wrapper around an object.
+type cachedProject struct {
+	runtime.Object
+	project *auth.Project
+}
+
+func (c cachedProject) CacheEncode(runtime.Identifier, func(runtime.Object, io.Writer) error, io.Writer) error {
+	return nil
+}
+
+func (c cachedProject) GetObject() runtime.Object { return c.project }
+
+func cached(p *auth.Project) runtime.Object { return cachedProject{Object: p, project: p} }
