@@ -28,12 +28,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
+	"github.com/acp-archon/archon/pkg/quota"
 )
 
 const (
@@ -167,25 +167,18 @@ func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.Admissi
 // projectQuotas are the quotas of every namespace of the project, by
 // namespace, except the one under review.
 func (wh *Webhook) projectQuotas(ctx context.Context, project string, except *corev1.ResourceQuota) (map[string][]*corev1.ResourceQuota, error) {
-	selector := labels.SelectorFromSet(labels.Set{authv1.NamespaceProjectLabel: project}).String()
-	namespaces, err := wh.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: selector})
+	byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, project)
 	if err != nil {
 		return nil, err
 	}
-	quotas := map[string][]*corev1.ResourceQuota{}
-	for _, namespace := range namespaces.Items {
-		inNamespace, err := wh.kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		for i := range inNamespace.Items {
-			quota := &inNamespace.Items[i]
-			if quota.Namespace != except.Namespace || quota.Name != except.Name {
-				quotas[namespace.Name] = append(quotas[namespace.Name], quota)
-			}
+	others := byNamespace[except.Namespace][:0]
+	for _, q := range byNamespace[except.Namespace] {
+		if q.Name != except.Name {
+			others = append(others, q)
 		}
 	}
-	return quotas, nil
+	byNamespace[except.Namespace] = others
+	return byNamespace, nil
 }
 
 func (wh *Webhook) project(ctx context.Context, name string) (*authv1.Project, error) {

@@ -163,36 +163,14 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	}
 	p.merged = quota.Merge(lists...)
 
-	used, err := im.projectUse(ctx, spec.Project)
+	projectQuotas, err := quota.ProjectQuotas(ctx, im.kube, spec.Project)
 	if err != nil {
 		return nil, err
 	}
-	if problems := quota.Problems(spec.Project, spec.Cluster, limit.Quota, used, p.merged); len(problems) > 0 {
+	if problems := quota.Problems(spec.Project, spec.Cluster, limit.Quota, quota.Use(projectQuotas), p.merged); len(problems) > 0 {
 		return nil, fail("QuotaExceeded", "the merged quota does not fit project %s: %s", spec.Project, strings.Join(problems, "; "))
 	}
 	return p, nil
-}
-
-// projectUse is the sum of the effective quotas of the project's
-// namespaces.
-func (im *Importer) projectUse(ctx context.Context, project string) (corev1.ResourceList, error) {
-	namespaces, err := im.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
-	if err != nil {
-		return nil, err
-	}
-	var effective []corev1.ResourceList
-	for _, namespace := range namespaces.Items {
-		quotas, err := im.kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var inNamespace []*corev1.ResourceQuota
-		for i := range quotas.Items {
-			inNamespace = append(inNamespace, &quotas.Items[i])
-		}
-		effective = append(effective, quota.Effective(inNamespace))
-	}
-	return quota.Sum(effective...), nil
 }
 
 // apply labels the namespace first: the update carries the resourceVersion
