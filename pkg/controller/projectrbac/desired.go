@@ -52,6 +52,22 @@ func namespaceRoleBindingName(role authv1.ProjectRole) string {
 
 var projectRoles = []authv1.ProjectRole{authv1.ProjectRoleAdmin, authv1.ProjectRoleAuditor}
 
+// heldRoles are the project roles at least one member holds: a role nobody
+// holds needs no RBAC objects, and a platform of thousands of projects
+// should not carry thousands of empty bindings.
+func heldRoles(project *authv1.Project) []authv1.ProjectRole {
+	var held []authv1.ProjectRole
+	for _, role := range projectRoles {
+		for _, member := range project.Spec.Members {
+			if member.Role == role {
+				held = append(held, role)
+				break
+			}
+		}
+	}
+	return held
+}
+
 func managedLabels(project string) map[string]string {
 	return map[string]string{ManagedByProjectLabel: project, "app.kubernetes.io/managed-by": "archon"}
 }
@@ -93,7 +109,7 @@ func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
 		authv1.ProjectRoleAuditor: {"get", "watch"},
 	}
 	var roles []*rbacv1.ClusterRole
-	for _, role := range projectRoles {
+	for _, role := range heldRoles(project) {
 		rules := []rbacv1.PolicyRule{{
 			APIGroups:     []string{authv1.GroupName},
 			Resources:     []string{"projects"},
@@ -118,7 +134,7 @@ func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
 
 func desiredClusterRoleBindings(project *authv1.Project) []*rbacv1.ClusterRoleBinding {
 	var bindings []*rbacv1.ClusterRoleBinding
-	for _, role := range projectRoles {
+	for _, role := range heldRoles(project) {
 		name := clusterRoleName(project.Name, role)
 		bindings = append(bindings, &rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels(project.Name)},
@@ -136,7 +152,7 @@ func desiredRoleBindings(project *authv1.Project, namespace string) []*rbacv1.Ro
 		authv1.ProjectRoleAuditor: viewerRole,
 	}
 	var bindings []*rbacv1.RoleBinding
-	for _, role := range projectRoles {
+	for _, role := range heldRoles(project) {
 		bindings = append(bindings, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: namespaceRoleBindingName(role), Namespace: namespace, Labels: managedLabels(project.Name)},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRoles[role]},

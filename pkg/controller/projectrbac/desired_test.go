@@ -58,6 +58,22 @@ func TestSubjectsAreSortedAndSplitByRole(t *testing.T) {
 	}
 }
 
+func TestRolesNobodyHoldsGetNoObjects(t *testing.T) {
+	admins := &authv1.Project{ObjectMeta: metav1.ObjectMeta{Name: "solo"}, Spec: authv1.ProjectSpec{Members: []authv1.ProjectMember{
+		{Kind: authv1.MemberKindUser, Name: "zoe", Role: authv1.ProjectRoleAdmin},
+	}}}
+	if roles := desiredClusterRoles(admins); len(roles) != 1 || roles[0].Name != "acp:project:solo:project-admin" {
+		t.Errorf("roles of a project with only an admin: %v", roles)
+	}
+	if bindings := desiredRoleBindings(admins, "solo-dev"); len(bindings) != 1 || bindings[0].Name != "acp:project-admin" {
+		t.Errorf("namespace bindings of a project with only an admin: %v", bindings)
+	}
+	nobody := &authv1.Project{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}
+	if n := len(desiredClusterRoles(nobody)) + len(desiredClusterRoleBindings(nobody)) + len(desiredRoleBindings(nobody, "empty-dev")); n != 0 {
+		t.Errorf("a project without members gets %d RBAC objects", n)
+	}
+}
+
 func TestClusterRolesGrantOnlyTheProject(t *testing.T) {
 	roles := desiredClusterRoles(testProject())
 	verbs := map[string][]string{}
