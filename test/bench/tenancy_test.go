@@ -47,7 +47,7 @@ import (
 const (
 	tenancyProjects      = 5000
 	namespacesPerProject = 4
-	extraRoleBindings    = 10000 // on top of the 2 per namespace the RBAC controller makes
+	extraRoleBindings    = 30000 // on top of the controller's, to reach about 50,000
 	memberOf             = 50
 	listSamples          = 200
 	membershipChanges    = 50
