@@ -109,7 +109,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 			return names, nil
 		}
 	}
-	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer, namespaces)
+	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, cluster, config.Authorization.Authorizer, namespaces)
 	if err != nil {
 		return err
 	}

@@ -66,11 +66,11 @@ type StatusREST struct {
 }
 
 // NewStorage returns the storage of projects and of their status
-// subresource. authz decides who sees every project; nil lets everyone.
+// subresource for the cluster archon serves. authz decides who sees every project; nil lets everyone.
 // namespaces finds a project's namespaces, which block its deletion; nil
 // when archon runs without a cluster.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer, namespaces NamespaceFinder) (*REST, *StatusREST, error) {
-	strategy := newStrategy(scheme)
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cluster string, authz authorizer.Authorizer, namespaces NamespaceFinder) (*REST, *StatusREST, error) {
+	strategy := newStrategy(scheme, cluster)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.Project{} },
 		NewListFunc:               func() runtime.Object { return &auth.ProjectList{} },

@@ -86,7 +86,7 @@ func newStorage(t *testing.T, etcdURL string) (*project.REST, *project.StatusRES
 		Decorator:      generic.UndecoratedStorage,
 		ResourcePrefix: auth.GroupName + "/projects",
 	}
-	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, nil, nil)
+	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, "global", nil, nil)
 	if err != nil {
 		t.Fatalf("building storage: %v", err)
 	}
@@ -194,10 +194,21 @@ func TestCreateMakesProjectActive(t *testing.T) {
 		{name: "status supplied by the client", status: terminatingStatus()},
 	}
 	projects, _ := newStorage(t, sharedEtcdURL)
-	want := auth.ProjectStatus{Phase: auth.ProjectActive}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := newProject(fmt.Sprintf("project-%d", i))
+			// The status starts with the quota of the cluster the storage
+			// serves ("global"), as the status controller would write it.
+			var hard corev1.ResourceList
+			for _, c := range in.Spec.Clusters {
+				if c.Name == "global" {
+					hard = c.Quota
+				}
+			}
+			if hard == nil {
+				t.Fatal("the test project does not list cluster global")
+			}
+			want := auth.ProjectStatus{Phase: auth.ProjectActive, Clusters: []auth.ProjectClusterStatus{{Name: "global", Hard: hard}}}
 			in.Status = tc.status
 			created := create(t, projects, in)
 			if !apiequality.Semantic.DeepEqual(created.Status, want) {

@@ -42,12 +42,15 @@ import (
 type projectStrategy struct {
 	runtime.ObjectTyper
 	names.NameGenerator
+	// cluster is the cluster archon serves; a new project's status starts
+	// with its quota there.
+	cluster string
 }
 
 var _ rest.RESTCreateUpdateStrategy = projectStrategy{}
 
-func newStrategy(typer runtime.ObjectTyper) projectStrategy {
-	return projectStrategy{typer, names.SimpleNameGenerator}
+func newStrategy(typer runtime.ObjectTyper, cluster string) projectStrategy {
+	return projectStrategy{typer, names.SimpleNameGenerator, cluster}
 }
 
 func (projectStrategy) NamespaceScoped() bool { return false }
@@ -60,9 +63,17 @@ func (projectStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set 
 	}
 }
 
-func (projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+// PrepareForCreate starts the status as the status controller would write
+// it for a project without namespaces, which saves every create a second
+// write.
+func (s projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 	project := obj.(*auth.Project)
 	project.Status = auth.ProjectStatus{Phase: auth.ProjectActive}
+	for _, c := range project.Spec.Clusters {
+		if c.Name == s.cluster {
+			project.Status.Clusters = []auth.ProjectClusterStatus{{Name: c.Name, Hard: c.Quota.DeepCopy()}}
+		}
+	}
 }
 
 func (projectStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
