@@ -30,6 +30,7 @@ import (
 	"github.com/acp-archon/archon/pkg/admission/projectnamespace"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
@@ -151,12 +152,14 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
 
-	if err := addControllers(server, c.clusterName, kube, archon, c.kubeInformers, archonInformers); err != nil {
+	ownedRBACInformers := projectrbac.NewOwnedInformers(kube)
+	if err := addControllers(server, c.clusterName, kube, archon, c.kubeInformers, ownedRBACInformers, archonInformers); err != nil {
 		return err
 	}
 	// Informers run on every replica, controllers only on the leader.
 	return server.AddPostStartHook("archon-informers", func(hook genericapiserver.PostStartHookContext) error {
 		c.kubeInformers.Start(hook.Done())
+		ownedRBACInformers.Start(hook.Done())
 		archonInformers.Start(hook.Done())
 		return nil
 	})

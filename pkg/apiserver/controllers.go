@@ -46,8 +46,8 @@ const (
 // addControllers runs archon's controllers once the server serves, under
 // leader election, from informers the cluster parts start.
 func addControllers(server *genericapiserver.GenericAPIServer, cluster string, kube kubernetes.Interface, archon archonclient.Interface,
-	kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
-	rbacController, err := projectrbac.New(kube, kubeInformers, archonInformers)
+	kubeInformers, ownedRBACInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
+	rbacController, err := projectrbac.New(kube, kubeInformers, ownedRBACInformers, archonInformers)
 	if err != nil {
 		return err
 	}

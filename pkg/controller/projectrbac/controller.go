@@ -53,21 +53,36 @@ type Controller struct {
 	queue                      *keyqueue.Queue
 }
 
+// NewOwnedInformers is the informer factory for the cluster-scoped RBAC
+// objects this controller owns. It lists and watches only objects carrying
+// its label: a cluster holds far more ClusterRoles and ClusterRoleBindings
+// than archon makes, and caching them all would cost memory and an event
+// for every unrelated change. RoleBindings come from the shared factory,
+// because the seats of namespace members are RoleBindings too.
+func NewOwnedInformers(kube kubernetes.Interface) kubeinformers.SharedInformerFactory {
+	return kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
+		kubeinformers.WithTweakListOptions(func(options *metav1.ListOptions) {
+			options.LabelSelector = ManagedByProjectLabel
+		}))
+}
+
 // New wires the controller to its informers; call before starting them.
-func New(kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) (*Controller, error) {
+// ownedInformers comes from NewOwnedInformers.
+func New(kube kubernetes.Interface, kubeInformers, ownedInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) (*Controller, error) {
 	projects := archonInformers.Auth().V1().Projects()
 	namespaces := kubeInformers.Core().V1().Namespaces()
-	rbac := kubeInformers.Rbac().V1()
+	owned := ownedInformers.Rbac().V1()
+	roleBindings := kubeInformers.Rbac().V1().RoleBindings()
 	c := &Controller{
 		kube:                       kube,
 		projects:                   projects.Lister(),
-		clusterRoles:               rbac.ClusterRoles().Lister(),
-		clusterRoleBindings:        rbac.ClusterRoleBindings().Lister(),
-		roleBindings:               rbac.RoleBindings().Lister(),
+		clusterRoles:               owned.ClusterRoles().Lister(),
+		clusterRoleBindings:        owned.ClusterRoleBindings().Lister(),
+		roleBindings:               roleBindings.Lister(),
 		namespaceInformer:          namespaces.Informer(),
-		clusterRoleInformer:        rbac.ClusterRoles().Informer(),
-		clusterRoleBindingInformer: rbac.ClusterRoleBindings().Informer(),
-		roleBindingInformer:        rbac.RoleBindings().Informer(),
+		clusterRoleInformer:        owned.ClusterRoles().Informer(),
+		clusterRoleBindingInformer: owned.ClusterRoleBindings().Informer(),
+		roleBindingInformer:        roleBindings.Informer(),
 	}
 	c.queue = keyqueue.New("project-rbac", c.sync)
 	for informer, label := range map[cache.SharedIndexInformer]string{
@@ -92,11 +107,11 @@ func New(kube kubernetes.Interface, kubeInformers kubeinformers.SharedInformerFa
 		}
 	}
 	for informer, keys := range map[cache.SharedIndexInformer]func(any) []string{
-		projects.Informer():                   projectName,
-		namespaces.Informer():                 projectIn(authv1.NamespaceProjectLabel),
-		rbac.ClusterRoles().Informer():        projectIn(ManagedByProjectLabel),
-		rbac.ClusterRoleBindings().Informer(): projectIn(ManagedByProjectLabel),
-		rbac.RoleBindings().Informer():        projectIn(ManagedByProjectLabel),
+		projects.Informer():          projectName,
+		c.namespaceInformer:          projectIn(authv1.NamespaceProjectLabel),
+		c.clusterRoleInformer:        projectIn(ManagedByProjectLabel),
+		c.clusterRoleBindingInformer: projectIn(ManagedByProjectLabel),
+		c.roleBindingInformer:        projectIn(ManagedByProjectLabel),
 	} {
 		if err := c.queue.Watch(informer, keys); err != nil {
 			return nil, err
@@ -235,7 +250,12 @@ func (c *Controller) ensureClusterRole(ctx context.Context, want *rbacv1.Cluster
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = c.kube.RbacV1().ClusterRoles().Create(ctx, want, metav1.CreateOptions{})
-		return ignoreAlreadyExists(err)
+		if apierrors.IsAlreadyExists(err) {
+			// Unlabelled, so outside the owned informer: made by someone else.
+			klog.InfoS("Leaving a ClusterRole not made by archon alone", "clusterRole", want.Name)
+			return nil
+		}
+		return err
 	case err != nil:
 		return err
 	case !ownedBy(have, want.Labels[ManagedByProjectLabel]):
@@ -255,7 +275,11 @@ func (c *Controller) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = c.kube.RbacV1().ClusterRoleBindings().Create(ctx, want, metav1.CreateOptions{})
-		return ignoreAlreadyExists(err)
+		if apierrors.IsAlreadyExists(err) {
+			klog.InfoS("Leaving a ClusterRoleBinding not made by archon alone", "clusterRoleBinding", want.Name)
+			return nil
+		}
+		return err
 	case err != nil:
 		return err
 	case !ownedBy(have, want.Labels[ManagedByProjectLabel]):
