@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +33,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
 const (
@@ -52,26 +52,15 @@ type Source interface {
 	Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error)
 }
 
-// change is one step of the project collection. A nil old is a creation, a
-// nil current a deletion; last is the newest state either way.
-type change struct {
-	resourceVersion uint64
-	old, current    *auth.Project
-	last            *auth.Project
-}
+type change = changefeed.Change[*auth.Project]
 
 // Index maps subjects to the projects they are members of and fans project
 // changes out to watchers, each seeing only its own projects.
 type Index struct {
-	mu              sync.RWMutex
-	projects        map[string]*auth.Project
-	bySubject       map[subject]sets.Set[string]
-	resourceVersion uint64
-	// history holds the latest changes, oldest first; every change newer
-	// than historyStart is in it.
-	history      []change
-	historyStart uint64
-	watchers     map[*projectWatcher]struct{}
+	mu        sync.RWMutex
+	projects  map[string]*auth.Project
+	bySubject map[subject]sets.Set[string]
+	feed      *changefeed.Feed[*auth.Project]
 
 	synced     chan struct{}
 	syncedOnce sync.Once
@@ -79,12 +68,13 @@ type Index struct {
 
 // NewIndex returns an empty index; Run fills it.
 func NewIndex() *Index {
-	return &Index{
+	ix := &Index{
 		projects:  map[string]*auth.Project{},
 		bySubject: map[subject]sets.Set[string]{},
-		watchers:  map[*projectWatcher]struct{}{},
 		synced:    make(chan struct{}),
 	}
+	ix.feed = changefeed.New(&ix.mu, historySize, func() *auth.Project { return &auth.Project{} })
+	return ix
 }
 
 // Run keeps the index in step with source until ctx is done.
@@ -105,7 +95,7 @@ func (ix *Index) listAndWatch(ctx context.Context, source Source) error {
 		return fmt.Errorf("listing projects: %w", err)
 	}
 	list := listed.(*auth.ProjectList)
-	listRV, err := parseResourceVersion(list.ResourceVersion)
+	listRV, err := changefeed.ParseResourceVersion(list.ResourceVersion)
 	if err != nil {
 		return err
 	}
@@ -147,7 +137,7 @@ func (ix *Index) observe(event watch.Event) error {
 	if !ok {
 		return fmt.Errorf("unexpected %T in project watch", event.Object)
 	}
-	rv, err := parseResourceVersion(project.ResourceVersion)
+	rv, err := changefeed.ParseResourceVersion(project.ResourceVersion)
 	if err != nil {
 		return err
 	}
@@ -156,11 +146,11 @@ func (ix *Index) observe(event watch.Event) error {
 	defer ix.mu.Unlock()
 	switch event.Type {
 	case watch.Bookmark:
-		ix.advance(rv)
+		ix.feed.Advance(rv)
 	case watch.Added, watch.Modified:
-		ix.record(change{resourceVersion: rv, old: ix.projects[project.Name], current: project, last: project})
+		ix.record(change{ResourceVersion: rv, Old: ix.projects[project.Name], Current: project, Last: project})
 	case watch.Deleted:
-		ix.record(change{resourceVersion: rv, old: ix.projects[project.Name], last: project})
+		ix.record(change{ResourceVersion: rv, Old: ix.projects[project.Name], Last: project})
 	}
 	return nil
 }
@@ -175,28 +165,27 @@ func (ix *Index) replace(projects []auth.Project, rv uint64) {
 		project := &projects[i]
 		seen.Insert(project.Name)
 		if old := ix.projects[project.Name]; old == nil || old.ResourceVersion != project.ResourceVersion {
-			ix.record(change{resourceVersion: rv, old: old, current: project, last: project})
+			ix.record(change{ResourceVersion: rv, Old: old, Current: project, Last: project})
 		}
 	}
 	for name, old := range ix.projects {
 		if !seen.Has(name) {
-			ix.record(change{resourceVersion: rv, old: old, last: old})
+			ix.record(change{ResourceVersion: rv, Old: old, Last: old})
 		}
 	}
 	// What happened before the list is unknown: watches must start at or
 	// after it.
-	ix.history = nil
-	ix.historyStart = rv
-	ix.advance(rv)
+	ix.feed.Reset(rv)
+	ix.feed.Advance(rv)
 	ix.syncedOnce.Do(func() { close(ix.synced) })
 }
 
 // record applies a change to the maps and tells the watchers; ix.mu is held.
 func (ix *Index) record(c change) {
-	name := c.last.Name
-	if c.old != nil {
-		for i := range c.old.Spec.Members {
-			key := memberSubject(&c.old.Spec.Members[i])
+	name := c.Last.Name
+	if c.Old != nil {
+		for i := range c.Old.Spec.Members {
+			key := memberSubject(&c.Old.Spec.Members[i])
 			if names := ix.bySubject[key]; names != nil {
 				names.Delete(name)
 				if names.Len() == 0 {
@@ -205,12 +194,12 @@ func (ix *Index) record(c change) {
 			}
 		}
 	}
-	if c.current == nil {
+	if c.Current == nil {
 		delete(ix.projects, name)
 	} else {
-		ix.projects[name] = c.current
-		for i := range c.current.Spec.Members {
-			key := memberSubject(&c.current.Spec.Members[i])
+		ix.projects[name] = c.Current
+		for i := range c.Current.Spec.Members {
+			key := memberSubject(&c.Current.Spec.Members[i])
 			if ix.bySubject[key] == nil {
 				ix.bySubject[key] = sets.New[string]()
 			}
@@ -218,25 +207,7 @@ func (ix *Index) record(c change) {
 		}
 	}
 
-	ix.history = append(ix.history, c)
-	if len(ix.history) > historySize {
-		dropped := len(ix.history) - historySize
-		ix.historyStart = ix.history[dropped-1].resourceVersion
-		ix.history = append([]change(nil), ix.history[dropped:]...)
-	}
-	for w := range ix.watchers {
-		w.dispatch(c)
-	}
-	ix.advance(c.resourceVersion)
-}
-
-func (ix *Index) advance(rv uint64) {
-	if rv > ix.resourceVersion {
-		ix.resourceVersion = rv
-	}
-	for w := range ix.watchers {
-		w.seen(ix.resourceVersion)
-	}
+	ix.feed.Record(c)
 }
 
 func (ix *Index) waitForSync(ctx context.Context) error {
@@ -250,30 +221,19 @@ func (ix *Index) waitForSync(ctx context.Context) error {
 	}
 }
 
-// visibleProjects are the user's projects matching the predicate, by name;
-// ix.mu is held.
-func (ix *Index) visibleProjects(w *projectWatcher) []*auth.Project {
+// visibleProjects are the projects of subjects that visible accepts, by
+// name; ix.mu is held.
+func (ix *Index) visibleProjects(subjects []subject, visible func(*auth.Project) bool) []*auth.Project {
 	names := sets.New[string]()
-	for _, s := range w.subjects {
+	for _, s := range subjects {
 		names = names.Union(ix.bySubject[s])
 	}
 	var projects []*auth.Project
 	for _, name := range sets.List(names) {
-		if w.visible(ix.projects[name]) {
+		if visible(ix.projects[name]) {
 			projects = append(projects, ix.projects[name])
 		}
 	}
 	sort.Slice(projects, func(i, j int) bool { return projects[i].Name < projects[j].Name })
 	return projects
-}
-
-func parseResourceVersion(rv string) (uint64, error) {
-	if rv == "" {
-		return 0, nil
-	}
-	parsed, err := strconv.ParseUint(rv, 10, 64)
-	if err != nil {
-		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: %v", rv, err))
-	}
-	return parsed, nil
 }

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
 // fakeSource plays the project store: a fixed initial list, then whatever
@@ -265,15 +266,15 @@ func TestSlowWatcherIsClosedNotBlocking(t *testing.T) {
 	}
 	defer w.Stop()
 	// Nobody reads the watch; the index must keep up regardless.
-	for i := 0; i < watcherBuffer+10; i++ {
+	for i := 0; i < changefeed.WatcherBuffer+10; i++ {
 		source.events <- watch.Event{Type: watch.Added, Object: project("p"+strconv.Itoa(i), 2+i, userMember("alice"))}
 	}
-	waitForResourceVersion(t, ix, uint64(watcherBuffer+11))
+	waitForResourceVersion(t, ix, uint64(changefeed.WatcherBuffer+11))
 	received := 0
 	for range w.ResultChan() {
 		received++
 	}
-	if received == 0 || received > watcherBuffer+1 {
+	if received == 0 || received > changefeed.WatcherBuffer+1 {
 		t.Errorf("slow watcher received %d events before closing", received)
 	}
 }
@@ -283,7 +284,7 @@ func waitForResourceVersion(t *testing.T, ix *Index, rv uint64) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ix.mu.RLock()
-		current := ix.resourceVersion
+		current := ix.feed.ResourceVersion()
 		ix.mu.RUnlock()
 		if current >= rv {
 			return
