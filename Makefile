@@ -37,12 +37,18 @@ $(BIN)/archon-apiserver: FORCE
 $(BIN)/archon-local: FORCE
 	$(GO) build -o $@ ./hack/archon-local
 
-## tools: kube-apiserver, kube-controller-manager and kubectl built from the Go module proxy (hack/tools)
+## tools: kube-apiserver, kube-controller-manager, kubectl, the registry and crane built from the Go module proxy (hack/tools)
 .PHONY: tools
-tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
+tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/registry $(BIN)/crane
 
 $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o ../../$@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(BIN)/registry: hack/tools/registry/go.mod hack/tools/registry/go.sum
+	cd hack/tools/registry && $(GO) build -o ../../../$@ github.com/distribution/distribution/v3/cmd/registry
+
+$(BIN)/crane: hack/tools/registry/go.mod hack/tools/registry/go.sum
+	cd hack/tools/registry && $(GO) build -o ../../../$@ github.com/google/go-containerregistry/cmd/crane
 
 ## run: start etcd, kube-apiserver and archon on 127.0.0.1 (foreground, Ctrl-C stops)
 .PHONY: run

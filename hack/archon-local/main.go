@@ -71,15 +71,17 @@ func up(dir, binDir string) error {
 Archon local control plane is ready.
   kube-apiserver:   %s
   archon-apiserver: %s
+  registry:         %s (CA: %s)
   kubeconfig:       %s
   logs:             %s/logs
 
 Use it from another shell:
   . %s
   kubectl get projects
+  kubectl get images -A
 
 Press Ctrl-C to stop.
-`, plane.KubeAPIServerURL, plane.ArchonURL, plane.KubeconfigPath, dir, plane.EnvPath)
+`, plane.KubeAPIServerURL, plane.ArchonURL, plane.RegistryHost, plane.RegistryCA(), plane.KubeconfigPath, dir, plane.EnvPath)
 
 	select {
 	case <-ctx.Done():

@@ -140,6 +140,9 @@ func (p *Plane) StartArchon(ctx context.Context) error {
 		"--authentication-kubeconfig="+archonKubeconfig,
 		"--authorization-kubeconfig="+archonKubeconfig,
 		"--embedded-etcd-dir="+filepath.Join(p.opts.Dir, "archon-etcd"),
+		"--registry-url=https://"+p.RegistryHost,
+		"--registry-ca-file="+p.pki.servingCA,
+		"--registry-token-key-file="+p.pki.registryTokenKey,
 	)
 	if err != nil {
 		return err

@@ -216,6 +216,10 @@ type pki struct {
 	archonCert, archonKey                      string
 	frontProxyClientCert, frontProxyClientKey  string
 	serviceAccountKey, serviceAccountPublicKey string
+	registryCert, registryKey                  string
+	// registryTokenKey signs registry tokens; registryTokenCert, its
+	// self-signed certificate, is what the registry trusts.
+	registryTokenKey, registryTokenCert string
 }
 
 // loadOrCreatePKI keeps the authorities and the ServiceAccount key of dir and
@@ -267,5 +271,19 @@ func loadOrCreatePKI(dir string) (*pki, error) {
 	if p.serviceAccountKey, p.serviceAccountPublicKey, err = loadOrCreateKey(filepath.Join(dir, "service-account.key")); err != nil {
 		return nil, err
 	}
+	if p.registryCert, p.registryKey, err = serving.issueFiles(dir, "registry", certRequest{
+		commonName: "registry",
+		dnsNames:   []string{"localhost"},
+		ips:        loopback,
+		usage:      x509.ExtKeyUsageServerAuth,
+	}); err != nil {
+		return nil, err
+	}
+	// A self-signed certificate is all the registry needs to trust a key;
+	// kept across restarts so tokens issued before stay valid.
+	if _, err := loadOrCreateAuthority(dir, "registry-token"); err != nil {
+		return nil, err
+	}
+	p.registryTokenKey, p.registryTokenCert = filepath.Join(dir, "registry-token.key"), filepath.Join(dir, "registry-token.crt")
 	return p, nil
 }

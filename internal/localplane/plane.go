@@ -74,17 +74,21 @@ type Plane struct {
 	kubeAPIServer     *process
 	controllerManager *process
 	archon            *process
+	registry          *process
 
 	// KubeconfigPath is a cluster-admin kubeconfig.
 	KubeconfigPath string
 	// KubeAPIServerURL and ArchonURL are the servers' addresses.
 	KubeAPIServerURL string
 	ArchonURL        string
+	// RegistryHost is the container registry's host:port.
+	RegistryHost string
 	// EnvPath is the file a shell sources to use the plane.
 	EnvPath string
 
-	archonPort int
-	admin      *rest.Config
+	archonPort   int
+	registryPort int
+	admin        *rest.Config
 }
 
 // Start brings every component up and returns once archon's APIService is
@@ -137,6 +141,9 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if err := p.installArchon(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.startRegistry(ctx); err != nil {
+		return nil, err
+	}
 	if err := p.StartArchon(ctx); err != nil {
 		return nil, err
 	}
@@ -149,6 +156,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 // Stop stops every component the plane started, archon first.
 func (p *Plane) Stop() {
 	p.StopArchon()
+	p.StopRegistry()
 	if p.controllerManager != nil {
 		p.controllerManager.stop(stopGrace)
 	}
@@ -331,7 +339,9 @@ export KUBE_APISERVER_URL=%s
 export ARCHON_URL=%s
 export ARCHON_CA=%s
 export ETCD_URL=%s
-`, p.EnvPath, p.KubeconfigPath, p.KubeAPIServerURL, p.ArchonURL, p.pki.servingCA, p.etcd.ClientURL)
+export REGISTRY=%s
+export REGISTRY_CA=%s
+`, p.EnvPath, p.KubeconfigPath, p.KubeAPIServerURL, p.ArchonURL, p.pki.servingCA, p.etcd.ClientURL, p.RegistryHost, p.pki.servingCA)
 	return os.WriteFile(p.EnvPath, []byte(env), 0o644)
 }
 

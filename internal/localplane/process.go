@@ -35,12 +35,20 @@ type process struct {
 }
 
 func startProcess(name, binary, logPath string, args ...string) (*process, error) {
+	return startProcessWithEnv(name, binary, logPath, nil, args...)
+}
+
+// startProcessWithEnv starts binary with extra environment variables.
+func startProcessWithEnv(name, binary, logPath string, env []string, args ...string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Children die with the plane even if it is killed without cleanup.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

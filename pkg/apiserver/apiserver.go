@@ -44,6 +44,9 @@ type Config struct {
 	// ClusterName is the name of the cluster this archon serves, as
 	// projects list it in spec.clusters.
 	ClusterName string
+	// Registry is the container registry images.registry.alauda.io reads;
+	// nil leaves images and the registry token service out.
+	Registry *RegistryConfig
 }
 
 // CompletedConfig is a Config with every default filled in.
@@ -54,6 +57,7 @@ type CompletedConfig struct {
 	kubeConfig    *restclient.Config
 	kubeInformers kubeinformers.SharedInformerFactory
 	clusterName   string
+	registry      *RegistryConfig
 }
 
 // Complete fills in defaults; it mutates the receiver.
@@ -63,6 +67,7 @@ func (c *Config) Complete() CompletedConfig {
 		kubeConfig:    c.GenericConfig.ClientConfig,
 		kubeInformers: c.GenericConfig.SharedInformerFactory,
 		clusterName:   c.ClusterName,
+		registry:      c.Registry,
 	}
 }
 
@@ -73,9 +78,22 @@ type Server struct {
 
 // New builds the server and installs every API group.
 func (c CompletedConfig) New() (*Server, error) {
+	var registryParts *registryParts
+	if c.registry != nil {
+		var err error
+		if registryParts, err = newRegistryParts(c.generic, c.registry); err != nil {
+			return nil, err
+		}
+		c.generic.BuildHandlerChainFunc = registryParts.withTokenService(c.generic.BuildHandlerChainFunc)
+	}
 	generic, err := c.generic.New("archon-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, err
+	}
+	if registryParts != nil {
+		if err := registryParts.install(generic); err != nil {
+			return nil, err
+		}
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
 		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName)

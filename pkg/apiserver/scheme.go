@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	authinstall "github.com/acp-archon/archon/pkg/apis/auth/install"
+	registryinstall "github.com/acp-archon/archon/pkg/apis/registry/install"
 )
 
 var (
@@ -34,6 +35,7 @@ var (
 
 func init() {
 	authinstall.Install(Scheme)
+	registryinstall.Install(Scheme)
 
 	// Options types (ListOptions, GetOptions, ...) and the unversioned
 	// responses of discovery live in the unnamed v1 group.

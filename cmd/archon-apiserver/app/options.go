@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -63,6 +64,8 @@ type Options struct {
 	EmbeddedEtcdDir string
 	// ClusterName is the name projects use for the cluster archon serves.
 	ClusterName string
+	// Registry configures the container registry archon fronts.
+	Registry apiserver.RegistryConfig
 }
 
 // NewOptions returns options with archon's defaults.
@@ -72,9 +75,17 @@ func NewOptions() *Options {
 			apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion)),
 		EmbeddedEtcdDir: "archon-data/etcd",
 		ClusterName:     "global",
+		Registry: apiserver.RegistryConfig{
+			Issuer:   "archon",
+			Service:  "archon-registry",
+			TokenTTL: 5 * time.Minute,
+		},
 	}
 	// kube-apiserver calls the admission webhooks without credentials.
-	o.Recommended.Authorization.AlwaysAllowPaths = append(o.Recommended.Authorization.AlwaysAllowPaths, "/admission/*")
+	// The registry posts notifications that only trigger reads of the
+	// registry.
+	o.Recommended.Authorization.AlwaysAllowPaths = append(o.Recommended.Authorization.AlwaysAllowPaths,
+		"/admission/*", apiserver.NotificationsPath)
 	// Self-signed serving certificates, made when none are given, live next
 	// to the embedded etcd data rather than in the working directory.
 	o.Recommended.SecureServing.ServerCert.CertDirectory = "archon-data/certs"
@@ -96,6 +107,18 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"Data directory of the embedded etcd started when --etcd-servers is empty.")
 	flags.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
 		"Name of the cluster this archon serves, as projects list it in spec.clusters.")
+	flags.StringVar(&o.Registry.URL, "registry-url", o.Registry.URL,
+		"API endpoint (https://host:port) of the container registry whose repositories images.registry.alauda.io serves. Empty leaves images and the registry token service out.")
+	flags.StringVar(&o.Registry.CAFile, "registry-ca-file", o.Registry.CAFile,
+		"CA bundle that verifies the registry's serving certificate; empty uses the system's roots.")
+	flags.StringVar(&o.Registry.TokenKeyFile, "registry-token-key-file", o.Registry.TokenKeyFile,
+		"PEM private key (ECDSA, RSA or Ed25519) registry tokens are signed with; the registry's rootcertbundle must hold a certificate of its public key.")
+	flags.StringVar(&o.Registry.Issuer, "registry-token-issuer", o.Registry.Issuer,
+		"Issuer of registry tokens, as the registry's auth.token.issuer says.")
+	flags.StringVar(&o.Registry.Service, "registry-service", o.Registry.Service,
+		"Audience of registry tokens, as the registry's auth.token.service says.")
+	flags.DurationVar(&o.Registry.TokenTTL, "registry-token-ttl", o.Registry.TokenTTL,
+		"How long a registry token is valid.")
 }
 
 // NewCommand returns the archon-apiserver command.
@@ -181,5 +204,13 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if config.Authorization.Authorizer == nil {
 		return nil, errors.New("no authorizer configured")
 	}
-	return &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName}, nil
+	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName}
+	if o.Registry.URL != "" {
+		if o.Registry.TokenKeyFile == "" {
+			return nil, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens")
+		}
+		registryConfig := o.Registry
+		serverConfig.Registry = &registryConfig
+	}
+	return serverConfig, nil
 }

@@ -23,6 +23,7 @@ import (
 	http "net/http"
 
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
+	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
 	flowcontrol "k8s.io/client-go/util/flowcontrol"
@@ -31,17 +32,24 @@ import (
 type Interface interface {
 	Discovery() discovery.DiscoveryInterfaces
 	AuthV1() authv1.AuthV1Interface
+	RegistryV1() registryv1.RegistryV1Interface
 }
 
 // Clientset contains the clients for groups.
 type Clientset struct {
 	*discovery.DiscoveryClient
-	authV1 *authv1.AuthV1Client
+	authV1     *authv1.AuthV1Client
+	registryV1 *registryv1.RegistryV1Client
 }
 
 // AuthV1 retrieves the AuthV1Client
 func (c *Clientset) AuthV1() authv1.AuthV1Interface {
 	return c.authV1
+}
+
+// RegistryV1 retrieves the RegistryV1Client
+func (c *Clientset) RegistryV1() registryv1.RegistryV1Interface {
+	return c.registryV1
 }
 
 // Discovery retrieves the DiscoveryClient
@@ -92,6 +100,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 	if err != nil {
 		return nil, err
 	}
+	cs.registryV1, err = registryv1.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 
 	cs.DiscoveryClient, err = discovery.NewDiscoveryClientForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
@@ -114,6 +126,7 @@ func NewForConfigOrDie(c *rest.Config) *Clientset {
 func New(c rest.Interface) *Clientset {
 	var cs Clientset
 	cs.authV1 = authv1.New(c)
+	cs.registryV1 = registryv1.New(c)
 
 	cs.DiscoveryClient = discovery.NewDiscoveryClient(c)
 	return &cs

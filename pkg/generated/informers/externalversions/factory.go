@@ -27,6 +27,7 @@ import (
 	versioned "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	auth "github.com/acp-archon/archon/pkg/generated/informers/externalversions/auth"
 	internalinterfaces "github.com/acp-archon/archon/pkg/generated/informers/externalversions/internalinterfaces"
+	registry "github.com/acp-archon/archon/pkg/generated/informers/externalversions/registry"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -326,8 +327,13 @@ type SharedInformerFactory interface {
 	InformerFor(obj runtime.Object, newFunc internalinterfaces.NewInformerFunc) cache.SharedIndexInformer
 
 	Auth() auth.Interface
+	Registry() registry.Interface
 }
 
 func (f *sharedInformerFactory) Auth() auth.Interface {
 	return auth.New(f, f.namespace, f.tweakListOptions)
+}
+
+func (f *sharedInformerFactory) Registry() registry.Interface {
+	return registry.New(f, f.namespace, f.tweakListOptions)
 }

@@ -22,6 +22,7 @@ import (
 	fmt "fmt"
 
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -59,6 +60,10 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().NamespaceMembers().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("projects"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().Projects().Informer()}, nil
+
+		// Group=registry.alauda.io, Version=v1
+	case registryv1.SchemeGroupVersion.WithResource("images"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Registry().V1().Images().Informer()}, nil
 
 	}
 

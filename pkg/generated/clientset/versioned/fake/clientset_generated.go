@@ -23,6 +23,8 @@ import (
 	clientset "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	fakeauthv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1/fake"
+	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
+	fakeregistryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -139,4 +141,9 @@ var (
 // AuthV1 retrieves the AuthV1Client
 func (c *Clientset) AuthV1() authv1.AuthV1Interface {
 	return &fakeauthv1.FakeAuthV1{Fake: &c.Fake}
+}
+
+// RegistryV1 retrieves the RegistryV1Client
+func (c *Clientset) RegistryV1() registryv1.RegistryV1Interface {
+	return &fakeregistryv1.FakeRegistryV1{Fake: &c.Fake}
 }

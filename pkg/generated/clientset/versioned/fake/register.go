@@ -20,6 +20,7 @@ package fake
 
 import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -32,6 +33,7 @@ var codecs = serializer.NewCodecFactory(scheme)
 
 var localSchemeBuilder = runtime.SchemeBuilder{
 	authv1.AddToScheme,
+	registryv1.AddToScheme,
 }
 
 // AddToScheme adds all types of this clientset into the given scheme. This allows composition

@@ -1,0 +1,138 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package apiserver
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/acp-archon/archon/pkg/apis/registry"
+	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	"github.com/acp-archon/archon/pkg/containerregistry"
+	"github.com/acp-archon/archon/pkg/containerregistry/tokenservice"
+	"github.com/acp-archon/archon/pkg/registry/registry/image"
+)
+
+// RegistryConfig says which container registry archon fronts and how it
+// signs the registry's tokens.
+type RegistryConfig struct {
+	// URL is the registry's API endpoint, https://host:port.
+	URL string
+	// CAFile verifies the registry's serving certificate; empty uses the
+	// system's roots.
+	CAFile string
+	// TokenKeyFile is the private key registry tokens are signed with; the
+	// registry trusts a certificate of its public key.
+	TokenKeyFile string
+	// Issuer and Service are the token's issuer and audience, as the
+	// registry's token auth is configured.
+	Issuer, Service string
+	TokenTTL        time.Duration
+}
+
+// NotificationsPath is where the registry sends its events.
+const NotificationsPath = "/registry/notifications"
+
+// catalogWorkers read notified repositories in parallel.
+const catalogWorkers = 4
+
+// registryParts are what archon needs to front the container registry.
+type registryParts struct {
+	catalog *containerregistry.Catalog
+	tokens  *tokenservice.Service
+}
+
+func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *RegistryConfig) (*registryParts, error) {
+	signer, err := containerregistry.NewSigner(registryConfig.TokenKeyFile, registryConfig.Issuer, registryConfig.Service, registryConfig.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := registryTransport(registryConfig.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	client, err := containerregistry.NewClient(registryConfig.URL, transport, signer)
+	if err != nil {
+		return nil, err
+	}
+	return &registryParts{
+		catalog: containerregistry.NewCatalog(client),
+		tokens:  tokenservice.New(signer, config.Authentication.Authenticator, config.Authorization.Authorizer, client),
+	}, nil
+}
+
+// withTokenService routes the registry's token realm around the server's
+// filters: registry clients send Kubernetes tokens as the password of
+// basic authentication, which the filters would take for an anonymous
+// request and strip. The token service authenticates every request itself
+// with the server's authenticator.
+func (r *registryParts) withTokenService(build func(http.Handler, *genericapiserver.Config) http.Handler) func(http.Handler, *genericapiserver.Config) http.Handler {
+	return func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		chain := build(apiHandler, c)
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == tokenservice.Path {
+				r.tokens.ServeHTTP(w, req)
+				return
+			}
+			chain.ServeHTTP(w, req)
+		})
+	}
+}
+
+// install serves registry.alauda.io and the registry's notification
+// endpoint, and keeps the catalogue current once the server runs.
+func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error {
+	server.AddPostStartHookOrDie("image-catalog", func(hook genericapiserver.PostStartHookContext) error {
+		go r.catalog.Run(hook, catalogWorkers)
+		return nil
+	})
+	server.Handler.NonGoRestfulMux.HandleFunc(NotificationsPath, r.catalog.ServeNotifications)
+
+	group := genericapiserver.NewDefaultAPIGroupInfo(registry.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group.VersionedResourcesStorageMap[registryv1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+		"images": image.NewREST(r.catalog),
+	}
+	return server.InstallAPIGroup(&group)
+}
+
+func registryTransport(caFile string) (http.RoundTripper, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile == "" {
+		return transport, nil
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("registry CA: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("registry CA %s holds no PEM certificate", caFile)
+	}
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return transport, nil
+}

@@ -1,0 +1,311 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package containerregistry
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/acp-archon/archon/pkg/apis/registry"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
+)
+
+const (
+	// resync re-reads the whole registry now and then, for changes whose
+	// notification was lost.
+	resync = 10 * time.Minute
+	// catalogHistory is how many changes watches can resume across.
+	catalogHistory = 4096
+	// tagSettle is how long after a notification the repository is read
+	// again, for the tag written after the notification was sent.
+	tagSettle = time.Second
+	// syncWait bounds how long a request waits for the first full read.
+	syncWait = 30 * time.Second
+)
+
+// Catalog keeps every repository of the registry in memory as an Image,
+// refreshed when the registry notifies a change and by a periodic
+// resync. The registry stays the truth: reads of one Image go to it.
+type Catalog struct {
+	client *Client
+
+	mu       sync.RWMutex
+	images   map[string]*registry.Image // by repository
+	revision uint64
+	feed     *changefeed.Feed[*registry.Image]
+
+	queue      workqueue.TypedRateLimitingInterface[string]
+	synced     chan struct{}
+	syncedOnce sync.Once
+}
+
+// NewCatalog returns an empty catalog of the registry client reads; Run
+// fills it.
+func NewCatalog(client *Client) *Catalog {
+	c := &Catalog{
+		client: client,
+		images: map[string]*registry.Image{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "image-catalog"}),
+		synced: make(chan struct{}),
+	}
+	c.feed = changefeed.New(&c.mu, catalogHistory, func() *registry.Image { return &registry.Image{} })
+	return c
+}
+
+// Client is the registry client the catalog reads with.
+func (c *Catalog) Client() *Client { return c.client }
+
+// Run reads the whole registry, then keeps the catalog current with
+// workers refreshing notified repositories, until ctx is done.
+func (c *Catalog) Run(ctx context.Context, workers int) {
+	defer c.queue.ShutDown()
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.work, time.Second)
+	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := c.resyncAll(ctx); err != nil {
+			klog.ErrorS(err, "Reading the container registry's catalogue failed; trying again")
+			return
+		}
+		c.syncedOnce.Do(func() { close(c.synced) })
+		select {
+		case <-ctx.Done():
+		case <-time.After(resync):
+		}
+	}, 5*time.Second)
+}
+
+// Refresh asks for the repository to be read again now, and once more a
+// moment later: the registry notifies a pushed manifest before it writes
+// the tag, so the first read can miss the tag.
+func (c *Catalog) Refresh(repository string) {
+	c.queue.Add(repository)
+	c.queue.AddAfter(repository, tagSettle)
+}
+
+func (c *Catalog) work(ctx context.Context) {
+	for {
+		repository, shutdown := c.queue.Get()
+		if shutdown {
+			return
+		}
+		if _, err := c.refresh(ctx, repository); err != nil {
+			klog.ErrorS(err, "Reading a repository from the container registry failed", "repository", repository)
+			c.queue.AddRateLimited(repository)
+		} else {
+			c.queue.Forget(repository)
+		}
+		c.queue.Done(repository)
+	}
+}
+
+// resyncAll reads every repository the registry lists, and forgets the
+// ones it no longer does.
+func (c *Catalog) resyncAll(ctx context.Context) error {
+	repositories, err := c.client.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, repository := range repositories {
+		if ValidateRepository(repository) != nil {
+			continue // not one of the platform's: no namespace owns it
+		}
+		listed[repository] = true
+		if _, err := c.refresh(ctx, repository); err != nil {
+			return err
+		}
+	}
+	c.mu.RLock()
+	var gone []string
+	for repository := range c.images {
+		if !listed[repository] {
+			gone = append(gone, repository)
+		}
+	}
+	c.mu.RUnlock()
+	for _, repository := range gone {
+		if _, err := c.refresh(ctx, repository); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refresh reads one repository from the registry and records what
+// changed; a repository without tags is no Image.
+func (c *Catalog) refresh(ctx context.Context, repository string) (*registry.Image, error) {
+	namespace, name, err := SplitRepository(repository)
+	if err != nil {
+		return nil, nil
+	}
+	tags, err := c.client.Tags(ctx, repository)
+	if err != nil {
+		return nil, err
+	}
+	var image *registry.Image
+	if len(tags) > 0 {
+		image = &registry.Image{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+			Status:     registry.ImageStatus{Repository: repository},
+		}
+		sort.Strings(tags)
+		for _, tag := range tags {
+			described, err := c.client.Describe(ctx, repository, tag)
+			if errors.Is(err, errNotFound) {
+				continue // untagged since the list
+			}
+			if err != nil {
+				return nil, err
+			}
+			image.Status.Tags = append(image.Status.Tags, described)
+		}
+		if len(image.Status.Tags) == 0 {
+			image = nil
+		}
+	}
+	return c.record(repository, image), nil
+}
+
+// record stores the repository's new state, a nil image for none, and
+// returns the stored Image.
+func (c *Catalog) record(repository string, image *registry.Image) *registry.Image {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.images[repository]
+	switch {
+	case image == nil && old == nil:
+		return nil
+	case image != nil && old != nil && apiequality.Semantic.DeepEqual(old.Status, image.Status):
+		return old
+	}
+	c.revision++
+	change := changefeed.Change[*registry.Image]{ResourceVersion: c.revision, Old: old, Current: image, Last: image}
+	if image == nil {
+		gone := old.DeepCopy()
+		gone.ResourceVersion = strconv.FormatUint(c.revision, 10)
+		change.Last = gone
+		delete(c.images, repository)
+	} else {
+		image.ResourceVersion = strconv.FormatUint(c.revision, 10)
+		if old != nil {
+			image.CreationTimestamp, image.UID = old.CreationTimestamp, old.UID
+		} else {
+			image.CreationTimestamp = earliestCreated(image)
+		}
+		c.images[repository] = image
+	}
+	c.feed.Record(change)
+	return image
+}
+
+// earliestCreated dates a repository by its oldest image.
+func earliestCreated(image *registry.Image) metav1.Time {
+	var earliest metav1.Time
+	for _, tag := range image.Status.Tags {
+		if tag.Created != nil && (earliest.IsZero() || tag.Created.Before(&earliest)) {
+			earliest = *tag.Created
+		}
+	}
+	if earliest.IsZero() {
+		return metav1.Now()
+	}
+	return earliest
+}
+
+// Available says whether the registry answers now: lists and watches are
+// served from memory, and must not pass off a stale catalogue while the
+// registry is down. A ping costs one small request.
+func (c *Catalog) Available(ctx context.Context) error { return c.client.Ping(ctx) }
+
+// WaitForSync waits until the whole registry was read once.
+func (c *Catalog) WaitForSync(ctx context.Context) error {
+	select {
+	case <-c.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(syncWait):
+		return &UnavailableError{Registry: c.client.Host(), Err: errors.New("its catalogue has not been read yet")}
+	}
+}
+
+// List returns copies of the Images accepted by visible, by namespace and
+// name, and the revision they are current at.
+func (c *Catalog) List(visible func(*registry.Image) bool) ([]registry.Image, uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	images := make([]registry.Image, 0, len(c.images))
+	for _, image := range c.sortedImages(visible) {
+		images = append(images, *image.DeepCopy())
+	}
+	return images, c.revision
+}
+
+// sortedImages are the Images visible accepts, by namespace and name;
+// c.mu is held.
+func (c *Catalog) sortedImages(visible func(*registry.Image) bool) []*registry.Image {
+	var images []*registry.Image
+	for _, image := range c.images {
+		if visible(image) {
+			images = append(images, image)
+		}
+	}
+	sort.Slice(images, func(i, j int) bool {
+		if images[i].Namespace != images[j].Namespace {
+			return images[i].Namespace < images[j].Namespace
+		}
+		return images[i].Name < images[j].Name
+	})
+	return images
+}
+
+// Get reads the repository from the registry, so that a get never lags a
+// push, and returns a copy; nil when the repository has no tags.
+func (c *Catalog) Get(ctx context.Context, repository string) (*registry.Image, error) {
+	image, err := c.refresh(ctx, repository)
+	if err != nil || image == nil {
+		return nil, err
+	}
+	return image.DeepCopy(), nil
+}
+
+// Delete removes the repository from the registry and the catalog.
+func (c *Catalog) Delete(ctx context.Context, repository string) error {
+	if err := c.client.DeleteRepository(ctx, repository); err != nil {
+		return err
+	}
+	_, err := c.refresh(ctx, repository)
+	return err
+}
+
+// Watch streams the changes of the Images visible accepts.
+func (c *Catalog) Watch(ctx context.Context, opts changefeed.WatchOptions, visible func(*registry.Image) bool) (watch.Interface, error) {
+	return c.feed.Watch(ctx, opts, visible, func() []*registry.Image { return c.sortedImages(visible) })
+}

@@ -1,0 +1,62 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package containerregistry
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// maxNotificationBytes bounds an envelope of registry events.
+const maxNotificationBytes = 1 << 20
+
+// ServeNotifications receives the registry's event envelopes and refreshes
+// the repositories they name. A notification only says where to look: the
+// catalog reads the registry itself, so a forged one costs a read and
+// changes nothing, and the endpoint needs no credentials.
+func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "registry notifications are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	var envelope struct {
+		Events []struct {
+			Action string `json:"action"`
+			Target struct {
+				MediaType  string `json:"mediaType"`
+				Repository string `json:"repository"`
+				Tag        string `json:"tag"`
+			} `json:"target"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxNotificationBytes)).Decode(&envelope); err != nil {
+		http.Error(w, "malformed registry event envelope: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, event := range envelope.Events {
+		// Layer uploads come before their manifest; only manifests and
+		// deletions change what a repository's tags point at.
+		manifest := types.MediaType(event.Target.MediaType).IsImage() || types.MediaType(event.Target.MediaType).IsIndex()
+		if event.Target.Repository != "" && (manifest || event.Target.Tag != "" || event.Action == "delete") {
+			c.Refresh(event.Target.Repository)
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
