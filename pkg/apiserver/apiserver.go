@@ -30,7 +30,6 @@ import (
 	"github.com/acp-archon/archon/pkg/admission/projectnamespace"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
@@ -164,21 +163,24 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 	if err != nil {
 		return err
 	}
-	archonInformers := archoninformers.NewSharedInformerFactory(archon, 0)
-
 	webhook := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube)
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
 
-	ownedRBACInformers := projectrbac.NewOwnedInformers(kube)
-	if err := addControllers(server, c.clusterName, kube, archon, c.kubeInformers, ownedRBACInformers, archonInformers); err != nil {
+	informers := &informerFactories{
+		kube:   []kubeinformers.SharedInformerFactory{c.kubeInformers},
+		archon: archoninformers.NewSharedInformerFactory(archon, 0),
+	}
+	registryHost := ""
+	if c.registry != nil {
+		registryHost = c.registry.Host
+	}
+	if err := addControllers(server, c.clusterName, kube, archon, registryHost, informers); err != nil {
 		return err
 	}
 	// Informers run on every replica, controllers only on the leader.
 	return server.AddPostStartHook("archon-informers", func(hook genericapiserver.PostStartHookContext) error {
-		c.kubeInformers.Start(hook.Done())
-		ownedRBACInformers.Start(hook.Done())
-		archonInformers.Start(hook.Done())
+		informers.start(hook.Done())
 		return nil
 	})
 }

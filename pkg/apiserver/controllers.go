@@ -32,6 +32,7 @@ import (
 
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
+	"github.com/acp-archon/archon/pkg/controller/pullsecret"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 )
@@ -43,22 +44,60 @@ const (
 	leaseName      = "archon-controllers"
 )
 
+// informerFactories are the factories the controllers read from; the
+// cluster parts start them on every replica, so that a new leader starts
+// with warm caches.
+type informerFactories struct {
+	// kube[0] is the server's shared factory; the others are narrowed to
+	// what one controller owns.
+	kube   []kubeinformers.SharedInformerFactory
+	archon archoninformers.SharedInformerFactory
+}
+
+func (f *informerFactories) start(stop <-chan struct{}) {
+	for _, factory := range f.kube {
+		factory.Start(stop)
+	}
+	f.archon.Start(stop)
+}
+
+// controller is one of archon's reconcilers.
+type controller interface {
+	Run(ctx context.Context, workers int)
+}
+
 // addControllers runs archon's controllers once the server serves, under
-// leader election, from informers the cluster parts start.
+// leader election. The image pull secret controller runs when archon
+// fronts a registry (registryHost is where pods pull from).
 func addControllers(server *genericapiserver.GenericAPIServer, cluster string, kube kubernetes.Interface, archon archonclient.Interface,
-	kubeInformers, ownedRBACInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) error {
-	rbacController, err := projectrbac.New(kube, kubeInformers, ownedRBACInformers, archonInformers)
+	registryHost string, informers *informerFactories) error {
+	shared := informers.kube[0]
+	ownedRBAC := projectrbac.NewOwnedInformers(kube)
+	informers.kube = append(informers.kube, ownedRBAC)
+	rbacController, err := projectrbac.New(kube, shared, ownedRBAC, informers.archon)
 	if err != nil {
 		return err
 	}
-	statusController, err := projectstatus.New(cluster, archon, kubeInformers, archonInformers)
+	statusController, err := projectstatus.New(cluster, archon, shared, informers.archon)
 	if err != nil {
 		return err
+	}
+	controllers := []controller{rbacController, statusController}
+	if registryHost != "" {
+		owned, serviceAccounts := pullsecret.NewOwnedInformers(kube), pullsecret.NewDefaultServiceAccountInformers(kube)
+		informers.kube = append(informers.kube, owned, serviceAccounts)
+		pullSecrets, err := pullsecret.New(kube, registryHost, shared, owned, serviceAccounts)
+		if err != nil {
+			return err
+		}
+		controllers = append(controllers, pullSecrets)
 	}
 	return server.AddPostStartHook("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {
 		go runWhileLeading(hook, kube, func(ctx context.Context) {
-			go statusController.Run(ctx, 2)
-			rbacController.Run(ctx, 2)
+			for _, c := range controllers {
+				go c.Run(ctx, 2)
+			}
+			<-ctx.Done()
 		})
 		return nil
 	})

@@ -40,6 +40,10 @@ import (
 type RegistryConfig struct {
 	// URL is the registry's API endpoint, https://host:port.
 	URL string
+	// Host is the registry's host:port as image references name it, for
+	// pods and users; the host of URL unless archon reaches the registry
+	// by another address.
+	Host string
 	// CAFile verifies the registry's serving certificate; empty uses the
 	// system's roots.
 	CAFile string

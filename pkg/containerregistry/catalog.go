@@ -28,10 +28,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/registry"
+	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
@@ -59,7 +59,7 @@ type Catalog struct {
 	revision uint64
 	feed     *changefeed.Feed[*registry.Image]
 
-	queue      workqueue.TypedRateLimitingInterface[string]
+	queue      *keyqueue.Queue
 	synced     chan struct{}
 	syncedOnce sync.Once
 }
@@ -70,10 +70,12 @@ func NewCatalog(client *Client) *Catalog {
 	c := &Catalog{
 		client: client,
 		images: map[string]*registry.Image{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "image-catalog"}),
 		synced: make(chan struct{}),
 	}
+	c.queue = keyqueue.New("image-catalog", func(ctx context.Context, repository string) error {
+		_, err := c.refresh(ctx, repository)
+		return err
+	})
 	c.feed = changefeed.New(&c.mu, catalogHistory, func() *registry.Image { return &registry.Image{} })
 	return c
 }
@@ -84,10 +86,7 @@ func (c *Catalog) Client() *Client { return c.client }
 // Run reads the whole registry, then keeps the catalog current with
 // workers refreshing notified repositories, until ctx is done.
 func (c *Catalog) Run(ctx context.Context, workers int) {
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.work, time.Second)
-	}
+	go c.queue.Run(ctx, workers)
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := c.resyncAll(ctx); err != nil {
 			klog.ErrorS(err, "Reading the container registry's catalogue failed; trying again")
@@ -107,22 +106,6 @@ func (c *Catalog) Run(ctx context.Context, workers int) {
 func (c *Catalog) Refresh(repository string) {
 	c.queue.Add(repository)
 	c.queue.AddAfter(repository, tagSettle)
-}
-
-func (c *Catalog) work(ctx context.Context) {
-	for {
-		repository, shutdown := c.queue.Get()
-		if shutdown {
-			return
-		}
-		if _, err := c.refresh(ctx, repository); err != nil {
-			klog.ErrorS(err, "Reading a repository from the container registry failed", "repository", repository)
-			c.queue.AddRateLimited(repository)
-		} else {
-			c.queue.Forget(repository)
-		}
-		c.queue.Done(repository)
-	}
 }
 
 // resyncAll reads every repository the registry lists, and forgets the

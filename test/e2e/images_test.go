@@ -406,3 +406,60 @@ func registryStatus(t *testing.T, token, path string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+func TestDefaultServiceAccountsGetPullSecrets(t *testing.T) {
+	ctx := testContext(t)
+	createNamespaces(t, "pull-a", "pull-b")
+	for _, namespace := range []string{"pull-a", "pull-b"} {
+		pusher := serviceAccountUser(t, namespace, "pusher")
+		bindRole(t, namespace, "pusher", "system:image-pusher", namespace, "pusher")
+		if err := pusher.push(t, namespace+"/app:v1", "one"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	kube := kubeClient(t)
+	var password string
+	eventually(t, "a pull secret referenced by the default ServiceAccount", func() error {
+		account, err := kube.CoreV1().ServiceAccounts("pull-a").Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(account.ImagePullSecrets) == 0 || account.ImagePullSecrets[0].Name != "archon-registry-pull" {
+			return fmt.Errorf("imagePullSecrets: %v", account.ImagePullSecrets)
+		}
+		secret, err := kube.CoreV1().Secrets("pull-a").Get(ctx, "archon-registry-pull", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if secret.Type != corev1.SecretTypeDockerConfigJson {
+			return fmt.Errorf("secret type %s", secret.Type)
+		}
+		var config struct {
+			Auths map[string]struct{ Password string } `json:"auths"`
+		}
+		if err := json.Unmarshal(secret.Data[corev1.DockerConfigJsonKey], &config); err != nil {
+			return err
+		}
+		password = config.Auths[plane.RegistryHost].Password
+		if password == "" {
+			return fmt.Errorf("no credentials for %s in %s", plane.RegistryHost, secret.Data[corev1.DockerConfigJsonKey])
+		}
+		return nil
+	})
+
+	// What the kubelet does with the secret: pull the namespace's images.
+	kubelet := registryUser{name: "system:serviceaccount:pull-a:default", token: password, dockerConfig: t.TempDir()}
+	if _, err := kubelet.crane(t, "auth", "login", plane.RegistryHost, "-u", "default", "-p", password); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubelet.pull(t, "pull-a/app:v1"); err != nil {
+		t.Errorf("the pull secret cannot pull its namespace's image: %v", err)
+	}
+	if err := kubelet.push(t, "pull-a/app:v2", "two"); err == nil {
+		t.Error("the pull secret pushed")
+	}
+	if err := kubelet.pull(t, "pull-b/app:v1"); err == nil {
+		t.Error("the pull secret pulled from another namespace")
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -109,6 +110,8 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"Name of the cluster this archon serves, as projects list it in spec.clusters.")
 	flags.StringVar(&o.Registry.URL, "registry-url", o.Registry.URL,
 		"API endpoint (https://host:port) of the container registry whose repositories images.registry.alauda.io serves. Empty leaves images and the registry token service out.")
+	flags.StringVar(&o.Registry.Host, "registry-host", o.Registry.Host,
+		"The registry's host:port as image references and pull secrets name it; defaults to the host of --registry-url.")
 	flags.StringVar(&o.Registry.CAFile, "registry-ca-file", o.Registry.CAFile,
 		"CA bundle that verifies the registry's serving certificate; empty uses the system's roots.")
 	flags.StringVar(&o.Registry.TokenKeyFile, "registry-token-key-file", o.Registry.TokenKeyFile,
@@ -210,6 +213,13 @@ func (o *Options) Config() (*apiserver.Config, error) {
 			return nil, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens")
 		}
 		registryConfig := o.Registry
+		if registryConfig.Host == "" {
+			registryURL, err := url.Parse(registryConfig.URL)
+			if err != nil || registryURL.Host == "" {
+				return nil, fmt.Errorf("--registry-url %q: want https://host[:port]", registryConfig.URL)
+			}
+			registryConfig.Host = registryURL.Host
+		}
 		serverConfig.Registry = &registryConfig
 	}
 	return serverConfig, nil

@@ -56,6 +56,9 @@ func New(name string, sync SyncFunc) *Queue {
 // Add queues a key.
 func (q *Queue) Add(key string) { q.queue.Add(key) }
 
+// AddAfter queues a key once delay has passed.
+func (q *Queue) AddAfter(key string, delay time.Duration) { q.queue.AddAfter(key, delay) }
+
 // Watch queues the keys enqueue derives from every object the informer
 // adds, changes (old and new) or deletes; Run waits for its cache.
 func (q *Queue) Watch(informer cache.SharedIndexInformer, keys func(obj any) []string) error {
