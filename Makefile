@@ -27,15 +27,27 @@ FORCE:
 .PHONY: all
 all: build
 
-## build: the archon binaries (archon-apiserver, archon-local)
+## build: the archon binaries (archon-apiserver, archon-local, kubectl-acp)
 .PHONY: build
-build: $(BIN)/archon-apiserver $(BIN)/archon-local
+build: $(BIN)/archon-apiserver $(BIN)/archon-local $(BIN)/kubectl-acp
 
 $(BIN)/archon-apiserver: FORCE
 	$(GO) build -ldflags "$(ARCHON_LDFLAGS)" -o $@ ./cmd/archon-apiserver
 
 $(BIN)/archon-local: FORCE
 	$(GO) build -o $@ ./hack/archon-local
+
+$(BIN)/kubectl-acp: FORCE
+	$(GO) build -ldflags "$(ARCHON_LDFLAGS)" -o $@ ./cmd/kubectl-acp
+
+# Where install-plugin puts kubectl-acp; kubectl finds plugins on PATH.
+PLUGIN_DIR ?= $(HOME)/.local/bin
+
+## install-plugin: install the kubectl acp plugin into PLUGIN_DIR (default ~/.local/bin)
+.PHONY: install-plugin
+install-plugin: $(BIN)/kubectl-acp
+	install -D -m 0755 $(BIN)/kubectl-acp $(PLUGIN_DIR)/kubectl-acp
+	@echo "Installed $(PLUGIN_DIR)/kubectl-acp; with $(PLUGIN_DIR) on PATH, run: kubectl acp --help"
 
 ## tools: kube-apiserver, kube-controller-manager, kubectl, the registry and crane built from the Go module proxy (hack/tools)
 .PHONY: tools

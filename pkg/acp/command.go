@@ -1,0 +1,68 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package acp implements kubectl-acp, the platform's kubectl plugin for
+// images. Every command first asks kube-apiserver whether the caller may do
+// what it is about to (a SelfSubjectAccessReview on images in the
+// repository's namespace) and says which namespace and verb are missing.
+package acp
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// options are the flags every command shares.
+type options struct {
+	out        io.Writer
+	kubeconfig string
+	context    string
+	// registryCA verifies the registry and its token service.
+	registryCA string
+}
+
+// NewCommand returns the kubectl-acp command.
+func NewCommand(out io.Writer) *cobra.Command {
+	o := &options{out: out}
+	cmd := &cobra.Command{
+		Use:           "kubectl-acp",
+		Short:         "Move images in and out of the platform's registry as your Kubernetes user",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	flags := cmd.PersistentFlags()
+	flags.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+	flags.StringVar(&o.context, "context", "", "The kubeconfig context to use.")
+	flags.StringVar(&o.registryCA, "registry-ca", os.Getenv("REGISTRY_CA"),
+		"CA file that verifies the registry and archon, besides the system's roots (default: $REGISTRY_CA).")
+	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o))
+	return cmd
+}
+
+func (o *options) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	return config, nil
+}
