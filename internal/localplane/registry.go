@@ -30,10 +30,9 @@ import (
 	"time"
 )
 
-// registryConfig is the distribution registry's configuration: TLS from
-// the local CA, storage on disk, token auth with archon as the realm, and
-// notifications to archon.
-const registryConfig = `version: 0.1
+// registryBase is the distribution registry's configuration without
+// authentication: TLS from the local CA and storage on disk.
+const registryBase = `version: 0.1
 log:
   level: warn
   accesslog:
@@ -49,23 +48,27 @@ http:
   tls:
     certificate: %[4]s
     key: %[5]s
-auth:
+`
+
+// registryArchonParts make the registry archon's: token auth with archon as
+// the realm, and notifications to archon.
+const registryArchonParts = `auth:
   token:
-    realm: %[8]s/registry/token
+    realm: %[1]s/registry/token
     service: archon-registry
     issuer: archon
-    rootcertbundle: %[7]s
+    rootcertbundle: %[2]s
 notifications:
   endpoints:
   - name: archon
-    url: %[6]s/registry/notifications
+    url: %[3]s/registry/notifications
     timeout: 2s
     threshold: 3
     backoff: 1s
 `
 
-// startRegistry runs the distribution registry on a port kept for the
-// plane's lifetime, so that a restarted registry is found where it was.
+// startRegistry runs archon's registry on a port kept for the plane's
+// lifetime, so that a restarted registry is found where it was.
 func (p *Plane) startRegistry(ctx context.Context) error {
 	if p.registryPort == 0 {
 		port, err := freePort()
@@ -75,31 +78,54 @@ func (p *Plane) startRegistry(ctx context.Context) error {
 		p.registryPort = port
 		p.RegistryHost = "127.0.0.1:" + strconv.Itoa(port)
 	}
-	secret := make([]byte, 16)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	configPath := filepath.Join(p.opts.Dir, "registry.yaml")
-	config := fmt.Sprintf(registryConfig, filepath.Join(p.opts.Dir, "registry-data"), p.registryPort, hex.EncodeToString(secret),
-		p.pki.registryCert, p.pki.registryKey, p.ArchonURL, p.pki.registryTokenCert,
+	archonParts := fmt.Sprintf(registryArchonParts,
 		// Registry clients refuse realms at IP literals of private ranges
 		// (a guard against servers sending credentials to internal hosts);
 		// a name is accepted.
-		"https://localhost:"+strconv.Itoa(p.archonPort))
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		return err
-	}
+		"https://localhost:"+strconv.Itoa(p.archonPort), p.pki.registryTokenCert, p.ArchonURL)
 	p.logf("Starting the container registry on %s", p.RegistryHost)
 	var err error
-	// The registry trusts archon's serving CA for its notifications.
-	p.registry, err = startProcessWithEnv("registry", filepath.Join(p.opts.BinDir, "registry"),
-		filepath.Join(p.opts.Dir, "logs", "registry.log"), []string{"SSL_CERT_FILE=" + p.pki.servingCA, "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true"}, "serve", configPath)
+	p.registry, err = p.runRegistry(ctx, "registry", p.registryPort, archonParts)
+	return err
+}
+
+// StartOpenRegistry runs a second registry without authentication, with
+// storage of its own, as the baseline of benchmarks; stop it when done.
+func (p *Plane) StartOpenRegistry(ctx context.Context) (host string, stop func(), err error) {
+	port, err := freePort()
 	if err != nil {
-		return err
+		return "", nil, err
+	}
+	registry, err := p.runRegistry(ctx, "open-registry", port, "")
+	if err != nil {
+		return "", nil, err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), func() { registry.stop(stopGrace) }, nil
+}
+
+// runRegistry writes the configuration of a registry named name and waits
+// until it answers.
+func (p *Plane) runRegistry(ctx context.Context, name string, port int, extra string) (*process, error) {
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	configPath := filepath.Join(p.opts.Dir, name+".yaml")
+	config := fmt.Sprintf(registryBase, filepath.Join(p.opts.Dir, name+"-data"), port, hex.EncodeToString(secret),
+		p.pki.registryCert, p.pki.registryKey) + extra
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	// The registry trusts archon's serving CA for its notifications, and
+	// exports no traces.
+	proc, err := startProcessWithEnv(name, filepath.Join(p.opts.BinDir, "registry"), filepath.Join(p.opts.Dir, "logs", name+".log"),
+		[]string{"SSL_CERT_FILE=" + p.pki.servingCA, "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true"}, "serve", configPath)
+	if err != nil {
+		return nil, err
 	}
 	client := &http.Client{Transport: p.servingCATransport(), Timeout: 2 * time.Second}
-	return p.waitFor(ctx, p.registry, "the registry to answer", func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.RegistryHost+"/v2/", nil)
+	err = p.waitFor(ctx, proc, name+" to answer", func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:"+strconv.Itoa(port)+"/v2/", nil)
 		if err != nil {
 			return false, err
 		}
@@ -108,8 +134,13 @@ func (p *Plane) startRegistry(ctx context.Context) error {
 			return false, nil
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusUnauthorized, nil
+		return resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK, nil
 	})
+	if err != nil {
+		proc.stop(stopGrace)
+		return nil, err
+	}
+	return proc, nil
 }
 
 // servingCATransport trusts the servers the local CA certified.
