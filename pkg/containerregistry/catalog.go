@@ -41,9 +41,9 @@ const (
 	resync = 10 * time.Minute
 	// catalogHistory is how many changes watches can resume across.
 	catalogHistory = 4096
-	// tagSettle is how long after a notification the repository is read
-	// again, for the tag written after the notification was sent.
-	tagSettle = time.Second
+	// notificationSettle is how long after a notification the repository
+	// is read.
+	notificationSettle = time.Second
 	// syncWait bounds how long a request waits for the first full read.
 	syncWait = 30 * time.Second
 )
@@ -100,13 +100,11 @@ func (c *Catalog) Run(ctx context.Context, workers int) {
 	}, 5*time.Second)
 }
 
-// Refresh asks for the repository to be read again now, and once more a
-// moment later: the registry notifies a pushed manifest before it writes
-// the tag, so the first read can miss the tag.
-func (c *Catalog) Refresh(repository string) {
-	c.queue.Add(repository)
-	c.queue.AddAfter(repository, tagSettle)
-}
+// Refresh asks for the repository to be read again in a moment. Waiting
+// coalesces the burst of notifications a push sends (a tag at a time, for
+// pushes of many tags) into one read, and lets the registry write the tag
+// it notified before writing it.
+func (c *Catalog) Refresh(repository string) { c.queue.AddAfter(repository, notificationSettle) }
 
 // resyncAll reads every repository the registry lists, and forgets the
 // ones it no longer does.

@@ -52,7 +52,7 @@ import (
 
 const (
 	bigImageMiB      = 100
-	transferRounds   = 3
+	transferRounds   = 5
 	tokenSamples     = 500
 	listRepositories = 500
 	listTags         = 20

@@ -56,7 +56,8 @@ func New(name string, sync SyncFunc) *Queue {
 // Add queues a key.
 func (q *Queue) Add(key string) { q.queue.Add(key) }
 
-// AddAfter queues a key once delay has passed.
+// AddAfter queues a key once delay has passed; a key already waiting keeps
+// the earlier time, so a burst of AddAfter calls queues it once.
 func (q *Queue) AddAfter(key string, delay time.Duration) { q.queue.AddAfter(key, delay) }
 
 // Watch queues the keys enqueue derives from every object the informer

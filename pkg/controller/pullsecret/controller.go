@@ -35,6 +35,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/fields"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -227,13 +228,15 @@ func (c *Controller) ensureSecret(ctx context.Context, serviceAccount *corev1.Se
 	return renewAt, nil
 }
 
+// ensureReferenced adds the secret to the ServiceAccount's
+// imagePullSecrets with a strategic merge patch, which merges by name and
+// so cannot conflict with other writers of the ServiceAccount.
 func (c *Controller) ensureReferenced(ctx context.Context, serviceAccount *corev1.ServiceAccount) error {
 	if slices.ContainsFunc(serviceAccount.ImagePullSecrets, func(ref corev1.LocalObjectReference) bool { return ref.Name == SecretName }) {
 		return nil
 	}
-	updated := serviceAccount.DeepCopy()
-	updated.ImagePullSecrets = append(updated.ImagePullSecrets, corev1.LocalObjectReference{Name: SecretName})
-	_, err := c.kube.CoreV1().ServiceAccounts(updated.Namespace).Update(ctx, updated, metav1.UpdateOptions{})
+	patch := []byte(`{"imagePullSecrets":[{"name":"` + SecretName + `"}]}`)
+	_, err := c.kube.CoreV1().ServiceAccounts(serviceAccount.Namespace).Patch(ctx, serviceAccount.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 
