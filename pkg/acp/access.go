@@ -23,6 +23,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -45,6 +46,11 @@ func mayAny(ctx context.Context, kube kubernetes.Interface, action, repository s
 	namespace, name, err := containerregistry.SplitRepository(repository)
 	if err != nil {
 		return err
+	}
+	// Whoever may not read namespaces learns nothing here, and the review
+	// below speaks for itself.
+	if _, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s is in namespace %q, which does not exist", repository, namespace)
 	}
 	for _, verb := range verbs {
 		review, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{

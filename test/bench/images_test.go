@@ -196,13 +196,9 @@ func bigImage(b *testing.B, crane craneRunner) string {
 // tokenIssuance times the token service with SubjectAccessReviews it has
 // not cached (a new repository every request) and with cached ones.
 func tokenIssuance(b *testing.B, plane *localplane.Plane, token string) (cold, cached timings, coldRate, cachedRate float64) {
-	caPEM, err := os.ReadFile(plane.RegistryCA())
-	if err != nil {
-		b.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: loadWorkers}}
+	transport := localTransport(b, plane)
+	transport.MaxIdleConnsPerHost = loadWorkers
+	client := &http.Client{Transport: transport}
 	request := func(repository string) error {
 		query := url.Values{"service": {"archon-registry"}, "scope": {"repository:bench-images/" + repository + ":pull"}}
 		req, err := http.NewRequest(http.MethodGet, plane.ArchonURL+"/registry/token?"+query.Encode(), nil)
@@ -245,15 +241,7 @@ func tokenIssuance(b *testing.B, plane *localplane.Plane, token string) (cold, c
 func imageLists(ctx context.Context, b *testing.B, plane *localplane.Plane, kube kubernetes.Interface, binDir string) (api, kubectl timings) {
 	const namespace = "bench-list"
 	token := pusherToken(ctx, b, kube, namespace)
-	caPEM, err := os.ReadFile(plane.RegistryCA())
-	if err != nil {
-		b.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	transport := remote.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = &tls.Config{RootCAs: roots}
-	options := []remote.Option{remote.WithAuth(&authn.Basic{Username: "pusher", Password: token}), remote.WithTransport(transport), remote.WithContext(ctx)}
+	options := []remote.Option{remote.WithAuth(&authn.Basic{Username: "pusher", Password: token}), remote.WithTransport(localTransport(b, plane)), remote.WithContext(ctx)}
 	image, err := random.Image(1024, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -320,4 +308,18 @@ func imageLists(ctx context.Context, b *testing.B, plane *localplane.Plane, kube
 		b.Fatal(api.err, kubectl.err)
 	}
 	return api, kubectl
+}
+
+// localTransport trusts the local control plane's CA, which certifies the
+// registry and archon.
+func localTransport(b *testing.B, plane *localplane.Plane) *http.Transport {
+	caPEM, err := os.ReadFile(plane.RegistryCA())
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	transport := remote.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots}
+	return transport
 }

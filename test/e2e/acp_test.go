@@ -104,6 +104,10 @@ func TestKubectlACP(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `namespace "acp-a"`) || !strings.Contains(err.Error(), "get") {
 			t.Errorf("an outsider's pull: %v", err)
 		}
+		_, err = kubectlACP(t, plane.KubeconfigPath, t.TempDir(), "pull", registry+"/no-such-namespace/app:v1")
+		if err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("an unknown namespace: %v", err)
+		}
 		_, err = kubectlACP(t, pullerConfig, puller.dockerConfig, "pull", registry+"/Not/A:Reference")
 		if err == nil || !strings.Contains(err.Error(), "reference") {
 			t.Errorf("a bad reference: %v", err)
