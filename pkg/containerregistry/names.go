@@ -57,17 +57,15 @@ func Repository(namespace, image string) string {
 // <namespace>/<path>, with the namespace a Kubernetes namespace name and
 // the path valid for a registry.
 func ValidateRepository(repository string) error {
-	parts := strings.Split(repository, "/")
-	if len(parts) < 2 {
+	namespace, path, found := strings.Cut(repository, "/")
+	if !found {
 		return fmt.Errorf("repository %q must be <namespace>/<name>: the first part is the namespace whose RBAC decides access", repository)
 	}
-	if errs := validation.IsDNS1123Label(parts[0]); len(errs) > 0 {
-		return fmt.Errorf("repository %q: %q is not a namespace name: %s", repository, parts[0], strings.Join(errs, "; "))
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return fmt.Errorf("repository %q: %q is not a namespace name: %s", repository, namespace, strings.Join(errs, "; "))
 	}
-	for _, part := range parts[1:] {
-		if !pathComponent.MatchString(part) {
-			return fmt.Errorf("repository %q: %q is not a valid path component (lower-case letters and digits, separated by '.', '_', '__' or '-')", repository, part)
-		}
+	if err := validatePath(path); err != nil {
+		return fmt.Errorf("repository %q: %w", repository, err)
 	}
 	if len(repository) > 255 {
 		return fmt.Errorf("repository %q is longer than 255 characters", repository)
@@ -77,5 +75,14 @@ func ValidateRepository(repository string) error {
 
 // ValidateImageName says why name is not the name of an Image.
 func ValidateImageName(name string) error {
-	return ValidateRepository("ns/" + strings.ReplaceAll(name, nestedSeparator, "/"))
+	return validatePath(strings.ReplaceAll(name, nestedSeparator, "/"))
+}
+
+func validatePath(path string) error {
+	for _, part := range strings.Split(path, "/") {
+		if !pathComponent.MatchString(part) {
+			return fmt.Errorf("%q is not a valid path component (lower-case letters and digits, separated by '.', '_', '__' or '-')", part)
+		}
+	}
+	return nil
 }
