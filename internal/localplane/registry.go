@@ -65,6 +65,8 @@ notifications:
     timeout: 2s
     threshold: 3
     backoff: 1s
+    ignore:
+      actions: [pull]       # archon reads the registry: its pulls need no notice
 `
 
 // startRegistry runs archon's registry on a port kept for the plane's

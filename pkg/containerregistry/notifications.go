@@ -51,12 +51,24 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, event := range envelope.Events {
-		// Layer uploads come before their manifest; only manifests and
-		// deletions change what a repository's tags point at.
-		manifest := types.MediaType(event.Target.MediaType).IsImage() || types.MediaType(event.Target.MediaType).IsIndex()
-		if event.Target.Repository != "" && (manifest || event.Target.Tag != "" || event.Action == "delete") {
+		if event.Target.Repository != "" && changesTags(event.Action, event.Target.MediaType, event.Target.Tag) {
 			c.Refresh(event.Target.Repository)
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// changesTags tells the events that can change what a repository's tags
+// point at: pushes of manifests and deletions. Pulls are left out, not
+// least because archon's own reads of the registry are pulls; layer
+// uploads come before their manifest.
+func changesTags(action, mediaType, tag string) bool {
+	switch action {
+	case "delete":
+		return true
+	case "push":
+		return tag != "" || types.MediaType(mediaType).IsImage() || types.MediaType(mediaType).IsIndex()
+	default:
+		return false
+	}
 }

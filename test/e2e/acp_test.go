@@ -85,6 +85,13 @@ func TestKubectlACP(t *testing.T) {
 	if _, err := kubectlACP(t, pusherConfig, pusher.dockerConfig, "push", registry+"/acp-a/app:v1", "--from", tarball); err != nil {
 		t.Fatalf("push --from a tarball: %v", err)
 	}
+	layout := filepath.Join(t.TempDir(), "layout")
+	if _, err := pusher.crane(t, "pull", "--format=oci", registry+"/acp-a/base:v1", layout); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubectlACP(t, pusherConfig, pusher.dockerConfig, "push", registry+"/acp-a/from-layout:v1", "--from", layout); err != nil {
+		t.Fatalf("push --from an OCI layout: %v", err)
+	}
 	if _, err := kubectlACP(t, pusherConfig, pusher.dockerConfig, "push", registry+"/acp-a/app:v1", registry+"/acp-a/copy:v1"); err != nil {
 		t.Fatalf("copy: %v", err)
 	}
