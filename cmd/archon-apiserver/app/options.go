@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,6 +143,11 @@ func NewCommand(ctx context.Context) *cobra.Command {
 // Run starts embedded etcd if needed, then serves until ctx is done.
 func (o *Options) Run(ctx context.Context) error {
 	if len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0 {
+		// The serving port is taken before the embedded etcd picks free
+		// ports for itself, so that etcd cannot pick it.
+		if err := o.listen(); err != nil {
+			return err
+		}
 		etcd, err := embeddedetcd.Start(ctx, o.EmbeddedEtcdDir)
 		if err != nil {
 			return err
@@ -170,6 +176,22 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+// listen opens the secure serving listener now rather than when the
+// server is configured.
+func (o *Options) listen() error {
+	serving := o.Recommended.SecureServing
+	if serving.Listener != nil || serving.BindPort <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(serving.BindAddress.String(), strconv.Itoa(serving.BindPort))
+	listener, port, err := genericoptions.CreateListener(serving.BindNetwork, addr, net.ListenConfig{})
+	if err != nil {
+		return fmt.Errorf("failed to create listener: %w", err)
+	}
+	serving.Listener, serving.BindPort = listener, port
+	return nil
 }
 
 func (o *Options) hasCluster() bool {
