@@ -47,7 +47,7 @@ import (
 const (
 	tenancyProjects      = 5000
 	namespacesPerProject = 4
-	extraRoleBindings    = 30000 // on top of the controller's, to reach about 50,000
+	extraRoleBindings    = 30000 // on top of the controllers', to reach about 70,000
 	memberOf             = 50
 	listSamples          = 200
 	membershipChanges    = 50
@@ -58,7 +58,8 @@ const (
 )
 
 // BenchmarkTenancy loads a platform of 5,000 projects, 20,000 namespaces
-// and about 70,000 RoleBindings (20,000 of them image pullers') and measures what members feel: listing their 50
+// and about 70,000 RoleBindings (20,000 of them image pullers') and
+// measures what members feel: listing their 50
 // projects against listing 50 labelled CRD objects, how fast a membership
 // change shows in a list and in an open watch, archon's memory, and the
 // latency of importing a namespace with 5 ResourceQuotas.
