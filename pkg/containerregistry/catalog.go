@@ -19,8 +19,10 @@ package containerregistry
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,8 +60,17 @@ type Catalog struct {
 	images   map[string]*registry.Image // by repository
 	revision uint64
 	feed     *changefeed.Feed[*registry.Image]
+	// tagWrites counts, by repository, the tags set from notifications, so
+	// that a full read that raced with one is done again rather than
+	// stored over it.
+	tagWrites map[string]uint64
 
-	queue      *keyqueue.Queue
+	queue *keyqueue.Queue
+	// pushedTags holds, by "repository:tag", the digest the latest
+	// notification gave the tag; tagQueue applies them.
+	pushedMu   sync.Mutex
+	pushedTags map[string]string
+	tagQueue   *keyqueue.Queue
 	synced     chan struct{}
 	syncedOnce sync.Once
 }
@@ -68,10 +79,13 @@ type Catalog struct {
 // fills it.
 func NewCatalog(client *Client) *Catalog {
 	c := &Catalog{
-		client: client,
-		images: map[string]*registry.Image{},
-		synced: make(chan struct{}),
+		client:     client,
+		images:     map[string]*registry.Image{},
+		tagWrites:  map[string]uint64{},
+		pushedTags: map[string]string{},
+		synced:     make(chan struct{}),
 	}
+	c.tagQueue = keyqueue.New("image-catalog-tags", c.applyPushedTag)
 	c.queue = keyqueue.New("image-catalog", func(ctx context.Context, repository string) error {
 		_, err := c.refresh(ctx, repository)
 		return err
@@ -87,6 +101,7 @@ func (c *Catalog) Client() *Client { return c.client }
 // workers refreshing notified repositories, until ctx is done.
 func (c *Catalog) Run(ctx context.Context, workers int) {
 	go c.queue.Run(ctx, workers)
+	go c.tagQueue.Run(ctx, workers)
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := c.resyncAll(ctx); err != nil {
 			klog.ErrorS(err, "Reading the container registry's catalogue failed; trying again")
@@ -105,6 +120,59 @@ func (c *Catalog) Run(ctx context.Context, workers int) {
 // pushes of many tags) into one read, and lets the registry write the tag
 // it notified before writing it.
 func (c *Catalog) Refresh(repository string) { c.queue.AddAfter(repository, notificationSettle) }
+
+// TagPushed records that a push made tag point at digest. Applying it
+// costs no registry request when the digest was described before, and one
+// manifest read (and its config) otherwise, however many tags the
+// repository has. Of several pushes of one tag, the latest wins.
+func (c *Catalog) TagPushed(repository, tag, digest string) {
+	key := repository + ":" + tag
+	c.pushedMu.Lock()
+	c.pushedTags[key] = digest
+	c.pushedMu.Unlock()
+	c.tagQueue.Add(key)
+}
+
+func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
+	c.pushedMu.Lock()
+	digest, ok := c.pushedTags[key]
+	delete(c.pushedTags, key)
+	c.pushedMu.Unlock()
+	if !ok {
+		return nil
+	}
+	separator := strings.LastIndex(key, ":")
+	repository, tag := key[:separator], key[separator+1:]
+	namespace, name, err := SplitRepository(repository)
+	if err != nil {
+		return nil // not one of the platform's repositories
+	}
+	described, err := c.client.describeManifest(ctx, repository, digest)
+	if err != nil {
+		c.pushedMu.Lock()
+		if _, newer := c.pushedTags[key]; !newer {
+			c.pushedTags[key] = digest
+		}
+		c.pushedMu.Unlock()
+		return err
+	}
+	described.Name = tag
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	image := &registry.Image{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Status:     registry.ImageStatus{Repository: repository},
+	}
+	if old := c.images[repository]; old != nil {
+		image.Status.Tags = slices.DeleteFunc(slices.Clone(old.Status.Tags), func(t registry.ImageTag) bool { return t.Name == tag })
+	}
+	image.Status.Tags = append(image.Status.Tags, described)
+	sort.Slice(image.Status.Tags, func(i, j int) bool { return image.Status.Tags[i].Name < image.Status.Tags[j].Name })
+	c.tagWrites[repository]++
+	c.store(repository, image)
+	return nil
+}
 
 // resyncAll reads every repository the registry lists, and forgets the
 // ones it no longer does.
@@ -146,39 +214,62 @@ func (c *Catalog) refresh(ctx context.Context, repository string) (*registry.Ima
 	if err != nil {
 		return nil, nil
 	}
-	tags, err := c.client.Tags(ctx, repository)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		c.mu.RLock()
+		writes := c.tagWrites[repository]
+		c.mu.RUnlock()
+		image, err := c.read(ctx, repository, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		// A tag set from a notification while this read ran may be missing
+		// from it: read again, a few times at most, since the next
+		// notification or resync repairs what a busy repository leaves.
+		if c.tagWrites[repository] != writes && attempt < maxReadAttempts {
+			c.mu.Unlock()
+			continue
+		}
+		stored := c.store(repository, image)
+		c.mu.Unlock()
+		return stored, nil
 	}
-	var image *registry.Image
-	if len(tags) > 0 {
-		image = &registry.Image{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-			Status:     registry.ImageStatus{Repository: repository},
-		}
-		sort.Strings(tags)
-		for _, tag := range tags {
-			described, err := c.client.Describe(ctx, repository, tag)
-			if errors.Is(err, errNotFound) {
-				continue // untagged since the list
-			}
-			if err != nil {
-				return nil, err
-			}
-			image.Status.Tags = append(image.Status.Tags, described)
-		}
-		if len(image.Status.Tags) == 0 {
-			image = nil
-		}
-	}
-	return c.record(repository, image), nil
 }
 
-// record stores the repository's new state, a nil image for none, and
-// returns the stored Image.
-func (c *Catalog) record(repository string, image *registry.Image) *registry.Image {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// maxReadAttempts bounds the reads of a repository that notified pushes
+// keep overtaking.
+const maxReadAttempts = 3
+
+// read lists the repository's tags and describes each.
+func (c *Catalog) read(ctx context.Context, repository, namespace, name string) (*registry.Image, error) {
+	tags, err := c.client.Tags(ctx, repository)
+	if err != nil || len(tags) == 0 {
+		return nil, err
+	}
+	image := &registry.Image{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Status:     registry.ImageStatus{Repository: repository},
+	}
+	sort.Strings(tags)
+	for _, tag := range tags {
+		described, err := c.client.Describe(ctx, repository, tag)
+		if errors.Is(err, errNotFound) {
+			continue // untagged since the list
+		}
+		if err != nil {
+			return nil, err
+		}
+		image.Status.Tags = append(image.Status.Tags, described)
+	}
+	if len(image.Status.Tags) == 0 {
+		return nil, nil
+	}
+	return image, nil
+}
+
+// store records the repository's new state, a nil image for none, and
+// returns the stored Image; c.mu is held.
+func (c *Catalog) store(repository string, image *registry.Image) *registry.Image {
 	old := c.images[repository]
 	switch {
 	case image == nil && old == nil:

@@ -43,6 +43,7 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 				MediaType  string `json:"mediaType"`
 				Repository string `json:"repository"`
 				Tag        string `json:"tag"`
+				Digest     string `json:"digest"`
 			} `json:"target"`
 		} `json:"events"`
 	}
@@ -51,8 +52,13 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, event := range envelope.Events {
-		if event.Target.Repository != "" && changesTags(event.Action, event.Target.MediaType, event.Target.Tag) {
-			c.Refresh(event.Target.Repository)
+		target := event.Target
+		switch {
+		case target.Repository == "" || !changesTags(event.Action, target.MediaType, target.Tag):
+		case event.Action == "push" && target.Tag != "" && target.Digest != "":
+			c.TagPushed(target.Repository, target.Tag, target.Digest)
+		default:
+			c.Refresh(target.Repository)
 		}
 	}
 	w.WriteHeader(http.StatusOK)
