@@ -1,0 +1,142 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pullsecret
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+// newController returns a controller over a fake cluster holding team-a
+// and its default ServiceAccount, whose tokens are "token-<n>" valid for
+// lifetime.
+func newController(t *testing.T, lifetime time.Duration) (*Controller, *fake.Clientset, *time.Time, *int) {
+	t.Helper()
+	kube := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"}},
+	)
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	issued := 0
+	kube.PrependReactor("create", "serviceaccounts", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		issued++
+		request := action.(clienttesting.CreateAction).GetObject().(*authenticationv1.TokenRequest)
+		if request.Spec.BoundObjectRef == nil || request.Spec.BoundObjectRef.Kind != "Secret" || request.Spec.BoundObjectRef.Name != SecretName {
+			t.Errorf("token not bound to the secret: %+v", request.Spec.BoundObjectRef)
+		}
+		request.Status = authenticationv1.TokenRequestStatus{
+			Token:               "token-" + string(rune('0'+issued)),
+			ExpirationTimestamp: metav1.NewTime(now.Add(lifetime)),
+		}
+		return true, request, nil
+	})
+	shared := kubeinformers.NewSharedInformerFactory(kube, 0)
+	owned, serviceAccounts := NewOwnedInformers(kube), NewDefaultServiceAccountInformers(kube)
+	c, err := New(kube, "registry.example.com", shared, owned, serviceAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, f := range []kubeinformers.SharedInformerFactory{shared, owned, serviceAccounts} {
+		f.Start(ctx.Done())
+		for typ, synced := range f.WaitForCacheSync(ctx.Done()) {
+			if !synced {
+				t.Fatalf("%v not synced", typ)
+			}
+		}
+	}
+	return c, kube, &now, &issued
+}
+
+// syncUntilStable syncs team-a, letting the informers catch up with the
+// controller's own writes between syncs.
+func syncUntilStable(t *testing.T, c *Controller) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		if err := c.sync(context.Background(), "team-a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestNamespacesGetAPullSecretAndPullers(t *testing.T) {
+	c, kube, _, issued := newController(t, 24*time.Hour)
+	syncUntilStable(t, c)
+	ctx := context.Background()
+
+	secret, err := kube.CoreV1().Secrets("team-a").Get(ctx, SecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config struct {
+		Auths map[string]struct{ Username, Password, Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(secret.Data[corev1.DockerConfigJsonKey], &config); err != nil {
+		t.Fatal(err)
+	}
+	if auth := config.Auths["registry.example.com"]; auth.Password != "token-1" || auth.Auth == "" {
+		t.Errorf("docker config %s", secret.Data[corev1.DockerConfigJsonKey])
+	}
+	if *issued != 1 {
+		t.Errorf("%d tokens issued for one namespace", *issued)
+	}
+	account, err := kube.CoreV1().ServiceAccounts("team-a").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil || len(account.ImagePullSecrets) != 1 || account.ImagePullSecrets[0].Name != SecretName {
+		t.Errorf("imagePullSecrets: %+v %v", account, err)
+	}
+	binding, err := kube.RbacV1().RoleBindings("team-a").Get(ctx, PullersBindingName, metav1.GetOptions{})
+	if err != nil || binding.RoleRef.Name != "system:image-puller" || binding.Subjects[0].Name != "system:serviceaccounts:team-a" {
+		t.Errorf("pullers binding: %+v %v", binding, err)
+	}
+}
+
+func TestTokensAreRenewedAtFourFifthsOfTheirLife(t *testing.T) {
+	c, kube, now, issued := newController(t, 10*time.Hour)
+	syncUntilStable(t, c)
+	secret, _ := kube.CoreV1().Secrets("team-a").Get(context.Background(), SecretName, metav1.GetOptions{})
+	if got := secret.Annotations[RenewAnnotation]; got != "2026-11-27T16:00:00Z" {
+		t.Errorf("renew at %s, want 8 of 10 hours on", got)
+	}
+
+	*now = now.Add(7 * time.Hour)
+	syncUntilStable(t, c)
+	if *issued != 1 {
+		t.Errorf("renewed after 7 of 10 hours")
+	}
+	*now = now.Add(time.Hour + time.Minute)
+	syncUntilStable(t, c)
+	if *issued != 2 {
+		t.Errorf("%d tokens after 8 of 10 hours, want a renewal", *issued)
+	}
+}
+
