@@ -139,4 +139,3 @@ func TestTokensAreRenewedAtFourFifthsOfTheirLife(t *testing.T) {
 		t.Errorf("%d tokens after 8 of 10 hours, want a renewal", *issued)
 	}
 }
-
