@@ -50,7 +50,7 @@ func mayAny(ctx context.Context, kube kubernetes.Interface, action, repository s
 	// Whoever may not read namespaces learns nothing here, and the review
 	// below speaks for itself.
 	if _, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		return fmt.Errorf("%s is in namespace %q, which does not exist", repository, namespace)
+		return fmt.Errorf("%s is in namespace %q, which does not exist (kubectl acp works with the platform's registry, whose repositories start with a namespace)", repository, namespace)
 	}
 	for _, verb := range verbs {
 		review, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{

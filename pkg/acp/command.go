@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -44,6 +45,7 @@ func NewCommand(out io.Writer) *cobra.Command {
 	o := &options{out: out}
 	cmd := &cobra.Command{
 		Use:           "kubectl-acp",
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl acp"},
 		Short:         "Move images in and out of the platform's registry as your Kubernetes user",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -52,7 +54,7 @@ func NewCommand(out io.Writer) *cobra.Command {
 	flags.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 	flags.StringVar(&o.context, "context", "", "The kubeconfig context to use.")
 	flags.StringVar(&o.registryCA, "registry-ca", os.Getenv("REGISTRY_CA"),
-		"CA file that verifies the registry and archon, besides the system's roots (default: $REGISTRY_CA).")
+		"CA file that verifies the registry and archon, besides the system's roots; $REGISTRY_CA is the default.")
 	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o))
 	return cmd
 }
@@ -65,4 +67,13 @@ func (o *options) restConfig() (*rest.Config, error) {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	return config, nil
+}
+
+// parseReference reads an image reference of the platform's registry.
+func parseReference(reference string) (name.Reference, error) {
+	ref, err := name.ParseReference(reference)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w (references are <registry>/<namespace>/<repository>[:<tag>|@<digest>], repositories in lower case)", reference, err)
+	}
+	return ref, nil
 }

@@ -39,9 +39,9 @@ func newPullCommand(o *options) *cobra.Command {
   kubectl acp pull registry.example.com/team-a/app:v1 -o app.tar`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := name.ParseReference(args[0])
+			ref, err := parseReference(args[0])
 			if err != nil {
-				return fmt.Errorf("image reference %q: %w", args[0], err)
+				return err
 			}
 			session, err := o.session(cmd.Context())
 			if err != nil {

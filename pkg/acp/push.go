@@ -50,9 +50,9 @@ get in the source's namespace.`,
 			}
 			refs := make([]name.Reference, len(args))
 			for i, arg := range args {
-				ref, err := name.ParseReference(arg)
+				ref, err := parseReference(arg)
 				if err != nil {
-					return fmt.Errorf("image reference %q: %w", arg, err)
+					return err
 				}
 				refs[i] = ref
 			}
@@ -127,7 +127,7 @@ func pushFrom(from string, ref name.Reference, options []remote.Option) error {
 	}
 	image, err := tarball.ImageFromPath(from, nil)
 	if err != nil {
-		return fmt.Errorf("reading the tarball %s: %w", from, err)
+		return fmt.Errorf("%s is neither an image tarball (docker save, kubectl acp pull) nor an OCI layout directory: %w", from, err)
 	}
 	return remote.Write(ref, image, options...)
 }

@@ -88,6 +88,9 @@ func NewSigner(keyFile, issuer, audience string, ttl time.Duration) (*Signer, er
 	return &Signer{signer: signer, issuer: issuer, audience: audience, ttl: ttl}, nil
 }
 
+// Audience is the registry service the tokens are for.
+func (s *Signer) Audience() string { return s.audience }
+
 // Sign returns a token granting subject the access given, and when it
 // expires.
 func (s *Signer) Sign(subject string, access []Access) (string, time.Time, error) {

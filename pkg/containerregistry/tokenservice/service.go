@@ -74,6 +74,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "registry tokens are requested with GET", http.StatusMethodNotAllowed)
 		return
 	}
+	if service := r.URL.Query().Get("service"); service != "" && service != s.signer.Audience() {
+		http.Error(w, fmt.Sprintf("this token service issues tokens for the registry service %q, not %q", s.signer.Audience(), service), http.StatusBadRequest)
+		return
+	}
 	caller, status, reason := s.authenticate(r)
 	if caller == nil {
 		w.Header().Set("WWW-Authenticate", `Basic realm="archon registry token service"`)

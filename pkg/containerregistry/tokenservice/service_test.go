@@ -169,7 +169,14 @@ func TestRefusals(t *testing.T) {
 	if code, _ := grants(t, s, "pusher", "repository"); code != http.StatusBadRequest {
 		t.Errorf("malformed scope: %d, want 400", code)
 	}
+	other := httptest.NewRequest(http.MethodGet, Path+"?service=another-registry&scope=repository:team-a/app:pull", nil)
+	other.SetBasicAuth("any", "token-pusher")
 	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, other)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("another service: %d, want 400", rec.Code)
+	}
+	rec = httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", rec.Code)

@@ -855,7 +855,7 @@ func schema_pkg_apis_registry_v1_Image(ref common.ReferenceCallback) common.Open
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Status is what the registry holds for the repository.",
+							Description: "Status is read from the registry; an Image has no spec.",
 							Default:     map[string]interface{}{},
 							Ref:         ref(registryv1.ImageStatus{}.OpenAPIModelName()),
 						},

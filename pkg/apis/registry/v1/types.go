@@ -34,7 +34,7 @@ type Image struct {
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Status is what the registry holds for the repository.
+	// Status is read from the registry; an Image has no spec.
 	// +optional
 	Status ImageStatus `json:"status,omitempty"`
 }

@@ -136,7 +136,11 @@ func (r *REST) repository(ctx context.Context, name string) (string, error) {
 	if err := containerregistry.ValidateImageName(name); err != nil {
 		return "", apierrors.NewBadRequest("invalid image name " + strconv.Quote(name) + ": " + err.Error() + " (nested repositories write \"/\" as \"~\")")
 	}
-	return containerregistry.Repository(namespace, name), nil
+	repository := containerregistry.Repository(namespace, name)
+	if err := containerregistry.ValidateRepository(repository); err != nil {
+		return "", apierrors.NewBadRequest("invalid image name " + strconv.Quote(name) + ": " + err.Error())
+	}
+	return repository, nil
 }
 
 func (r *REST) ready(ctx context.Context) error {
