@@ -49,7 +49,13 @@ var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apis
 
 var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
-const archonAPIService = "v1.auth.alauda.io"
+// archonGroupVersions are the group versions archon serves, each through an
+// APIService named <version>.<group>.
+var archonGroupVersions = []schema.GroupVersion{
+	{Group: "auth.alauda.io", Version: "v1"},
+	{Group: "registry.alauda.io", Version: "v1"},
+	{Group: "app.alauda.io", Version: "v1beta1"},
+}
 
 // localService points the APIService at archon on localhost.
 const localService = `
@@ -150,8 +156,8 @@ func (p *Plane) StartArchon(ctx context.Context) error {
 	return p.waitFor(ctx, p.archon, "archon to be served through kube-apiserver", p.archonServed)
 }
 
-// archonServed is true once archon is ready, its APIService is Available and
-// a request through kube-apiserver reaches it. All three matter after a
+// archonServed is true once archon is ready, its APIServices are Available
+// and requests through kube-apiserver reach each group. All three matter after a
 // restart: the APIService can still show the status of the previous run.
 func (p *Plane) archonServed(ctx context.Context) (bool, error) {
 	direct := rest.CopyConfig(p.admin)
@@ -168,26 +174,29 @@ func (p *Plane) archonServed(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	apiService, err := client.Resource(apiServiceResource).Get(ctx, archonAPIService, metav1.GetOptions{})
-	if err != nil {
-		return false, nil
-	}
-	available := false
-	conditions, _, _ := unstructured.NestedSlice(apiService.Object, "status", "conditions")
-	for _, c := range conditions {
-		condition, _ := c.(map[string]any)
-		available = available || condition["type"] == "Available" && condition["status"] == "True"
-	}
-	if !available {
-		return false, nil
-	}
-
 	kube, err := kubernetes.NewForConfig(p.admin)
 	if err != nil {
 		return false, err
 	}
-	_, err = kube.Discovery().ServerResourcesForGroupVersion("auth.alauda.io/v1")
-	return err == nil, nil
+	for _, gv := range archonGroupVersions {
+		apiService, err := client.Resource(apiServiceResource).Get(ctx, gv.Version+"."+gv.Group, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		available := false
+		conditions, _, _ := unstructured.NestedSlice(apiService.Object, "status", "conditions")
+		for _, c := range conditions {
+			condition, _ := c.(map[string]any)
+			available = available || condition["type"] == "Available" && condition["status"] == "True"
+		}
+		if !available {
+			return false, nil
+		}
+		if _, err := kube.Discovery().ServerResourcesForGroupVersion(gv.String()); err != nil {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // pointWebhooksAt replaces each webhook's Service by a URL on this machine;

@@ -28,10 +28,13 @@ import (
 	restclient "k8s.io/client-go/rest"
 
 	"github.com/acp-archon/archon/pkg/admission/projectnamespace"
+	"github.com/acp-archon/archon/pkg/apis/app"
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
@@ -94,6 +97,9 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := installAppGroup(generic, c.generic); err != nil {
+		return nil, err
+	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
 		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName)
 	}
@@ -135,7 +141,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		go projects.RunVisibilityIndex(hook)
 		return nil
 	})
-	group := genericapiserver.NewDefaultAPIGroupInfo(auth.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group := newAPIGroupInfo(auth.GroupName)
 	resources := map[string]rest.Storage{
 		"projects":        projects,
 		"projects/status": projectStatus,
@@ -152,6 +158,20 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		resources["namespacemembers"] = namespacemember.NewREST(kube, kubeConfig, archon.AuthV1().Projects())
 	}
 	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = resources
+	return server.InstallAPIGroup(&group)
+}
+
+// installAppGroup serves app.alauda.io: the catalog.
+func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig) error {
+	chartRepos, chartRepoStatus, err := chartrepo.NewStorage(Scheme, config.RESTOptionsGetter)
+	if err != nil {
+		return err
+	}
+	group := newAPIGroupInfo(app.GroupName)
+	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+		"chartrepos":        chartRepos,
+		"chartrepos/status": chartRepoStatus,
+	}
 	return server.InstallAPIGroup(&group)
 }
 

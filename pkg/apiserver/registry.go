@@ -24,7 +24,6 @@ import (
 	"os"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
@@ -114,7 +113,7 @@ func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error
 	})
 	server.Handler.NonGoRestfulMux.HandleFunc(NotificationsPath, r.catalog.ServeNotifications)
 
-	group := genericapiserver.NewDefaultAPIGroupInfo(registry.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group := newAPIGroupInfo(registry.GroupName)
 	group.VersionedResourcesStorageMap[registryv1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"images": image.NewREST(r.catalog),
 	}

@@ -21,7 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	appinstall "github.com/acp-archon/archon/pkg/apis/app/install"
 	authinstall "github.com/acp-archon/archon/pkg/apis/auth/install"
 	registryinstall "github.com/acp-archon/archon/pkg/apis/registry/install"
 )
@@ -35,6 +37,7 @@ var (
 
 func init() {
 	authinstall.Install(Scheme)
+	appinstall.Install(Scheme)
 	registryinstall.Install(Scheme)
 
 	// Options types (ListOptions, GetOptions, ...) and the unversioned
@@ -47,4 +50,29 @@ func init() {
 		&metav1.APIGroup{},
 		&metav1.APIResourceList{},
 	)
+}
+
+// newAPIGroupInfo starts the description of one of archon's API groups.
+func newAPIGroupInfo(group string) genericapiserver.APIGroupInfo {
+	info := genericapiserver.NewDefaultAPIGroupInfo(group, Scheme, metav1.ParameterCodec, Codecs)
+	info.NegotiatedSerializer = withoutProtobuf{Codecs}
+	return info
+}
+
+// withoutProtobuf offers JSON and YAML but not protobuf: archon's types
+// have no protobuf encoding, and a client accepting both protobuf and JSON
+// (kube-controller-manager emptying a namespace, for one) must be answered
+// in JSON rather than with an encoding error.
+type withoutProtobuf struct {
+	runtime.NegotiatedSerializer
+}
+
+func (s withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
+	var supported []runtime.SerializerInfo
+	for _, info := range s.NegotiatedSerializer.SupportedMediaTypes() {
+		if info.MediaType != runtime.ContentTypeProtobuf {
+			supported = append(supported, info)
+		}
+	}
+	return supported
 }

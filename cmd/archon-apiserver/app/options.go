@@ -30,7 +30,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -42,6 +41,7 @@ import (
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
@@ -57,6 +57,10 @@ const (
 	// (1.5 MiB) so oversized objects get 413, not an etcd error.
 	maxRequestBodyBytes = 3 * 512 * 1024
 )
+
+// storageVersions are the versions objects are stored in, one per group
+// with objects in etcd.
+var storageVersions = schema.GroupVersions{authv1.SchemeGroupVersion, appv1beta1.SchemeGroupVersion}
 
 // Options are archon-apiserver's command-line options.
 type Options struct {
@@ -74,7 +78,7 @@ type Options struct {
 func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
-			apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion)),
+			apiserver.Codecs.LegacyCodec(storageVersions...)),
 		EmbeddedEtcdDir: "archon-data/etcd",
 		ClusterName:     "global",
 		Registry: apiserver.RegistryConfig{
@@ -91,8 +95,7 @@ func NewOptions() *Options {
 	// Self-signed serving certificates, made when none are given, live next
 	// to the embedded etcd data rather than in the working directory.
 	o.Recommended.SecureServing.ServerCert.CertDirectory = "archon-data/certs"
-	o.Recommended.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
-		authv1.SchemeGroupVersion, schema.GroupKind{Group: authv1.GroupName})
+	o.Recommended.Etcd.StorageConfig.EncodeVersioner = storageVersions
 	// Without a kubeconfig and outside a cluster archon runs standalone:
 	// only client certificates authenticate and only system:masters is
 	// authorised. With one, authentication and authorisation are delegated

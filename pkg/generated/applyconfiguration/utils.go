@@ -19,7 +19,9 @@ limitations under the License.
 package applyconfiguration
 
 import (
+	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	appv1beta1 "github.com/acp-archon/archon/pkg/generated/applyconfiguration/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/generated/applyconfiguration/auth/v1"
 	internal "github.com/acp-archon/archon/pkg/generated/applyconfiguration/internal"
 	runtime "k8s.io/apimachinery/pkg/runtime"
@@ -31,7 +33,17 @@ import (
 // apply configuration type exists for the given GroupVersionKind.
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
-	// Group=auth.alauda.io, Version=v1
+	// Group=app.alauda.io, Version=v1beta1
+	case v1beta1.SchemeGroupVersion.WithKind("ChartRepo"):
+		return &appv1beta1.ChartRepoApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("ChartRepoSpec"):
+		return &appv1beta1.ChartRepoSpecApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("ChartRepoStatus"):
+		return &appv1beta1.ChartRepoStatusApplyConfiguration{}
+	case v1beta1.SchemeGroupVersion.WithKind("SecretReference"):
+		return &appv1beta1.SecretReferenceApplyConfiguration{}
+
+		// Group=auth.alauda.io, Version=v1
 	case v1.SchemeGroupVersion.WithKind("Project"):
 		return &authv1.ProjectApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("ProjectCluster"):

@@ -39,6 +39,65 @@ func Parser() *typed.Parser {
 var parserOnce sync.Once
 var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
+- name: com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepo
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoStatus
+      default: {}
+- name: com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoSpec
+  map:
+    fields:
+    - name: secret
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.app.v1beta1.SecretReference
+    - name: type
+      type:
+        scalar: string
+      default: ""
+    - name: url
+      type:
+        scalar: string
+- name: com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoStatus
+  map:
+    fields:
+    - name: charts
+      type:
+        scalar: numeric
+    - name: lastSyncTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: phase
+      type:
+        scalar: string
+    - name: reason
+      type:
+        scalar: string
+- name: com.github.acp-archon.archon.pkg.apis.app.v1beta1.SecretReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: namespace
+      type:
+        scalar: string
 - name: com.github.acp-archon.archon.pkg.apis.auth.v1.Project
   map:
     fields:

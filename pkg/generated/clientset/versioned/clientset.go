@@ -22,6 +22,7 @@ import (
 	fmt "fmt"
 	http "net/http"
 
+	appv1beta1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
 	discovery "k8s.io/client-go/discovery"
@@ -31,6 +32,7 @@ import (
 
 type Interface interface {
 	Discovery() discovery.DiscoveryInterfaces
+	AppV1beta1() appv1beta1.AppV1beta1Interface
 	AuthV1() authv1.AuthV1Interface
 	RegistryV1() registryv1.RegistryV1Interface
 }
@@ -38,8 +40,14 @@ type Interface interface {
 // Clientset contains the clients for groups.
 type Clientset struct {
 	*discovery.DiscoveryClient
+	appV1beta1 *appv1beta1.AppV1beta1Client
 	authV1     *authv1.AuthV1Client
 	registryV1 *registryv1.RegistryV1Client
+}
+
+// AppV1beta1 retrieves the AppV1beta1Client
+func (c *Clientset) AppV1beta1() appv1beta1.AppV1beta1Interface {
+	return c.appV1beta1
 }
 
 // AuthV1 retrieves the AuthV1Client
@@ -96,6 +104,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 
 	var cs Clientset
 	var err error
+	cs.appV1beta1, err = appv1beta1.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 	cs.authV1, err = authv1.NewForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
 		return nil, err
@@ -125,6 +137,7 @@ func NewForConfigOrDie(c *rest.Config) *Clientset {
 // New creates a new Clientset for the given RESTClient.
 func New(c rest.Interface) *Clientset {
 	var cs Clientset
+	cs.appV1beta1 = appv1beta1.New(c)
 	cs.authV1 = authv1.New(c)
 	cs.registryV1 = registryv1.New(c)
 

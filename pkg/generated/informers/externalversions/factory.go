@@ -25,6 +25,7 @@ import (
 	time "time"
 
 	versioned "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	app "github.com/acp-archon/archon/pkg/generated/informers/externalversions/app"
 	auth "github.com/acp-archon/archon/pkg/generated/informers/externalversions/auth"
 	internalinterfaces "github.com/acp-archon/archon/pkg/generated/informers/externalversions/internalinterfaces"
 	registry "github.com/acp-archon/archon/pkg/generated/informers/externalversions/registry"
@@ -326,8 +327,13 @@ type SharedInformerFactory interface {
 	// client.
 	InformerFor(obj runtime.Object, newFunc internalinterfaces.NewInformerFunc) cache.SharedIndexInformer
 
+	App() app.Interface
 	Auth() auth.Interface
 	Registry() registry.Interface
+}
+
+func (f *sharedInformerFactory) App() app.Interface {
+	return app.New(f, f.namespace, f.tweakListOptions)
 }
 
 func (f *sharedInformerFactory) Auth() auth.Interface {

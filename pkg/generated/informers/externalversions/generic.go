@@ -21,6 +21,7 @@ package externalversions
 import (
 	fmt "fmt"
 
+	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -53,7 +54,11 @@ func (f *genericInformer) Lister() cache.GenericLister {
 // TODO extend this to unknown resources with a client pool
 func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource) (GenericInformer, error) {
 	switch resource {
-	// Group=auth.alauda.io, Version=v1
+	// Group=app.alauda.io, Version=v1beta1
+	case v1beta1.SchemeGroupVersion.WithResource("chartrepos"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.App().V1beta1().ChartRepos().Informer()}, nil
+
+		// Group=auth.alauda.io, Version=v1
 	case v1.SchemeGroupVersion.WithResource("namespaceimports"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().NamespaceImports().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("namespacemembers"):

@@ -21,6 +21,8 @@ package fake
 import (
 	applyconfiguration "github.com/acp-archon/archon/pkg/generated/applyconfiguration"
 	clientset "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	appv1beta1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/app/v1beta1"
+	fakeappv1beta1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/app/v1beta1/fake"
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	fakeauthv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1/fake"
 	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
@@ -137,6 +139,11 @@ var (
 	_ clientset.Interface = &Clientset{}
 	_ testing.FakeClient  = &Clientset{}
 )
+
+// AppV1beta1 retrieves the AppV1beta1Client
+func (c *Clientset) AppV1beta1() appv1beta1.AppV1beta1Interface {
+	return &fakeappv1beta1.FakeAppV1beta1{Fake: &c.Fake}
+}
 
 // AuthV1 retrieves the AuthV1Client
 func (c *Clientset) AuthV1() authv1.AuthV1Interface {

@@ -19,6 +19,7 @@ limitations under the License.
 package fake
 
 import (
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,7 @@ var scheme = runtime.NewScheme()
 var codecs = serializer.NewCodecFactory(scheme)
 
 var localSchemeBuilder = runtime.SchemeBuilder{
+	appv1beta1.AddToScheme,
 	authv1.AddToScheme,
 	registryv1.AddToScheme,
 }

@@ -1,0 +1,88 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package app
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CatalogLabel marks the chart repositories of the platform's catalog.
+const CatalogLabel = "project.cpaas.io/catalog"
+
+// ChartRepoType says where a repository's charts come from.
+type ChartRepoType string
+
+const (
+	// ChartRepoTypeChart is a classic helm repository over HTTP(S).
+	ChartRepoTypeChart ChartRepoType = "Chart"
+	// ChartRepoTypeOCI holds charts as OCI artifacts under a registry path.
+	ChartRepoTypeOCI ChartRepoType = "OCI"
+	// ChartRepoTypeLocal is hosted by archon.
+	ChartRepoTypeLocal ChartRepoType = "Local"
+)
+
+// ChartRepoPhase is where a repository's synchronisation stands.
+type ChartRepoPhase string
+
+const (
+	ChartRepoPending ChartRepoPhase = "Pending"
+	ChartRepoSynced  ChartRepoPhase = "Synced"
+	ChartRepoFailed  ChartRepoPhase = "Failed"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ChartRepo is a repository of Helm charts.
+type ChartRepo struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ChartRepoSpec
+	Status ChartRepoStatus
+}
+
+// ChartRepoSpec says where the charts are.
+type ChartRepoSpec struct {
+	Type   ChartRepoType
+	URL    string
+	Secret *SecretReference
+}
+
+// SecretReference names the secret holding a repository's credentials.
+type SecretReference struct {
+	Name      string
+	Namespace string
+}
+
+// ChartRepoStatus is the outcome of the latest synchronisation.
+type ChartRepoStatus struct {
+	Phase        ChartRepoPhase
+	Reason       string
+	LastSyncTime *metav1.Time
+	Charts       int32
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ChartRepoList is a list of ChartRepos.
+type ChartRepoList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ChartRepo
+}

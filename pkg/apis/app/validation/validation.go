@@ -1,0 +1,130 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package validation holds the rules of app.alauda.io objects, reported with
+// the field path of every offending value.
+package validation
+
+import (
+	"net/url"
+
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+)
+
+var (
+	chartRepoTypes  = sets.New(app.ChartRepoTypeChart, app.ChartRepoTypeOCI, app.ChartRepoTypeLocal)
+	chartRepoPhases = sets.New(app.ChartRepoPending, app.ChartRepoSynced, app.ChartRepoFailed)
+)
+
+// ValidateChartRepo checks a chart repository on create. Its name is a
+// DNS-1123 label: it names charts (<chart>.<repo>) and URL paths.
+func ValidateChartRepo(repo *app.ChartRepo) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&repo.ObjectMeta, true, apimachineryvalidation.NameIsDNSLabel, field.NewPath("metadata"))
+	return append(allErrs, validateChartRepoSpec(&repo.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateChartRepoUpdate checks a change: the type and URL are fixed.
+func ValidateChartRepoUpdate(repo, old *app.ChartRepo) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&repo.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	allErrs = append(allErrs, validateChartRepoSpec(&repo.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(repo.Spec.Type, old.Spec.Type, field.NewPath("spec", "type"))...)
+	return append(allErrs, apimachineryvalidation.ValidateImmutableField(repo.Spec.URL, old.Spec.URL, field.NewPath("spec", "url"))...)
+}
+
+// ValidateChartRepoStatusUpdate checks a change of the status.
+func ValidateChartRepoStatusUpdate(repo, old *app.ChartRepo) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&repo.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	path := field.NewPath("status")
+	if !chartRepoPhases.Has(repo.Status.Phase) {
+		allErrs = append(allErrs, field.NotSupported(path.Child("phase"), repo.Status.Phase, sets.List(chartRepoPhases)))
+	}
+	if repo.Status.Charts < 0 {
+		allErrs = append(allErrs, field.Invalid(path.Child("charts"), repo.Status.Charts, "must not be negative"))
+	}
+	return allErrs
+}
+
+func validateChartRepoSpec(spec *app.ChartRepoSpec, path *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	urlPath := path.Child("url")
+	switch spec.Type {
+	case app.ChartRepoTypeChart:
+		allErrs = append(allErrs, validateURL(spec.URL, urlPath, "http", "https")...)
+	case app.ChartRepoTypeOCI:
+		allErrs = append(allErrs, validateURL(spec.URL, urlPath, "oci")...)
+	case app.ChartRepoTypeLocal:
+		if spec.URL != "" {
+			allErrs = append(allErrs, field.Invalid(urlPath, spec.URL, "must be empty for a Local repository: archon serves it at /chartrepos/<namespace>/<name>/"))
+		}
+	case "":
+		allErrs = append(allErrs, field.Required(path.Child("type"), "one of Chart, OCI or Local"))
+	default:
+		allErrs = append(allErrs, field.NotSupported(path.Child("type"), spec.Type, sets.List(chartRepoTypes)))
+	}
+	if spec.Secret != nil {
+		secretPath := path.Child("secret")
+		if spec.Secret.Name == "" {
+			allErrs = append(allErrs, field.Required(secretPath.Child("name"), "the secret holding the repository's credentials"))
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(spec.Secret.Name) {
+			if spec.Secret.Name != "" {
+				allErrs = append(allErrs, field.Invalid(secretPath.Child("name"), spec.Secret.Name, msg))
+			}
+		}
+		if spec.Secret.Namespace != "" {
+			for _, msg := range validation.IsDNS1123Label(spec.Secret.Namespace) {
+				allErrs = append(allErrs, field.Invalid(secretPath.Child("namespace"), spec.Secret.Namespace, msg))
+			}
+		}
+	}
+	return allErrs
+}
+
+func validateURL(raw string, path *field.Path, schemes ...string) field.ErrorList {
+	if raw == "" {
+		return field.ErrorList{field.Required(path, "the repository's address")}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path, raw, err.Error())}
+	}
+	if !sets.New(schemes...).Has(u.Scheme) {
+		return field.ErrorList{field.Invalid(path, raw, "the scheme must be one of "+joinSchemes(schemes))}
+	}
+	if u.Host == "" {
+		return field.ErrorList{field.Invalid(path, raw, "must name a host")}
+	}
+	if u.User != nil {
+		return field.ErrorList{field.Invalid(path, "<redacted>", "must not hold credentials: put them in the secret")}
+	}
+	return nil
+}
+
+func joinSchemes(schemes []string) string {
+	out := ""
+	for i, s := range schemes {
+		if i > 0 {
+			out += ", "
+		}
+		out += s + "://"
+	}
+	return out
+}

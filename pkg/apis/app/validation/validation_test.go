@@ -1,0 +1,81 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package validation
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+)
+
+func repo(spec app.ChartRepoSpec) *app.ChartRepo {
+	return &app.ChartRepo{ObjectMeta: metav1.ObjectMeta{Name: "stable", Namespace: "cpaas-system"}, Spec: spec}
+}
+
+func TestValidChartRepos(t *testing.T) {
+	for _, spec := range []app.ChartRepoSpec{
+		{Type: app.ChartRepoTypeChart, URL: "https://charts.example.com/stable"},
+		{Type: app.ChartRepoTypeChart, URL: "http://127.0.0.1:8080", Secret: &app.SecretReference{Name: "creds"}},
+		{Type: app.ChartRepoTypeOCI, URL: "oci://registry.example.com/team-a/charts"},
+		{Type: app.ChartRepoTypeLocal},
+	} {
+		if errs := ValidateChartRepo(repo(spec)); len(errs) > 0 {
+			t.Errorf("%+v: %v", spec, errs)
+		}
+	}
+}
+
+func TestInvalidChartReposNameTheField(t *testing.T) {
+	for _, c := range []struct {
+		spec  app.ChartRepoSpec
+		field string
+	}{
+		{app.ChartRepoSpec{}, "spec.type"},
+		{app.ChartRepoSpec{Type: "Git", URL: "https://x"}, "spec.type"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeChart}, "spec.url"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeChart, URL: "ftp://x/charts"}, "spec.url"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeChart, URL: "https://user:pw@x/charts"}, "spec.url"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeOCI, URL: "https://registry/x"}, "spec.url"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeLocal, URL: "https://x"}, "spec.url"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeLocal, Secret: &app.SecretReference{}}, "spec.secret.name"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeLocal, Secret: &app.SecretReference{Name: "Bad_Name"}}, "spec.secret.name"},
+		{app.ChartRepoSpec{Type: app.ChartRepoTypeLocal, Secret: &app.SecretReference{Name: "s", Namespace: "Bad"}}, "spec.secret.namespace"},
+	} {
+		errs := ValidateChartRepo(repo(c.spec))
+		if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.field) {
+			t.Errorf("%+v: %v, want an error on %s", c.spec, errs, c.field)
+		}
+	}
+}
+
+func TestURLAndTypeCannotChange(t *testing.T) {
+	old := repo(app.ChartRepoSpec{Type: app.ChartRepoTypeChart, URL: "https://a.example.com"})
+	old.ResourceVersion = "1"
+	changed := old.DeepCopy()
+	changed.Spec.URL = "https://b.example.com"
+	if errs := ValidateChartRepoUpdate(changed, old); len(errs) != 1 || errs[0].Field != "spec.url" {
+		t.Errorf("url change: %v", errs)
+	}
+	secret := old.DeepCopy()
+	secret.Spec.Secret = &app.SecretReference{Name: "creds"}
+	if errs := ValidateChartRepoUpdate(secret, old); len(errs) != 0 {
+		t.Errorf("secret change: %v", errs)
+	}
+}

@@ -1,0 +1,124 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// The storage tests live outside package chartrepo because they build
+// storage with the server's scheme, and package apiserver imports it.
+package chartrepo_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/apiserver"
+	"github.com/acp-archon/archon/pkg/embeddedetcd"
+	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
+)
+
+var etcdURL string
+
+func TestMain(m *testing.M) {
+	os.Exit(runWithEtcd(m))
+}
+
+func runWithEtcd(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "archon-chartrepo-storage-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	server, err := embeddedetcd.Start(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer server.Stop()
+	etcdURL = server.ClientURL
+	return m.Run()
+}
+
+func newStorage(t *testing.T) (*chartrepo.REST, *chartrepo.StatusREST) {
+	t.Helper()
+	config := storagebackend.NewDefaultConfig("/"+t.Name(), apiserver.Codecs.LegacyCodec(appv1beta1.SchemeGroupVersion))
+	config.Transport.ServerList = []string{etcdURL}
+	repos, status, err := chartrepo.NewStorage(apiserver.Scheme, generic.RESTOptions{
+		StorageConfig:  config.ForResource(app.Resource("chartrepos")),
+		Decorator:      generic.UndecoratedStorage,
+		ResourcePrefix: app.GroupName + "/chartrepos",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(repos.Destroy)
+	return repos, status
+}
+
+func inNamespace(namespace string) context.Context {
+	return genericapirequest.WithNamespace(genericapirequest.NewContext(), namespace)
+}
+
+func TestChartReposStartPendingAndKeepTheirURL(t *testing.T) {
+	repos, status := newStorage(t)
+	ctx := inNamespace("cpaas-system")
+	created, err := repos.Create(ctx, &app.ChartRepo{
+		ObjectMeta: metav1.ObjectMeta{Name: "stable", Namespace: "cpaas-system", Labels: map[string]string{app.CatalogLabel: "true"}},
+		Spec:       app.ChartRepoSpec{Type: app.ChartRepoTypeChart, URL: "https://charts.example.com"},
+		Status:     app.ChartRepoStatus{Phase: app.ChartRepoSynced, Charts: 99},
+	}, rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := created.(*app.ChartRepo)
+	if repo.Status.Phase != app.ChartRepoPending || repo.Status.Charts != 0 {
+		t.Errorf("a new repository's status: %+v", repo.Status)
+	}
+
+	moved := repo.DeepCopy()
+	moved.Spec.URL = "https://elsewhere.example.com"
+	_, _, err = repos.Update(ctx, "stable", rest.DefaultUpdatedObjectInfo(moved), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) {
+		t.Errorf("changing the URL: %v, want 422", err)
+	}
+
+	synced := repo.DeepCopy()
+	synced.Status = app.ChartRepoStatus{Phase: app.ChartRepoSynced, Charts: 3}
+	synced.Spec.URL = "https://ignored.example.com"
+	updated, _, err := status.Update(ctx, "stable", rest.DefaultUpdatedObjectInfo(synced), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := updated.(*app.ChartRepo); got.Status.Charts != 3 || got.Spec.URL != "https://charts.example.com" {
+		t.Errorf("status update: %+v", got)
+	}
+
+	list, err := repos.List(ctx, &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector(appv1beta1.ChartRepoPhaseField, "Synced")})
+	if err != nil || len(list.(*app.ChartRepoList).Items) != 1 {
+		t.Errorf("list by phase: %v %v", list, err)
+	}
+}
