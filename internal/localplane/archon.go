@@ -43,9 +43,10 @@ import (
 	"github.com/acp-archon/archon/artifacts"
 )
 
-// localManifests are the parts of artifacts/ that fit a local run; the
-// Deployment, its Service and etcd are replaced by processes on 127.0.0.1.
-var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apiservice.yaml", "webhooks.yaml"}
+// localManifests are the parts of artifacts/ that fit a local run, the
+// Application CRDs included; the Deployment, its Service and etcd are
+// replaced by processes on 127.0.0.1.
+var localManifests = []string{"namespace.yaml", "rbac.yaml", "roles.yaml", "apiservice.yaml", "webhooks.yaml", "applications.yaml"}
 
 var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
