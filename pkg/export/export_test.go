@@ -1,0 +1,159 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package export
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+func object(t *testing.T, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	obj := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &obj.Object); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+var liveService = `
+apiVersion: v1
+kind: Service
+metadata:
+  name: shop
+  namespace: team-a
+  uid: 0b5e
+  resourceVersion: "812"
+  creationTimestamp: "2026-11-27T08:00:00Z"
+  labels: {app.kubernetes.io/name: shop}
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: "{}"
+  managedFields: [{manager: kubectl}]
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.12
+  clusterIPs: [10.96.0.12]
+  ports: [{port: 80, targetPort: 8080, nodePort: 31234}]
+  selector: {app.kubernetes.io/name: shop}
+status:
+  loadBalancer: {}
+`
+
+var liveDeployment = `
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  namespace: team-a
+  generation: 3
+  annotations: {deployment.kubernetes.io/revision: "3", team: a}
+  ownerReferences: [{apiVersion: app.k8s.io/v1beta1, kind: Application, name: shop, uid: x}]
+spec:
+  replicas: 2
+  selector: {matchLabels: {app.kubernetes.io/name: shop}}
+  template:
+    metadata: {creationTimestamp: null, labels: {app.kubernetes.io/name: shop}}
+    spec: {containers: [{name: shop, image: shop:1.2.0}]}
+status: {replicas: 2}
+`
+
+func TestSimplifyKeepsWhatAppliesElsewhere(t *testing.T) {
+	service := Simplify(object(t, liveService))
+	data, _ := yaml.Marshal(service.Object)
+	for _, gone := range []string{"uid", "resourceVersion", "creationTimestamp", "last-applied", "managedFields", "namespace", "clusterIP", "nodePort", "status", "loadBalancer"} {
+		if strings.Contains(string(data), gone) {
+			t.Errorf("simplified Service still has %s:\n%s", gone, data)
+		}
+	}
+	for _, kept := range []string{"NodePort", "targetPort: 8080", "app.kubernetes.io/name: shop"} {
+		if !strings.Contains(string(data), kept) {
+			t.Errorf("simplified Service lost %s:\n%s", kept, data)
+		}
+	}
+
+	deployment := Simplify(object(t, liveDeployment))
+	data, _ = yaml.Marshal(deployment.Object)
+	for _, gone := range []string{"generation", "ownerReferences", "deployment.kubernetes.io/revision", "creationTimestamp", "status"} {
+		if strings.Contains(string(data), gone) {
+			t.Errorf("simplified Deployment still has %s:\n%s", gone, data)
+		}
+	}
+	if deployment.GetAnnotations()["team"] != "a" {
+		t.Errorf("the user's annotation was dropped: %v", deployment.GetAnnotations())
+	}
+	if object(t, liveService).GetNamespace() != "team-a" {
+		t.Error("Simplify changed its argument")
+	}
+}
+
+func TestYAMLPutsServicesBeforeWorkloads(t *testing.T) {
+	artifact, err := YAML("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(artifact.Data), "---\n")
+	if len(docs) != 2 || !strings.Contains(docs[0], "kind: Service") || !strings.Contains(docs[1], "kind: Deployment") {
+		t.Errorf("YAML stream:\n%s", artifact.Data)
+	}
+	if artifact.ContentType != "application/yaml" || strings.Join(artifact.Files, ",") != "shop.yaml" {
+		t.Errorf("artifact %s %v", artifact.ContentType, artifact.Files)
+	}
+}
+
+func TestKustomizeBaseListsEveryFile(t *testing.T) {
+	artifact, err := Kustomize("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(artifact.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		header, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		files[header.Name] = string(data)
+	}
+	kustomization := files["shop/kustomization.yaml"]
+	for _, file := range []string{"service-shop.yaml", "deployment-shop.yaml"} {
+		if !strings.Contains(kustomization, "- "+file) || files["shop/"+file] == "" {
+			t.Errorf("%s missing from the base: %v\n%s", file, artifact.Files, kustomization)
+		}
+	}
+	if len(artifact.Files) != 3 {
+		t.Errorf("files %v", artifact.Files)
+	}
+	again, _ := Kustomize("shop", []*unstructured.Unstructured{object(t, liveService), object(t, liveDeployment)})
+	if !bytes.Equal(again.Data, artifact.Data) {
+		t.Error("the same objects gave different bytes")
+	}
+}
