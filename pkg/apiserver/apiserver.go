@@ -34,6 +34,7 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
@@ -97,7 +98,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := installAppGroup(generic, c.generic); err != nil {
+	if err := installAppGroup(generic, c.generic, c.kubeConfig); err != nil {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
@@ -161,17 +162,25 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 	return server.InstallAPIGroup(&group)
 }
 
-// installAppGroup serves app.alauda.io: the catalog.
-func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig) error {
+// installAppGroup serves app.alauda.io: the catalog and application
+// exports. kubeConfig is nil when archon runs standalone, and then exports,
+// which read the cluster's applications, are left out.
+func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kubeConfig *restclient.Config) error {
 	chartRepos, chartRepoStatus, err := chartrepo.NewStorage(Scheme, config.RESTOptionsGetter)
 	if err != nil {
 		return err
 	}
-	group := newAPIGroupInfo(app.GroupName)
-	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+	resources := map[string]rest.Storage{
 		"chartrepos":        chartRepos,
 		"chartrepos/status": chartRepoStatus,
 	}
+	if kubeConfig != nil {
+		if resources["applicationexports"], err = applicationexport.NewREST(kubeConfig); err != nil {
+			return err
+		}
+	}
+	group := newAPIGroupInfo(app.GroupName)
+	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources
 	return server.InstallAPIGroup(&group)
 }
 

@@ -86,3 +86,73 @@ type ChartRepoList struct {
 
 	Items []ChartRepo
 }
+
+// ApplicationExportFormat is the form of an exported application.
+type ApplicationExportFormat string
+
+const (
+	ExportHelmChart ApplicationExportFormat = "HelmChart"
+	ExportYAML      ApplicationExportFormat = "YAML"
+	ExportKustomize ApplicationExportFormat = "Kustomize"
+)
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationExport renders an application as an artifact; nothing is
+// stored.
+type ApplicationExport struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationExportSpec
+	Status ApplicationExportStatus
+}
+
+// ApplicationExportSpec says what to export and how.
+type ApplicationExportSpec struct {
+	Application string
+	Revision    *int64
+	Format      ApplicationExportFormat
+	Chart       *ExportChart
+	Target      *ExportTarget
+}
+
+// ExportChart describes the chart of a HelmChart export.
+type ExportChart struct {
+	Name        string
+	Version     string
+	Description string
+	Readme      string
+	Notes       string
+	Icon        []byte
+}
+
+// ExportTarget is where a chart goes besides the response.
+type ExportTarget struct {
+	ChartRepo *ChartRepoReference
+}
+
+// ChartRepoReference names a chart repository.
+type ChartRepoReference struct {
+	Namespace string
+	Name      string
+}
+
+// ApplicationExportStatus carries the artifact.
+type ApplicationExportStatus struct {
+	Artifact    []byte
+	ContentType string
+	Files       []string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationExportList is a list of ApplicationExports.
+type ApplicationExportList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationExport
+}

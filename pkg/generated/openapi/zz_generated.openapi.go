@@ -35,10 +35,17 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
+		v1beta1.ApplicationExport{}.OpenAPIModelName():        schema_pkg_apis_app_v1beta1_ApplicationExport(ref),
+		v1beta1.ApplicationExportList{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationExportList(ref),
+		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
+		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():  schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
 		v1beta1.ChartRepo{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ChartRepo(ref),
 		v1beta1.ChartRepoList{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ChartRepoList(ref),
+		v1beta1.ChartRepoReference{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ChartRepoReference(ref),
 		v1beta1.ChartRepoSpec{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ChartRepoSpec(ref),
 		v1beta1.ChartRepoStatus{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref),
+		v1beta1.ExportChart{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ExportChart(ref),
+		v1beta1.ExportTarget{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ExportTarget(ref),
 		v1beta1.SecretReference{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_SecretReference(ref),
 		v1.NamespaceImport{}.OpenAPIModelName():               schema_pkg_apis_auth_v1_NamespaceImport(ref),
 		v1.NamespaceImportList{}.OpenAPIModelName():           schema_pkg_apis_auth_v1_NamespaceImportList(ref),
@@ -113,6 +120,202 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		runtime.TypeMeta{}.OpenAPIModelName():                 schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
 		runtime.Unknown{}.OpenAPIModelName():                  schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
 		version.Info{}.OpenAPIModelName():                     schema_k8sio_apimachinery_pkg_version_Info(ref),
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationExport(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationExport renders an application (app.k8s.io/v1beta1) of its namespace as an artifact, returned in the status of the create response. Nothing is stored.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Spec says what to export and how.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationExportSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status carries the artifact.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationExportStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationExportSpec{}.OpenAPIModelName(), v1beta1.ApplicationExportStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationExportList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationExportList is a list of ApplicationExports.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ApplicationExport{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationExport{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationExportSpec says what to export and how.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"application": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Application is the name of the Application to export, in the same namespace.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Revision exports the ApplicationHistory of that revision instead of the live objects.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"format": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Format is HelmChart, YAML or Kustomize.\n\nPossible enum values:\n - `\"HelmChart\"`\n - `\"Kustomize\"`\n - `\"YAML\"`",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+							Enum:        []interface{}{"HelmChart", "Kustomize", "YAML"},
+						},
+					},
+					"chart": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Chart describes the chart of a HelmChart export.",
+							Ref:         ref(v1beta1.ExportChart{}.OpenAPIModelName()),
+						},
+					},
+					"target": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Target is where a chart goes besides the response.",
+							Ref:         ref(v1beta1.ExportTarget{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"application", "format"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ExportChart{}.OpenAPIModelName(), v1beta1.ExportTarget{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationExportStatus carries the artifact.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"artifact": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Artifact is the exported application: a YAML stream for YAML, a gzipped tarball for Kustomize and HelmChart.",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
+					"contentType": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ContentType is the artifact's media type.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"files": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Files are the paths inside the artifact.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
 	}
 }
 
@@ -214,6 +417,34 @@ func schema_pkg_apis_app_v1beta1_ChartRepoList(ref common.ReferenceCallback) com
 	}
 }
 
+func schema_pkg_apis_app_v1beta1_ChartRepoReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ChartRepoReference names a chart repository.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"namespace", "name"},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_app_v1beta1_ChartRepoSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -292,6 +523,81 @@ func schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref common.ReferenceCallback) c
 		},
 		Dependencies: []string{
 			metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ExportChart(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExportChart describes the chart of a HelmChart export.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the chart; the application's by default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"version": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Version of the chart, v<major>.<minor>.<patch>.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"description": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"readme": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Readme is the chart's README.md.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"notes": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Notes is the chart's templates/NOTES.txt.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"icon": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Icon is a JPG, PNG or GIF of at most 500 KB.",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ExportTarget(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExportTarget is where a chart goes besides the response.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"chartRepo": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ChartRepo is a Local repository the caller may manage.",
+							Ref:         ref(v1beta1.ChartRepoReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ChartRepoReference{}.OpenAPIModelName()},
 	}
 }
 

@@ -113,3 +113,112 @@ type ChartRepoList struct {
 
 	Items []ChartRepo `json:"items"`
 }
+
+// ApplicationExportFormat is the form of an exported application: HelmChart,
+// YAML or Kustomize.
+// +enum
+type ApplicationExportFormat string
+
+const (
+	ExportHelmChart ApplicationExportFormat = "HelmChart"
+	ExportYAML      ApplicationExportFormat = "YAML"
+	ExportKustomize ApplicationExportFormat = "Kustomize"
+)
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationExport renders an application (app.k8s.io/v1beta1) of its
+// namespace as an artifact, returned in the status of the create response.
+// Nothing is stored.
+type ApplicationExport struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says what to export and how.
+	Spec ApplicationExportSpec `json:"spec"`
+	// Status carries the artifact.
+	// +optional
+	Status ApplicationExportStatus `json:"status,omitempty"`
+}
+
+// ApplicationExportSpec says what to export and how.
+type ApplicationExportSpec struct {
+	// Application is the name of the Application to export, in the same
+	// namespace.
+	Application string `json:"application"`
+	// Revision exports the ApplicationHistory of that revision instead of
+	// the live objects.
+	// +optional
+	Revision *int64 `json:"revision,omitempty"`
+	// Format is HelmChart, YAML or Kustomize.
+	Format ApplicationExportFormat `json:"format"`
+	// Chart describes the chart of a HelmChart export.
+	// +optional
+	Chart *ExportChart `json:"chart,omitempty"`
+	// Target is where a chart goes besides the response.
+	// +optional
+	Target *ExportTarget `json:"target,omitempty"`
+}
+
+// ExportChart describes the chart of a HelmChart export.
+type ExportChart struct {
+	// Name of the chart; the application's by default.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Version of the chart, v<major>.<minor>.<patch>.
+	// +optional
+	Version string `json:"version,omitempty"`
+	// +optional
+	Description string `json:"description,omitempty"`
+	// Readme is the chart's README.md.
+	// +optional
+	Readme string `json:"readme,omitempty"`
+	// Notes is the chart's templates/NOTES.txt.
+	// +optional
+	Notes string `json:"notes,omitempty"`
+	// Icon is a JPG, PNG or GIF of at most 500 KB.
+	// +optional
+	Icon []byte `json:"icon,omitempty"`
+}
+
+// ExportTarget is where a chart goes besides the response.
+type ExportTarget struct {
+	// ChartRepo is a Local repository the caller may manage.
+	// +optional
+	ChartRepo *ChartRepoReference `json:"chartRepo,omitempty"`
+}
+
+// ChartRepoReference names a chart repository.
+type ChartRepoReference struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// ApplicationExportStatus carries the artifact.
+type ApplicationExportStatus struct {
+	// Artifact is the exported application: a YAML stream for YAML, a
+	// gzipped tarball for Kustomize and HelmChart.
+	// +optional
+	Artifact []byte `json:"artifact,omitempty"`
+	// ContentType is the artifact's media type.
+	// +optional
+	ContentType string `json:"contentType,omitempty"`
+	// Files are the paths inside the artifact.
+	// +listType=atomic
+	// +optional
+	Files []string `json:"files,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationExportList is a list of ApplicationExports.
+type ApplicationExportList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationExport `json:"items"`
+}

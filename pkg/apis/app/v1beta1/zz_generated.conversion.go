@@ -36,6 +36,46 @@ func init() {
 // RegisterConversions adds conversion functions to the given scheme.
 // Public to allow building arbitrary schemes.
 func RegisterConversions(s *runtime.Scheme) error {
+	if err := s.AddGeneratedConversionFunc((*ApplicationExport)(nil), (*app.ApplicationExport)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationExport_To_app_ApplicationExport(a.(*ApplicationExport), b.(*app.ApplicationExport), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationExport)(nil), (*ApplicationExport)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationExport_To_v1beta1_ApplicationExport(a.(*app.ApplicationExport), b.(*ApplicationExport), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationExportList)(nil), (*app.ApplicationExportList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationExportList_To_app_ApplicationExportList(a.(*ApplicationExportList), b.(*app.ApplicationExportList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationExportList)(nil), (*ApplicationExportList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationExportList_To_v1beta1_ApplicationExportList(a.(*app.ApplicationExportList), b.(*ApplicationExportList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationExportSpec)(nil), (*app.ApplicationExportSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec(a.(*ApplicationExportSpec), b.(*app.ApplicationExportSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationExportSpec)(nil), (*ApplicationExportSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec(a.(*app.ApplicationExportSpec), b.(*ApplicationExportSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationExportStatus)(nil), (*app.ApplicationExportStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus(a.(*ApplicationExportStatus), b.(*app.ApplicationExportStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationExportStatus)(nil), (*ApplicationExportStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(a.(*app.ApplicationExportStatus), b.(*ApplicationExportStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*ChartRepo)(nil), (*app.ChartRepo)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1beta1_ChartRepo_To_app_ChartRepo(a.(*ChartRepo), b.(*app.ChartRepo), scope)
 	}); err != nil {
@@ -53,6 +93,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*app.ChartRepoList)(nil), (*ChartRepoList)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_app_ChartRepoList_To_v1beta1_ChartRepoList(a.(*app.ChartRepoList), b.(*ChartRepoList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ChartRepoReference)(nil), (*app.ChartRepoReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ChartRepoReference_To_app_ChartRepoReference(a.(*ChartRepoReference), b.(*app.ChartRepoReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ChartRepoReference)(nil), (*ChartRepoReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ChartRepoReference_To_v1beta1_ChartRepoReference(a.(*app.ChartRepoReference), b.(*ChartRepoReference), scope)
 	}); err != nil {
 		return err
 	}
@@ -76,6 +126,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*ExportChart)(nil), (*app.ExportChart)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ExportChart_To_app_ExportChart(a.(*ExportChart), b.(*app.ExportChart), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ExportChart)(nil), (*ExportChart)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ExportChart_To_v1beta1_ExportChart(a.(*app.ExportChart), b.(*ExportChart), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ExportTarget)(nil), (*app.ExportTarget)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ExportTarget_To_app_ExportTarget(a.(*ExportTarget), b.(*app.ExportTarget), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ExportTarget)(nil), (*ExportTarget)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ExportTarget_To_v1beta1_ExportTarget(a.(*app.ExportTarget), b.(*ExportTarget), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*SecretReference)(nil), (*app.SecretReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1beta1_SecretReference_To_app_SecretReference(a.(*SecretReference), b.(*app.SecretReference), scope)
 	}); err != nil {
@@ -87,6 +157,104 @@ func RegisterConversions(s *runtime.Scheme) error {
 		return err
 	}
 	return nil
+}
+
+func autoConvert_v1beta1_ApplicationExport_To_app_ApplicationExport(in *ApplicationExport, out *app.ApplicationExport, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1beta1_ApplicationExport_To_app_ApplicationExport is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationExport_To_app_ApplicationExport(in *ApplicationExport, out *app.ApplicationExport, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationExport_To_app_ApplicationExport(in, out, s)
+}
+
+func autoConvert_app_ApplicationExport_To_v1beta1_ApplicationExport(in *app.ApplicationExport, out *ApplicationExport, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_app_ApplicationExport_To_v1beta1_ApplicationExport is an autogenerated conversion function.
+func Convert_app_ApplicationExport_To_v1beta1_ApplicationExport(in *app.ApplicationExport, out *ApplicationExport, s conversion.Scope) error {
+	return autoConvert_app_ApplicationExport_To_v1beta1_ApplicationExport(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationExportList_To_app_ApplicationExportList(in *ApplicationExportList, out *app.ApplicationExportList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]app.ApplicationExport)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationExportList_To_app_ApplicationExportList is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationExportList_To_app_ApplicationExportList(in *ApplicationExportList, out *app.ApplicationExportList, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationExportList_To_app_ApplicationExportList(in, out, s)
+}
+
+func autoConvert_app_ApplicationExportList_To_v1beta1_ApplicationExportList(in *app.ApplicationExportList, out *ApplicationExportList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ApplicationExport)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_app_ApplicationExportList_To_v1beta1_ApplicationExportList is an autogenerated conversion function.
+func Convert_app_ApplicationExportList_To_v1beta1_ApplicationExportList(in *app.ApplicationExportList, out *ApplicationExportList, s conversion.Scope) error {
+	return autoConvert_app_ApplicationExportList_To_v1beta1_ApplicationExportList(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec(in *ApplicationExportSpec, out *app.ApplicationExportSpec, s conversion.Scope) error {
+	*out = *(*app.ApplicationExportSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec(in *ApplicationExportSpec, out *app.ApplicationExportSpec, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationExportSpec_To_app_ApplicationExportSpec(in, out, s)
+}
+
+func autoConvert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec(in *app.ApplicationExportSpec, out *ApplicationExportSpec, s conversion.Scope) error {
+	*out = *(*ApplicationExportSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec is an autogenerated conversion function.
+func Convert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec(in *app.ApplicationExportSpec, out *ApplicationExportSpec, s conversion.Scope) error {
+	return autoConvert_app_ApplicationExportSpec_To_v1beta1_ApplicationExportSpec(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus(in *ApplicationExportStatus, out *app.ApplicationExportStatus, s conversion.Scope) error {
+	out.Artifact = *(*[]byte)(unsafe.Pointer(&in.Artifact))
+	out.ContentType = in.ContentType
+	out.Files = *(*[]string)(unsafe.Pointer(&in.Files))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus(in *ApplicationExportStatus, out *app.ApplicationExportStatus, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationExportStatus_To_app_ApplicationExportStatus(in, out, s)
+}
+
+func autoConvert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in *app.ApplicationExportStatus, out *ApplicationExportStatus, s conversion.Scope) error {
+	out.Artifact = *(*[]byte)(unsafe.Pointer(&in.Artifact))
+	out.ContentType = in.ContentType
+	out.Files = *(*[]string)(unsafe.Pointer(&in.Files))
+	return nil
+}
+
+// Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus is an autogenerated conversion function.
+func Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in *app.ApplicationExportStatus, out *ApplicationExportStatus, s conversion.Scope) error {
+	return autoConvert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in, out, s)
 }
 
 func autoConvert_v1beta1_ChartRepo_To_app_ChartRepo(in *ChartRepo, out *app.ChartRepo, s conversion.Scope) error {
@@ -143,6 +311,26 @@ func Convert_app_ChartRepoList_To_v1beta1_ChartRepoList(in *app.ChartRepoList, o
 	return autoConvert_app_ChartRepoList_To_v1beta1_ChartRepoList(in, out, s)
 }
 
+func autoConvert_v1beta1_ChartRepoReference_To_app_ChartRepoReference(in *ChartRepoReference, out *app.ChartRepoReference, s conversion.Scope) error {
+	*out = *(*app.ChartRepoReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ChartRepoReference_To_app_ChartRepoReference is an autogenerated conversion function.
+func Convert_v1beta1_ChartRepoReference_To_app_ChartRepoReference(in *ChartRepoReference, out *app.ChartRepoReference, s conversion.Scope) error {
+	return autoConvert_v1beta1_ChartRepoReference_To_app_ChartRepoReference(in, out, s)
+}
+
+func autoConvert_app_ChartRepoReference_To_v1beta1_ChartRepoReference(in *app.ChartRepoReference, out *ChartRepoReference, s conversion.Scope) error {
+	*out = *(*ChartRepoReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ChartRepoReference_To_v1beta1_ChartRepoReference is an autogenerated conversion function.
+func Convert_app_ChartRepoReference_To_v1beta1_ChartRepoReference(in *app.ChartRepoReference, out *ChartRepoReference, s conversion.Scope) error {
+	return autoConvert_app_ChartRepoReference_To_v1beta1_ChartRepoReference(in, out, s)
+}
+
 func autoConvert_v1beta1_ChartRepoSpec_To_app_ChartRepoSpec(in *ChartRepoSpec, out *app.ChartRepoSpec, s conversion.Scope) error {
 	*out = *(*app.ChartRepoSpec)(unsafe.Pointer(in))
 	return nil
@@ -181,6 +369,56 @@ func autoConvert_app_ChartRepoStatus_To_v1beta1_ChartRepoStatus(in *app.ChartRep
 // Convert_app_ChartRepoStatus_To_v1beta1_ChartRepoStatus is an autogenerated conversion function.
 func Convert_app_ChartRepoStatus_To_v1beta1_ChartRepoStatus(in *app.ChartRepoStatus, out *ChartRepoStatus, s conversion.Scope) error {
 	return autoConvert_app_ChartRepoStatus_To_v1beta1_ChartRepoStatus(in, out, s)
+}
+
+func autoConvert_v1beta1_ExportChart_To_app_ExportChart(in *ExportChart, out *app.ExportChart, s conversion.Scope) error {
+	out.Name = in.Name
+	out.Version = in.Version
+	out.Description = in.Description
+	out.Readme = in.Readme
+	out.Notes = in.Notes
+	out.Icon = *(*[]byte)(unsafe.Pointer(&in.Icon))
+	return nil
+}
+
+// Convert_v1beta1_ExportChart_To_app_ExportChart is an autogenerated conversion function.
+func Convert_v1beta1_ExportChart_To_app_ExportChart(in *ExportChart, out *app.ExportChart, s conversion.Scope) error {
+	return autoConvert_v1beta1_ExportChart_To_app_ExportChart(in, out, s)
+}
+
+func autoConvert_app_ExportChart_To_v1beta1_ExportChart(in *app.ExportChart, out *ExportChart, s conversion.Scope) error {
+	out.Name = in.Name
+	out.Version = in.Version
+	out.Description = in.Description
+	out.Readme = in.Readme
+	out.Notes = in.Notes
+	out.Icon = *(*[]byte)(unsafe.Pointer(&in.Icon))
+	return nil
+}
+
+// Convert_app_ExportChart_To_v1beta1_ExportChart is an autogenerated conversion function.
+func Convert_app_ExportChart_To_v1beta1_ExportChart(in *app.ExportChart, out *ExportChart, s conversion.Scope) error {
+	return autoConvert_app_ExportChart_To_v1beta1_ExportChart(in, out, s)
+}
+
+func autoConvert_v1beta1_ExportTarget_To_app_ExportTarget(in *ExportTarget, out *app.ExportTarget, s conversion.Scope) error {
+	*out = *(*app.ExportTarget)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ExportTarget_To_app_ExportTarget is an autogenerated conversion function.
+func Convert_v1beta1_ExportTarget_To_app_ExportTarget(in *ExportTarget, out *app.ExportTarget, s conversion.Scope) error {
+	return autoConvert_v1beta1_ExportTarget_To_app_ExportTarget(in, out, s)
+}
+
+func autoConvert_app_ExportTarget_To_v1beta1_ExportTarget(in *app.ExportTarget, out *ExportTarget, s conversion.Scope) error {
+	*out = *(*ExportTarget)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ExportTarget_To_v1beta1_ExportTarget is an autogenerated conversion function.
+func Convert_app_ExportTarget_To_v1beta1_ExportTarget(in *app.ExportTarget, out *ExportTarget, s conversion.Scope) error {
+	return autoConvert_app_ExportTarget_To_v1beta1_ExportTarget(in, out, s)
 }
 
 func autoConvert_v1beta1_SecretReference_To_app_SecretReference(in *SecretReference, out *app.SecretReference, s conversion.Scope) error {

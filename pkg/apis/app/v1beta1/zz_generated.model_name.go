@@ -22,6 +22,26 @@ limitations under the License.
 package v1beta1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationExport) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationExport"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationExportList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationExportList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationExportSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationExportSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationExportStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationExportStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartRepo) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepo"
 }
@@ -32,6 +52,11 @@ func (in ChartRepoList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ChartRepoReference) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartRepoSpec) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoSpec"
 }
@@ -39,6 +64,16 @@ func (in ChartRepoSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartRepoStatus) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExportChart) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ExportChart"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExportTarget) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ExportTarget"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

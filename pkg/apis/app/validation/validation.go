@@ -32,6 +32,9 @@ import (
 var (
 	chartRepoTypes  = sets.New(app.ChartRepoTypeChart, app.ChartRepoTypeOCI, app.ChartRepoTypeLocal)
 	chartRepoPhases = sets.New(app.ChartRepoPending, app.ChartRepoSynced, app.ChartRepoFailed)
+	// exportFormats are the formats archon renders today; HelmChart is part
+	// of the API and refused until it is built.
+	exportFormats = sets.New(app.ExportYAML, app.ExportKustomize)
 )
 
 // ValidateChartRepo checks a chart repository on create. Its name is a
@@ -127,4 +130,36 @@ func joinSchemes(schemes []string) string {
 		out += s + "://"
 	}
 	return out
+}
+
+// ValidateApplicationExport checks an export request.
+func ValidateApplicationExport(export *app.ApplicationExport) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&export.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	spec, path := &export.Spec, field.NewPath("spec")
+	if spec.Application == "" {
+		allErrs = append(allErrs, field.Required(path.Child("application"), "the name of an Application in this namespace"))
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(spec.Application) {
+		if spec.Application != "" {
+			allErrs = append(allErrs, field.Invalid(path.Child("application"), spec.Application, msg))
+		}
+	}
+	if spec.Revision != nil && *spec.Revision < 1 {
+		allErrs = append(allErrs, field.Invalid(path.Child("revision"), *spec.Revision, "revisions count from 1"))
+	}
+	switch {
+	case spec.Format == "":
+		allErrs = append(allErrs, field.Required(path.Child("format"), "one of YAML or Kustomize"))
+	case spec.Format == app.ExportHelmChart:
+		allErrs = append(allErrs, field.Invalid(path.Child("format"), spec.Format, "exporting as a Helm chart is not available yet; use YAML or Kustomize"))
+	case !exportFormats.Has(spec.Format):
+		allErrs = append(allErrs, field.NotSupported(path.Child("format"), spec.Format, sets.List(exportFormats)))
+	}
+	if spec.Chart != nil && spec.Format != app.ExportHelmChart {
+		allErrs = append(allErrs, field.Forbidden(path.Child("chart"), "only for the HelmChart format"))
+	}
+	if spec.Target != nil && spec.Format != app.ExportHelmChart {
+		allErrs = append(allErrs, field.Forbidden(path.Child("target"), "only charts go to a repository"))
+	}
+	return allErrs
 }

@@ -79,3 +79,32 @@ func TestURLAndTypeCannotChange(t *testing.T) {
 		t.Errorf("secret change: %v", errs)
 	}
 }
+
+func TestApplicationExportRules(t *testing.T) {
+	revision := func(n int64) *int64 { return &n }
+	valid := app.ApplicationExport{ObjectMeta: metav1.ObjectMeta{Name: "shop-export", Namespace: "shop"},
+		Spec: app.ApplicationExportSpec{Application: "shop", Format: app.ExportYAML}}
+	if errs := ValidateApplicationExport(&valid); len(errs) > 0 {
+		t.Errorf("a valid export: %v", errs)
+	}
+	for _, c := range []struct {
+		change func(*app.ApplicationExportSpec)
+		field  string
+	}{
+		{func(s *app.ApplicationExportSpec) { s.Application = "" }, "spec.application"},
+		{func(s *app.ApplicationExportSpec) { s.Application = "Shop" }, "spec.application"},
+		{func(s *app.ApplicationExportSpec) { s.Revision = revision(0) }, "spec.revision"},
+		{func(s *app.ApplicationExportSpec) { s.Format = "" }, "spec.format"},
+		{func(s *app.ApplicationExportSpec) { s.Format = "Zip" }, "spec.format"},
+		{func(s *app.ApplicationExportSpec) { s.Format = app.ExportHelmChart }, "spec.format"},
+		{func(s *app.ApplicationExportSpec) { s.Chart = &app.ExportChart{Name: "shop"} }, "spec.chart"},
+		{func(s *app.ApplicationExportSpec) { s.Target = &app.ExportTarget{} }, "spec.target"},
+	} {
+		export := valid.DeepCopy()
+		c.change(&export.Spec)
+		errs := ValidateApplicationExport(export)
+		if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.field) {
+			t.Errorf("%+v: %v, want an error on %s", export.Spec, errs, c.field)
+		}
+	}
+}

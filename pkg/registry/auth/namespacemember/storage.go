@@ -41,6 +41,7 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
+	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
 var clusterRoles = map[auth.NamespaceRole]string{
@@ -131,15 +132,10 @@ func (r *REST) checkProjectMember(ctx context.Context, member *auth.NamespaceMem
 
 // clientAs returns a client that acts as the caller.
 func (r *REST) clientAs(ctx context.Context) (kubernetes.Interface, error) {
-	u, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return nil, apierrors.NewForbidden(auth.Resource("namespacemembers"), "", fmt.Errorf("no user to act as"))
+	config, err := callers.Config(ctx, r.kubeConfig)
+	if err != nil {
+		return nil, apierrors.NewForbidden(auth.Resource("namespacemembers"), "", err)
 	}
-	config := restclient.CopyConfig(r.kubeConfig)
-	// Extras are left out: they describe the credential (such as its id)
-	// rather than grant anything, and impersonating them needs a permission
-	// per key.
-	config.Impersonate = restclient.ImpersonationConfig{UserName: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
 	return kubernetes.NewForConfig(config)
 }
 

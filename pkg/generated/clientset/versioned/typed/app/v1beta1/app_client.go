@@ -28,12 +28,17 @@ import (
 
 type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
+	ApplicationExportsGetter
 	ChartReposGetter
 }
 
 // AppV1beta1Client is used to interact with features provided by the app.alauda.io group.
 type AppV1beta1Client struct {
 	restClient rest.Interface
+}
+
+func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExportInterface {
+	return newApplicationExports(c, namespace)
 }
 
 func (c *AppV1beta1Client) ChartRepos(namespace string) ChartRepoInterface {

@@ -28,6 +28,10 @@ type FakeAppV1beta1 struct {
 	*testing.Fake
 }
 
+func (c *FakeAppV1beta1) ApplicationExports(namespace string) v1beta1.ApplicationExportInterface {
+	return newFakeApplicationExports(c, namespace)
+}
+
 func (c *FakeAppV1beta1) ChartRepos(namespace string) v1beta1.ChartRepoInterface {
 	return newFakeChartRepos(c, namespace)
 }

@@ -1,0 +1,220 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package applicationexport serves applicationexports: a create-only
+// resource whose response carries an application of the namespace rendered
+// as an artifact. It reads the application's components as the caller, so
+// an export shows nothing the caller could not read.
+package applicationexport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage/names"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/export"
+	"github.com/acp-archon/archon/pkg/registry/callers"
+)
+
+var (
+	applications         = schema.GroupVersionResource{Group: "app.k8s.io", Version: "v1beta1", Resource: "applications"}
+	applicationHistories = schema.GroupVersionResource{Group: "app.k8s.io", Version: "v1beta1", Resource: "applicationhistories"}
+)
+
+// REST renders exports.
+type REST struct {
+	kubeConfig *restclient.Config
+	mapper     meta.ResettableRESTMapper
+}
+
+var (
+	_ rest.Creater              = &REST{}
+	_ rest.Scoper               = &REST{}
+	_ rest.SingularNameProvider = &REST{}
+	_ rest.TableConvertor       = &REST{}
+)
+
+// NewREST reads applications through the cluster kubeConfig reaches.
+func NewREST(kubeConfig *restclient.Config) (*REST, error) {
+	client, err := discovery.NewDiscoveryClientForConfig(kubeConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &REST{kubeConfig: kubeConfig, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client))}, nil
+}
+
+func (r *REST) New() runtime.Object     { return &app.ApplicationExport{} }
+func (r *REST) Destroy()                {}
+func (r *REST) NamespaceScoped() bool   { return true }
+func (r *REST) GetSingularName() string { return "applicationexport" }
+
+// Create renders the export; nothing is stored.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
+	exp := obj.(*app.ApplicationExport)
+	exp.Namespace = genericapirequest.NamespaceValue(ctx)
+	if exp.Name == "" && exp.GenerateName != "" {
+		exp.Name = names.SimpleNameGenerator.GenerateName(exp.GenerateName)
+	}
+	if errs := validation.ValidateApplicationExport(exp); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(app.Kind("ApplicationExport"), exp.Name, errs)
+	}
+	if createValidation != nil {
+		if err := createValidation(ctx, exp); err != nil {
+			return nil, err
+		}
+	}
+	config, err := callers.Config(ctx, r.kubeConfig)
+	if err != nil {
+		return nil, apierrors.NewForbidden(app.Resource("applicationexports"), exp.Name, err)
+	}
+	client, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := r.components(ctx, client, exp)
+	if err != nil {
+		return nil, err
+	}
+	var artifact export.Artifact
+	switch exp.Spec.Format {
+	case app.ExportYAML:
+		artifact, err = export.YAML(exp.Spec.Application, objects)
+	case app.ExportKustomize:
+		artifact, err = export.Kustomize(exp.Spec.Application, objects)
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	exp.CreationTimestamp = metav1.Now()
+	exp.Status = app.ApplicationExportStatus{Artifact: artifact.Data, ContentType: artifact.ContentType, Files: artifact.Files}
+	return exp, nil
+}
+
+// components are the application's objects: live, or as an
+// ApplicationHistory recorded them.
+func (r *REST) components(ctx context.Context, client dynamic.Interface, exp *app.ApplicationExport) ([]*unstructured.Unstructured, error) {
+	namespace, name := exp.Namespace, exp.Spec.Application
+	application, err := client.Resource(applications).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if exp.Spec.Revision != nil {
+		return r.revision(ctx, client, namespace, name, *exp.Spec.Revision)
+	}
+
+	var spec struct {
+		Selector       *metav1.LabelSelector `json:"selector"`
+		ComponentKinds []metav1.GroupKind     `json:"componentKinds"`
+	}
+	if raw, ok := application.Object["spec"].(map[string]any); ok {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("application %s: %v", name, err))
+		}
+	}
+	selector, err := metav1.LabelSelectorAsSelector(spec.Selector)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("application %s: spec.selector: %v", name, err))
+	}
+	if spec.Selector == nil {
+		selector = labels.Nothing() // an application without a selector has no components
+	}
+	var objects []*unstructured.Unstructured
+	for _, kind := range spec.ComponentKinds {
+		mapping, err := r.mapping(schema.GroupKind{Group: kind.Group, Kind: kind.Kind})
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("application %s: component kind %s is not served by the cluster", name, kind.Kind))
+		}
+		if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+			continue // an application holds objects of its namespace
+		}
+		list, err := client.Resource(mapping.Resource).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			objects = append(objects, &list.Items[i])
+		}
+	}
+	return objects, nil
+}
+
+// mapping finds the resource of a kind, asking discovery again once for a
+// kind it did not know, such as one of a CRD added since.
+func (r *REST) mapping(kind schema.GroupKind) (*meta.RESTMapping, error) {
+	mapping, err := r.mapper.RESTMapping(kind)
+	if meta.IsNoMatchError(err) {
+		r.mapper.Reset()
+		mapping, err = r.mapper.RESTMapping(kind)
+	}
+	return mapping, err
+}
+
+// revision reads the components an ApplicationHistory recorded.
+func (r *REST) revision(ctx context.Context, client dynamic.Interface, namespace, name string, revision int64) ([]*unstructured.Unstructured, error) {
+	histories, err := client.Resource(applicationHistories).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, history := range histories.Items {
+		application, _, _ := unstructured.NestedString(history.Object, "spec", "applicationName")
+		number, _, _ := unstructured.NestedInt64(history.Object, "spec", "revision")
+		if application != name || number != revision {
+			continue
+		}
+		stream, _, _ := unstructured.NestedString(history.Object, "spec", "yaml")
+		return decodeStream(stream, history.GetName())
+	}
+	return nil, apierrors.NewNotFound(schema.GroupResource{Group: applicationHistories.Group, Resource: applicationHistories.Resource},
+		fmt.Sprintf("%s revision %d", name, revision))
+}
+
+func decodeStream(stream, history string) ([]*unstructured.Unstructured, error) {
+	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(stream), 4096)
+	var objects []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objects, nil
+			}
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("application history %s: spec.yaml: %v", history, err))
+		}
+		if len(obj.Object) > 0 {
+			objects = append(objects, obj)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package callers gives storage a client that acts as the caller of the
+// request, so that kube-apiserver's RBAC judges what the caller reaches
+// through archon exactly as it would judge the caller directly.
+package callers
+
+import (
+	"context"
+	"errors"
+
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	restclient "k8s.io/client-go/rest"
+)
+
+// ErrNoUser is a request without a user to act as.
+var ErrNoUser = errors.New("no user to act as")
+
+// Config returns base impersonating the request's user.
+func Config(ctx context.Context, base *restclient.Config) (*restclient.Config, error) {
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return nil, ErrNoUser
+	}
+	config := restclient.CopyConfig(base)
+	// Extras are left out: they describe the credential (such as its id)
+	// rather than grant anything, and impersonating them needs a permission
+	// per key.
+	config.Impersonate = restclient.ImpersonationConfig{UserName: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
+	return config, nil
+}

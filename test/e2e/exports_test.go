@@ -1,0 +1,206 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+)
+
+const shopManifests = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop-config, labels: {app.kubernetes.io/name: shop}}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, labels: {app.kubernetes.io/name: shop}}
+spec:
+  type: NodePort
+  selector: {app.kubernetes.io/name: shop}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, labels: {app.kubernetes.io/name: shop}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: shop}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: shop}}
+    spec: {containers: [{name: shop, image: shop:1.2.0}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, labels: {app.kubernetes.io/name: shop}}
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-the-shop}
+data: {other: value}
+---
+apiVersion: app.k8s.io/v1beta1
+kind: Application
+metadata: {name: shop}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: shop}}
+  componentKinds:
+  - {group: "", kind: ConfigMap}
+  - {group: "", kind: Service}
+  - {group: apps, kind: Deployment}
+  - {group: networking.k8s.io, kind: Ingress}
+`
+
+func exportShop(t *testing.T, format appv1beta1.ApplicationExportFormat) *appv1beta1.ApplicationExport {
+	t.Helper()
+	exp, err := archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"},
+		Spec:       appv1beta1.ApplicationExportSpec{Application: "shop", Format: format},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("export as %s: %v", format, err)
+	}
+	return exp
+}
+
+func TestApplicationExports(t *testing.T) {
+	createNamespaces(t, "export-a", "export-b", "export-c")
+	eventually(t, "the shop applied", func() error {
+		_, err := kubectl(t, plane.KubeconfigPath, shopManifests, "apply", "-n", "export-a", "-f", "-")
+		return err
+	})
+
+	t.Run("YAML applies cleanly into another namespace", func(t *testing.T) {
+		exp := exportShop(t, appv1beta1.ExportYAML)
+		stream := string(exp.Status.Artifact)
+		if exp.Status.ContentType != "application/yaml" || strings.Count(stream, "kind: ") != 4 || strings.Contains(stream, "not-the-shop") {
+			t.Fatalf("YAML export (%s):\n%s", exp.Status.ContentType, stream)
+		}
+		for _, cluster := range []string{"uid:", "resourceVersion", "clusterIP", "namespace: export-a", "managedFields", "status:"} {
+			if strings.Contains(stream, cluster) {
+				t.Errorf("the export keeps %q:\n%s", cluster, stream)
+			}
+		}
+		adminKubectl(t, stream, "apply", "-n", "export-b", "-f", "-")
+		for _, object := range []string{"configmap/shop-config", "service/shop", "deployment/shop", "ingress/shop"} {
+			adminKubectl(t, "", "get", "-n", "export-b", object)
+		}
+	})
+
+	t.Run("Kustomize builds", func(t *testing.T) {
+		exp := exportShop(t, appv1beta1.ExportKustomize)
+		dir := t.TempDir()
+		gz, err := gzip.NewReader(bytes.NewReader(exp.Status.Artifact))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(gz)
+		for {
+			header, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(tr)
+			path := filepath.Join(dir, filepath.FromSlash(header.Name))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		built := adminKubectl(t, "", "kustomize", filepath.Join(dir, "shop"))
+		if strings.Count(built, "kind: ") != 4 {
+			t.Errorf("kubectl kustomize:\n%s", built)
+		}
+		adminKubectl(t, "", "apply", "-n", "export-c", "-k", filepath.Join(dir, "shop"))
+	})
+
+	t.Run("a revision exports what its history recorded", func(t *testing.T) {
+		adminKubectl(t, `
+apiVersion: app.k8s.io/v1beta1
+kind: ApplicationHistory
+metadata: {name: shop-1, namespace: export-a}
+spec:
+  applicationName: shop
+  revision: 1
+  yaml: |
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: shop-config, namespace: export-a, uid: abc, resourceVersion: "5"}
+    data: {greeting: hello from revision 1}
+`, "apply", "-f", "-")
+		revision := int64(1)
+		exp, err := archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-r1"},
+			Spec:       appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportYAML, Revision: &revision},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream := string(exp.Status.Artifact)
+		if !strings.Contains(stream, "hello from revision 1") || strings.Contains(stream, "uid") || strings.Count(stream, "kind: ") != 1 {
+			t.Errorf("revision 1:\n%s", stream)
+		}
+		revision = 7
+		_, err = archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+			ObjectMeta: metav1.ObjectMeta{Name: "shop-r7"},
+			Spec:       appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportYAML, Revision: &revision},
+		}, metav1.CreateOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("a revision without history: %v", err)
+		}
+	})
+
+	t.Run("bad requests name the field", func(t *testing.T) {
+		_, err := archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+			ObjectMeta: metav1.ObjectMeta{Name: "x"},
+			Spec:       appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportHelmChart},
+		}, metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.format") {
+			t.Errorf("HelmChart: %v", err)
+		}
+		_, err = archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+			ObjectMeta: metav1.ObjectMeta{Name: "x"},
+			Spec:       appv1beta1.ApplicationExportSpec{Application: "no-such-app", Format: appv1beta1.ExportYAML},
+		}, metav1.CreateOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("unknown application: %v", err)
+		}
+	})
+}
