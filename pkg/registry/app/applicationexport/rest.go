@@ -138,7 +138,7 @@ func (r *REST) components(ctx context.Context, client dynamic.Interface, exp *ap
 
 	var spec struct {
 		Selector       *metav1.LabelSelector `json:"selector"`
-		ComponentKinds []metav1.GroupKind     `json:"componentKinds"`
+		ComponentKinds []metav1.GroupKind    `json:"componentKinds"`
 	}
 	if raw, ok := application.Object["spec"].(map[string]any); ok {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
