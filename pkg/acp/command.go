@@ -38,6 +38,9 @@ type options struct {
 	context    string
 	// registryCA verifies the registry and its token service.
 	registryCA string
+	// registry is the platform registry's host:port: the only one commands
+	// send the user's Kubernetes credentials to.
+	registry string
 }
 
 // NewCommand returns the kubectl-acp command.
@@ -55,6 +58,8 @@ func NewCommand(out io.Writer) *cobra.Command {
 	flags.StringVar(&o.context, "context", "", "The kubeconfig context to use.")
 	flags.StringVar(&o.registryCA, "registry-ca", os.Getenv("REGISTRY_CA"),
 		"CA file that verifies the registry and archon, besides the system's roots; $REGISTRY_CA is the default.")
+	flags.StringVar(&o.registry, "registry", os.Getenv("REGISTRY"),
+		"The platform registry's host:port, the only registry kubectl acp sends your Kubernetes credentials to; $REGISTRY is the default.")
 	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o))
 	return cmd
 }
@@ -70,10 +75,26 @@ func (o *options) restConfig() (*rest.Config, error) {
 }
 
 // parseReference reads an image reference of the platform's registry.
-func parseReference(reference string) (name.Reference, error) {
+func (o *options) parseReference(reference string) (name.Reference, error) {
 	ref, err := name.ParseReference(reference)
 	if err != nil {
 		return nil, fmt.Errorf("image reference %q: %w (references are <registry>/<namespace>/<repository>[:<tag>|@<digest>], repositories in lower case)", reference, err)
 	}
+	if err := o.checkRegistry(ref.Context().RegistryStr()); err != nil {
+		return nil, err
+	}
 	return ref, nil
+}
+
+// checkRegistry refuses a registry other than the platform's: the commands
+// hand it the user's Kubernetes token.
+func (o *options) checkRegistry(registry string) error {
+	switch o.registry {
+	case "":
+		return fmt.Errorf("name the platform's registry with --registry or $REGISTRY: kubectl acp sends your Kubernetes credentials to it and to no other")
+	case registry:
+		return nil
+	default:
+		return fmt.Errorf("%s is not the platform's registry (%s): kubectl acp sends your Kubernetes credentials to that one only", registry, o.registry)
+	}
 }

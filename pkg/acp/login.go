@@ -46,6 +46,11 @@ directly and need no login).`,
 			if err != nil {
 				return fmt.Errorf("registry %q: %w", args[0], err)
 			}
+			if o.registry != "" {
+				if err := o.checkRegistry(registry.RegistryStr()); err != nil {
+					return err
+				}
+			}
 			kubeConfig, err := o.restConfig()
 			if err != nil {
 				return err

@@ -39,7 +39,7 @@ func newPullCommand(o *options) *cobra.Command {
   kubectl acp pull registry.example.com/team-a/app:v1 -o app.tar`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseReference(args[0])
+			ref, err := o.parseReference(args[0])
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ get in the source's namespace.`,
 			}
 			refs := make([]name.Reference, len(args))
 			for i, arg := range args {
-				ref, err := parseReference(arg)
+				ref, err := o.parseReference(arg)
 				if err != nil {
 					return err
 				}

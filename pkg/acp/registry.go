@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,7 +49,7 @@ func (o *options) registryAccess(config *rest.Config, token string) (*registryAc
 		if err != nil {
 			return nil, err
 		}
-		token = string(data)
+		token = strings.TrimSpace(string(data))
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil {

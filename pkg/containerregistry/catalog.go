@@ -66,10 +66,7 @@ type Catalog struct {
 	tagWrites map[string]uint64
 
 	queue *keyqueue.Queue
-	// pushedTags holds, by "repository:tag", the digest the latest
-	// notification gave the tag; tagQueue applies them.
-	pushedMu   sync.Mutex
-	pushedTags map[string]string
+	// tagQueue reads single tags, keyed "repository:tag".
 	tagQueue   *keyqueue.Queue
 	synced     chan struct{}
 	syncedOnce sync.Once
@@ -79,18 +76,25 @@ type Catalog struct {
 // fills it.
 func NewCatalog(client *Client) *Catalog {
 	c := &Catalog{
-		client:     client,
-		images:     map[string]*registry.Image{},
-		tagWrites:  map[string]uint64{},
-		pushedTags: map[string]string{},
-		synced:     make(chan struct{}),
+		client:    client,
+		images:    map[string]*registry.Image{},
+		tagWrites: map[string]uint64{},
+		synced:    make(chan struct{}),
 	}
-	c.tagQueue = keyqueue.New("image-catalog-tags", c.applyPushedTag)
 	c.queue = keyqueue.New("image-catalog", func(ctx context.Context, repository string) error {
 		_, err := c.refresh(ctx, repository)
 		return err
 	})
+	c.tagQueue = keyqueue.New("image-catalog-tags", c.applyPushedTag)
 	c.feed = changefeed.New(&c.mu, catalogHistory, func() *registry.Image { return &registry.Image{} })
+	// Revisions start at the time of start-up, in microseconds, so that the
+	// resourceVersions of a restarted archon are newer than any it gave
+	// before, and a watch resuming from an earlier process is told to list
+	// again rather than replayed a history it never saw.
+	c.revision = uint64(time.Now().UnixMicro())
+	c.feed.Reset(c.revision)
+	c.feed.Advance(c.revision)
+	c.feed.RejectFutureResourceVersions()
 	return c
 }
 
@@ -121,39 +125,27 @@ func (c *Catalog) Run(ctx context.Context, workers int) {
 // it notified before writing it.
 func (c *Catalog) Refresh(repository string) { c.queue.AddAfter(repository, notificationSettle) }
 
-// TagPushed records that a push made tag point at digest. Applying it
-// costs no registry request when the digest was described before, and one
-// manifest read (and its config) otherwise, however many tags the
-// repository has. Of several pushes of one tag, the latest wins.
-func (c *Catalog) TagPushed(repository, tag, digest string) {
-	key := repository + ":" + tag
-	c.pushedMu.Lock()
-	c.pushedTags[key] = digest
-	c.pushedMu.Unlock()
-	c.tagQueue.Add(key)
+// TagPushed asks for one tag of the repository to be read again, after a
+// notification said it was pushed. Only the tag is read (its manifest too,
+// for a digest archon has not described), however many tags the
+// repository has; the registry, not the notification, says what the tag
+// points at, so a forged notification changes nothing.
+func (c *Catalog) TagPushed(repository, tag string) {
+	if ValidateRepository(repository) == nil && tag != "" {
+		c.tagQueue.Add(repository + ":" + tag)
+	}
 }
 
 func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
-	c.pushedMu.Lock()
-	digest, ok := c.pushedTags[key]
-	delete(c.pushedTags, key)
-	c.pushedMu.Unlock()
-	if !ok {
-		return nil
-	}
 	separator := strings.LastIndex(key, ":")
 	repository, tag := key[:separator], key[separator+1:]
 	namespace, name, err := SplitRepository(repository)
 	if err != nil {
-		return nil // not one of the platform's repositories
+		return nil
 	}
-	described, err := c.client.describeManifest(ctx, repository, digest)
-	if err != nil {
-		c.pushedMu.Lock()
-		if _, newer := c.pushedTags[key]; !newer {
-			c.pushedTags[key] = digest
-		}
-		c.pushedMu.Unlock()
+	described, err := c.client.Describe(ctx, repository, tag)
+	gone := errors.Is(err, errNotFound)
+	if err != nil && !gone {
 		return err
 	}
 	described.Name = tag
@@ -167,8 +159,13 @@ func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
 	if old := c.images[repository]; old != nil {
 		image.Status.Tags = slices.DeleteFunc(slices.Clone(old.Status.Tags), func(t registry.ImageTag) bool { return t.Name == tag })
 	}
-	image.Status.Tags = append(image.Status.Tags, described)
-	sort.Slice(image.Status.Tags, func(i, j int) bool { return image.Status.Tags[i].Name < image.Status.Tags[j].Name })
+	if !gone {
+		image.Status.Tags = append(image.Status.Tags, described)
+		sort.Slice(image.Status.Tags, func(i, j int) bool { return image.Status.Tags[i].Name < image.Status.Tags[j].Name })
+	}
+	if len(image.Status.Tags) == 0 {
+		image = nil
+	}
 	c.tagWrites[repository]++
 	c.store(repository, image)
 	return nil
@@ -188,7 +185,12 @@ func (c *Catalog) resyncAll(ctx context.Context) error {
 		}
 		listed[repository] = true
 		if _, err := c.refresh(ctx, repository); err != nil {
-			return err
+			if IsUnavailable(err) {
+				return err
+			}
+			// One repository the catalogue cannot read must not keep the
+			// others out of it.
+			klog.ErrorS(err, "Reading a repository of the container registry failed; leaving it out", "repository", repository)
 		}
 	}
 	c.mu.RLock()
@@ -224,11 +226,16 @@ func (c *Catalog) refresh(ctx context.Context, repository string) (*registry.Ima
 		}
 		c.mu.Lock()
 		// A tag set from a notification while this read ran may be missing
-		// from it: read again, a few times at most, since the next
-		// notification or resync repairs what a busy repository leaves.
-		if c.tagWrites[repository] != writes && attempt < maxReadAttempts {
+		// from it: read again, and past a few attempts leave the catalogue
+		// as the tag reads made it and try again in a moment.
+		if c.tagWrites[repository] != writes {
+			current := c.images[repository]
 			c.mu.Unlock()
-			continue
+			if attempt < maxReadAttempts {
+				continue
+			}
+			c.Refresh(repository)
+			return current.DeepCopy(), nil
 		}
 		stored := c.store(repository, image)
 		c.mu.Unlock()

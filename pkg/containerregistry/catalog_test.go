@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/acp-archon/archon/pkg/apis/registry"
@@ -151,7 +152,8 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 	defer w.Stop()
 
 	lists := fake.tagLists.Load()
-	catalog.TagPushed("team-a/app", "v1", fake.push("team-a/app", "v1", 100))
+	fake.push("team-a/app", "v1", 100)
+	catalog.TagPushed("team-a/app", "v1")
 	event := nextEvent(t, w)
 	image := event.Object.(*registry.Image)
 	if event.Type != watch.Added || image.Namespace != "team-a" || image.Name != "app" || len(image.Status.Tags) != 1 {
@@ -162,12 +164,22 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 		t.Errorf("described tag %+v", tag)
 	}
 
-	catalog.TagPushed("team-a/app", "v2", fake.push("team-a/app", "v2", 200))
+	fake.push("team-a/app", "v2", 200)
+	catalog.TagPushed("team-a/app", "v2")
 	if event := nextEvent(t, w); event.Type != watch.Modified || len(event.Object.(*registry.Image).Status.Tags) != 2 {
 		t.Fatalf("second push: %s %+v", event.Type, event.Object)
 	}
 	if fake.tagLists.Load() != lists {
 		t.Errorf("pushes listed the repository's tags %d times", fake.tagLists.Load()-lists)
+	}
+
+	// A notification of a tag the registry does not hold changes nothing:
+	// the registry, not the notification, is the truth.
+	catalog.TagPushed("team-a/app", "forged")
+	catalog.TagPushed("team-a/other", "forged")
+	time.Sleep(200 * time.Millisecond)
+	if images, _ := catalog.List(everything); len(images) != 1 || len(images[0].Status.Tags) != 2 {
+		t.Errorf("after forged notifications: %+v", images)
 	}
 
 	// A deletion is read in full: the tags are gone, and so is the Image.
@@ -192,5 +204,17 @@ func TestGetReadsTheRegistry(t *testing.T) {
 	}
 	if missing, err := catalog.Get(context.Background(), "team-a/none"); missing != nil || err != nil {
 		t.Errorf("get of a missing repository: %+v %v", missing, err)
+	}
+}
+
+func TestWatchesFromAnotherProcessAreToldToListAgain(t *testing.T) {
+	catalog, _ := newTestCatalog(t)
+	everything := func(*registry.Image) bool { return true }
+	_, revision := catalog.List(everything)
+	for _, rv := range []uint64{revision + 1000, 5} {
+		_, err := catalog.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: fmt.Sprint(rv)}, everything)
+		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+			t.Errorf("watch from %d (catalogue at %d): %v, want 410", rv, revision, err)
+		}
 	}
 }

@@ -43,7 +43,6 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 				MediaType  string `json:"mediaType"`
 				Repository string `json:"repository"`
 				Tag        string `json:"tag"`
-				Digest     string `json:"digest"`
 			} `json:"target"`
 		} `json:"events"`
 	}
@@ -55,8 +54,8 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 		target := event.Target
 		switch {
 		case target.Repository == "" || !changesTags(event.Action, target.MediaType, target.Tag):
-		case event.Action == "push" && target.Tag != "" && target.Digest != "":
-			c.TagPushed(target.Repository, target.Tag, target.Digest)
+		case event.Action == "push" && target.Tag != "":
+			c.TagPushed(target.Repository, target.Tag)
 		default:
 			c.Refresh(target.Repository)
 		}

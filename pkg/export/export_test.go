@@ -144,7 +144,7 @@ func TestKustomizeBaseListsEveryFile(t *testing.T) {
 		files[header.Name] = string(data)
 	}
 	kustomization := files["shop/kustomization.yaml"]
-	for _, file := range []string{"service-shop.yaml", "deployment-shop.yaml"} {
+	for _, file := range []string{"service-shop.yaml", "deployment.apps-shop.yaml"} {
 		if !strings.Contains(kustomization, "- "+file) || files["shop/"+file] == "" {
 			t.Errorf("%s missing from the base: %v\n%s", file, artifact.Files, kustomization)
 		}
@@ -155,5 +155,17 @@ func TestKustomizeBaseListsEveryFile(t *testing.T) {
 	again, _ := Kustomize("shop", []*unstructured.Unstructured{object(t, liveService), object(t, liveDeployment)})
 	if !bytes.Equal(again.Data, artifact.Data) {
 		t.Error("the same objects gave different bytes")
+	}
+}
+
+func TestKustomizeKeepsKindsOfOtherGroupsApart(t *testing.T) {
+	knative := object(t, "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: shop}\n")
+	service := object(t, liveService)
+	artifact, err := Kustomize("shop", []*unstructured.Unstructured{service, knative, service})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(artifact.Files, ",") != "shop/kustomization.yaml,shop/service-shop.yaml,shop/service.serving.knative.dev-shop.yaml" {
+		t.Errorf("files %v", artifact.Files)
 	}
 }

@@ -84,11 +84,14 @@ func Kustomize(name string, objects []*unstructured.Unstructured) (Artifact, err
 	files := map[string][]byte{}
 	var resources []string
 	for _, obj := range ordered(objects) {
+		file := fileName(obj)
+		if _, seen := files[file]; seen {
+			continue // listed twice by the application's component kinds
+		}
 		data, err := yaml.Marshal(Simplify(obj).Object)
 		if err != nil {
 			return Artifact{}, fmt.Errorf("%s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
-		file := strings.ToLower(obj.GetKind()) + "-" + obj.GetName() + ".yaml"
 		files[file] = data
 		resources = append(resources, file)
 	}
@@ -135,4 +138,16 @@ func tarball(dir string, files map[string][]byte) (Artifact, error) {
 	}
 	artifact.Data = buf.Bytes()
 	return artifact, nil
+}
+
+// fileName names an object's file in a Kustomize base: its kind, its group
+// when it has one (a Knative Service is not a Service), and its name, with
+// nothing that could leave the base's directory.
+func fileName(obj *unstructured.Unstructured) string {
+	kind := strings.ToLower(obj.GetKind())
+	if group := obj.GroupVersionKind().Group; group != "" {
+		kind += "." + group
+	}
+	name := strings.NewReplacer("/", "_", "\\", "_", "..", "_").Replace(obj.GetName())
+	return kind + "-" + name + ".yaml"
 }

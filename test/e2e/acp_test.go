@@ -56,7 +56,7 @@ func kubectlACP(t *testing.T, kubeconfig, dockerConfig string, args ...string) (
 	binDir := os.Getenv("ARCHON_BIN_DIR")
 	cmd := exec.Command(filepath.Join(binDir, "kubectl"), append([]string{"acp"}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "KUBECONFIG="+kubeconfig,
-		"DOCKER_CONFIG="+dockerConfig, "REGISTRY_CA="+plane.RegistryCA())
+		"DOCKER_CONFIG="+dockerConfig, "REGISTRY_CA="+plane.RegistryCA(), "REGISTRY="+plane.RegistryHost)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -114,6 +114,10 @@ func TestKubectlACP(t *testing.T) {
 		_, err = kubectlACP(t, plane.KubeconfigPath, t.TempDir(), "pull", registry+"/no-such-namespace/app:v1")
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("an unknown namespace: %v", err)
+		}
+		_, err = kubectlACP(t, pullerConfig, puller.dockerConfig, "pull", "elsewhere.example.com/acp-a/app:v1")
+		if err == nil || !strings.Contains(err.Error(), "not the platform's registry") {
+			t.Errorf("another registry: %v", err)
 		}
 		_, err = kubectlACP(t, pullerConfig, puller.dockerConfig, "pull", registry+"/Not/A:Reference")
 		if err == nil || !strings.Contains(err.Error(), "reference") {

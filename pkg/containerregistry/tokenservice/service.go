@@ -93,11 +93,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			allowed, err := s.authorize(r.Context(), caller, access)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
+			allowed := s.authorize(r.Context(), caller, access)
 			if len(allowed.Actions) > 0 {
 				granted = append(granted, allowed)
 			}
@@ -143,7 +139,7 @@ func (s *Service) authenticate(r *http.Request) (user.Info, int, string) {
 var verbs = map[string]string{"pull": "get", "delete": "delete"}
 
 // authorize returns the part of access the caller's RBAC allows.
-func (s *Service) authorize(ctx context.Context, caller user.Info, access containerregistry.Access) (containerregistry.Access, error) {
+func (s *Service) authorize(ctx context.Context, caller user.Info, access containerregistry.Access) containerregistry.Access {
 	allowed := containerregistry.Access{Type: access.Type, Name: access.Name}
 	deny := func(action, reason string) {
 		klog.InfoS("Registry access denied", "user", caller.GetName(), "scope", access.Type+":"+access.Name, "action", action, "reason", reason)
@@ -155,17 +151,17 @@ func (s *Service) authorize(ctx context.Context, caller user.Info, access contai
 		} else {
 			deny(strings.Join(access.Actions, ","), "listing the catalogue needs list images in every namespace")
 		}
-		return allowed, nil
+		return allowed
 	}
 
 	if access.Type != "repository" {
 		deny(strings.Join(access.Actions, ","), "unknown resource type")
-		return allowed, nil
+		return allowed
 	}
 	namespace, name, err := containerregistry.SplitRepository(access.Name)
 	if err != nil {
 		deny(strings.Join(access.Actions, ","), err.Error())
-		return allowed, nil
+		return allowed
 	}
 	actions := access.Actions
 	if len(actions) == 1 && actions[0] == "*" {
@@ -179,7 +175,10 @@ func (s *Service) authorize(ctx context.Context, caller user.Info, access contai
 			if !s.allows(ctx, caller, verb, namespace, name) {
 				tags, err := s.repositories.Tags(ctx, access.Name)
 				if err != nil {
-					return allowed, err
+					// Whether the repository is new is unknown: grant no push
+					// on create alone, and the other actions as usual.
+					deny(action, "the registry could not say whether the repository exists: "+err.Error())
+					continue
 				}
 				if len(tags) == 0 {
 					verb = "create"
@@ -198,7 +197,7 @@ func (s *Service) authorize(ctx context.Context, caller user.Info, access contai
 	if len(access.Actions) == 1 && access.Actions[0] == "*" && len(allowed.Actions) == 3 {
 		allowed.Actions = []string{"*"}
 	}
-	return allowed, nil
+	return allowed
 }
 
 func (s *Service) allows(ctx context.Context, caller user.Info, verb, namespace, name string) bool {

@@ -189,6 +189,13 @@ func (c *Controller) ensureSecret(ctx context.Context, serviceAccount *corev1.Se
 			Type:       corev1.SecretTypeDockerConfigJson,
 			Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte("{}")},
 		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Made since the cache was filled: read it rather than wait.
+			secret, err = c.kube.CoreV1().Secrets(namespace).Get(ctx, SecretName, metav1.GetOptions{})
+		}
+	}
+	if err == nil && secret.Labels[ManagedLabel] != "true" {
+		return time.Time{}, fmt.Errorf("secret %s/%s exists and is not archon's; leaving it alone", namespace, SecretName)
 	}
 	if err != nil {
 		return time.Time{}, err

@@ -72,7 +72,17 @@ type Feed[T Object] struct {
 	history      []Change[T]
 	historyStart uint64
 	watchers     map[*watcher[T]]struct{}
+	// rejectFuture refuses watches from a resourceVersion the feed has not
+	// reached, for owners whose lists come from the feed itself.
+	rejectFuture bool
 }
+
+// RejectFutureResourceVersions makes watches from a resourceVersion the
+// feed has not reached fail with 410 Gone, so that their clients list
+// again. Owners serving lists from the feed use it: such a version comes
+// from another process. Owners whose lists come from elsewhere (newer than
+// the feed for a moment) do not.
+func (f *Feed[T]) RejectFutureResourceVersions() { f.rejectFuture = true }
 
 // New returns a feed guarded by lock, keeping historySize changes;
 // newObject makes the empty objects bookmarks carry.
@@ -152,6 +162,9 @@ func (f *Feed[T]) Watch(ctx context.Context, opts WatchOptions, visible func(T) 
 		if opts.SendInitialEvents {
 			initial = append(initial, watch.Event{Type: watch.Bookmark, Object: w.bookmark(f.resourceVersion, true)})
 		}
+	case f.rejectFuture && from > f.resourceVersion:
+		f.lock.Unlock()
+		return nil, apierrors.NewResourceExpired(fmt.Sprintf("resource version %d is not one of this server's (at %d)", from, f.resourceVersion))
 	case from < f.historyStart:
 		f.lock.Unlock()
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", from, f.historyStart))
