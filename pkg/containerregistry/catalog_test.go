@@ -218,3 +218,16 @@ func TestWatchesFromAnotherProcessAreToldToListAgain(t *testing.T) {
 		}
 	}
 }
+
+func TestNextPageFollowsTheLinkHeader(t *testing.T) {
+	for link, want := range map[string]string{
+		`</v2/_catalog?last=team-a%2Fapp&n=100>; rel="next"`:                "/v2/_catalog?last=team-a%2Fapp&n=100",
+		`<https://registry.example.com/v2/_catalog?last=x&n=2>; rel="next"`: "/v2/_catalog?last=x&n=2",
+		"":                                  "",
+		`</v2/_catalog?last=x>; rel="prev"`: "",
+	} {
+		if got := nextPage(link); got != want {
+			t.Errorf("nextPage(%q) = %q, want %q", link, got, want)
+		}
+	}
+}

@@ -106,28 +106,43 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Catalog lists every repository of the registry.
+// Catalog lists every repository of the registry, page by page as the
+// registry's Link headers lead.
 func (c *Client) Catalog(ctx context.Context) ([]string, error) {
 	access := []Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
 	var all []string
-	last := ""
-	for {
-		path := "/v2/_catalog?n=1000"
-		if last != "" {
-			path += "&last=" + url.QueryEscape(last)
+	for path := "/v2/_catalog?n=1000"; path != ""; {
+		resp, err := c.do(ctx, http.MethodGet, path, access, nil)
+		if err != nil {
+			return nil, err
 		}
 		var page struct {
 			Repositories []string `json:"repositories"`
 		}
-		if err := c.getJSON(ctx, path, access, &page); err != nil {
-			return nil, err
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&page)
+		next := nextPage(resp.Header.Get("Link"))
+		resp.Body.Close()
+		if err != nil {
+			return nil, &UnavailableError{Registry: c.base.Host, Err: fmt.Errorf("reading the catalogue: %w", err)}
 		}
 		all = append(all, page.Repositories...)
-		if len(page.Repositories) < 1000 {
-			return all, nil
-		}
-		last = page.Repositories[len(page.Repositories)-1]
+		path = next
 	}
+	return all, nil
+}
+
+// nextPage is the path of a Link header's rel="next" target, or "".
+func nextPage(link string) string {
+	target, params, found := strings.Cut(link, ";")
+	if !found || !strings.Contains(params, `rel="next"`) {
+		return ""
+	}
+	target = strings.Trim(strings.TrimSpace(target), "<>")
+	u, err := url.Parse(target)
+	if err != nil || u.Path == "" {
+		return ""
+	}
+	return u.RequestURI()
 }
 
 // Tags lists a repository's tags; none when the repository does not exist.
