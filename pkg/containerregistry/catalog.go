@@ -130,9 +130,13 @@ func (c *Catalog) Refresh(repository string) { c.queue.AddAfter(repository, noti
 // for a digest archon has not described), however many tags the
 // repository has; the registry, not the notification, says what the tag
 // points at, so a forged notification changes nothing.
+//
+// The tag is read now and once more a moment later: the registry notifies
+// a pushed manifest before it writes the tag.
 func (c *Catalog) TagPushed(repository, tag string) {
 	if ValidateRepository(repository) == nil && tag != "" {
 		c.tagQueue.Add(repository + ":" + tag)
+		c.tagQueue.AddAfter(repository+":"+tag, notificationSettle)
 	}
 }
 
@@ -144,8 +148,12 @@ func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
 		return nil
 	}
 	described, err := c.client.Describe(ctx, repository, tag)
-	gone := errors.Is(err, errNotFound)
-	if err != nil && !gone {
+	if errors.Is(err, errNotFound) {
+		// Not written yet, or never pushed: deletions reach the catalogue
+		// through full reads of the repository.
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	described.Name = tag
@@ -159,13 +167,8 @@ func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
 	if old := c.images[repository]; old != nil {
 		image.Status.Tags = slices.DeleteFunc(slices.Clone(old.Status.Tags), func(t registry.ImageTag) bool { return t.Name == tag })
 	}
-	if !gone {
-		image.Status.Tags = append(image.Status.Tags, described)
-		sort.Slice(image.Status.Tags, func(i, j int) bool { return image.Status.Tags[i].Name < image.Status.Tags[j].Name })
-	}
-	if len(image.Status.Tags) == 0 {
-		image = nil
-	}
+	image.Status.Tags = append(image.Status.Tags, described)
+	sort.Slice(image.Status.Tags, func(i, j int) bool { return image.Status.Tags[i].Name < image.Status.Tags[j].Name })
 	c.tagWrites[repository]++
 	c.store(repository, image)
 	return nil
