@@ -17,17 +17,14 @@ limitations under the License.
 package chartrepo
 
 import (
-	"context"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage/names"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
 // REST serves chartrepos.
@@ -41,9 +38,7 @@ var _ rest.ShortNamesProvider = &REST{}
 func (*REST) ShortNames() []string { return []string{"ctr"} }
 
 // StatusREST serves chartrepos/status.
-type StatusREST struct {
-	store *genericregistry.Store
-}
+type StatusREST = statusrest.REST
 
 // NewStorage returns the storage of chartrepos and of their status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
@@ -65,31 +60,5 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: getAttrs}); err != nil {
 		return nil, nil, err
 	}
-	statusStore := *store
-	status := statusStrategy{s}
-	statusStore.UpdateStrategy = status
-	statusStore.ResetFieldsStrategy = status
-	return &REST{store}, &StatusREST{&statusStore}, nil
-}
-
-func (r *StatusREST) New() runtime.Object { return &app.ChartRepo{} }
-
-// Destroy leaves the shared store to the main resource.
-func (r *StatusREST) Destroy() {}
-
-func (r *StatusREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	return r.store.Get(ctx, name, options)
-}
-
-func (r *StatusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	// Status updates never create.
-	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
-}
-
-func (r *StatusREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return r.store.GetResetFields()
-}
-
-func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	return r.store.ConvertToTable(ctx, object, tableOptions)
+	return &REST{store}, statusrest.New(store, statusStrategy{s}), nil
 }

@@ -36,11 +36,11 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/registry/auth/project/visibility"
+	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
 // REST serves projects. Lists and watches of callers who may not get every
@@ -61,9 +61,7 @@ var _ rest.ShortNamesProvider = &REST{}
 func (*REST) ShortNames() []string { return []string{"proj"} }
 
 // StatusREST serves projects/status.
-type StatusREST struct {
-	store *genericregistry.Store
-}
+type StatusREST = statusrest.REST
 
 // NewStorage returns the storage of projects and of their status
 // subresource for the cluster archon serves. authz decides who sees every project; nil lets everyone.
@@ -89,11 +87,8 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cl
 		return nil, nil, err
 	}
 
-	statusStore := *store
-	statusStrategy := projectStatusStrategy{strategy}
-	statusStore.UpdateStrategy = statusStrategy
-	statusStore.ResetFieldsStrategy = statusStrategy
-	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz, namespaces: namespaces}, &StatusREST{&statusStore}, nil
+	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz, namespaces: namespaces},
+		statusrest.New(store, projectStatusStrategy{strategy}), nil
 }
 
 // Delete refuses to delete a project that still owns namespaces: deleting
@@ -246,37 +241,6 @@ func (r *REST) predicate(options *metainternalversion.ListOptions) storage.Selec
 		field = options.FieldSelector
 	}
 	return matchProject(label, field)
-}
-
-var (
-	_ rest.Patcher             = &StatusREST{}
-	_ rest.ResetFieldsStrategy = &StatusREST{}
-	_ rest.Storage             = &StatusREST{}
-	_ rest.TableConvertor      = &StatusREST{}
-)
-
-func (r *StatusREST) New() runtime.Object { return &auth.Project{} }
-
-func (r *StatusREST) Destroy() {
-	// The main resource's store owns the storage shared with this one.
-}
-
-func (r *StatusREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	return r.store.Get(ctx, name, options)
-}
-
-// Update changes only the status; the spec of the stored object is kept.
-func (r *StatusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	// A status update never creates the project.
-	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
-}
-
-func (r *StatusREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return r.store.GetResetFields()
-}
-
-func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	return r.store.ConvertToTable(ctx, object, tableOptions)
 }
 
 func parenthesized(reason string) string {
