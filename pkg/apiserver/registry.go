@@ -94,15 +94,25 @@ func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *R
 func (r *registryParts) withTokenService(build func(http.Handler, *genericapiserver.Config) http.Handler) func(http.Handler, *genericapiserver.Config) http.Handler {
 	return func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		chain := build(apiHandler, c)
+		// Outside the chain, the token service brings its own bounds: a
+		// limit on requests in flight and a deadline.
+		tokens := http.TimeoutHandler(tokenservice.Limit(r.tokens, maxTokenRequestsInFlight), tokenRequestTimeout, "the registry token request timed out")
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if req.URL.Path == tokenservice.Path {
-				r.tokens.ServeHTTP(w, req)
+				tokens.ServeHTTP(w, req)
 				return
 			}
 			chain.ServeHTTP(w, req)
 		})
 	}
 }
+
+const (
+	// maxTokenRequestsInFlight bounds concurrent token requests; more get
+	// 429 and retry.
+	maxTokenRequestsInFlight = 200
+	tokenRequestTimeout      = 30 * time.Second
+)
 
 // install serves registry.alauda.io and the registry's notification
 // endpoint, and keeps the catalogue current once the server runs.

@@ -236,3 +236,19 @@ func parseScope(scope string) (containerregistry.Access, error) {
 		Actions: strings.Split(scope[last+1:], ","),
 	}, nil
 }
+
+// Limit serves at most inFlight requests at a time and answers the rest
+// 429 with a Retry-After, as kube-apiserver answers its own overload.
+func Limit(h http.Handler, inFlight int) http.Handler {
+	slots := make(chan struct{}, inFlight)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many registry token requests; retry", http.StatusTooManyRequests)
+		}
+	})
+}
