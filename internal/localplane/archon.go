@@ -147,6 +147,7 @@ func (p *Plane) StartArchon(ctx context.Context) error {
 		"--authentication-kubeconfig="+archonKubeconfig,
 		"--authorization-kubeconfig="+archonKubeconfig,
 		"--embedded-etcd-dir="+filepath.Join(p.opts.Dir, "archon-etcd"),
+		"--chart-storage-dir="+filepath.Join(p.opts.Dir, "charts"),
 		"--registry-url=https://"+p.RegistryHost,
 		"--registry-ca-file="+p.pki.servingCA,
 		"--registry-token-key-file="+p.pki.registryTokenKey,

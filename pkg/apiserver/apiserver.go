@@ -32,10 +32,10 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/chartrepo"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
-	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
@@ -50,6 +50,8 @@ type Config struct {
 	// Registry is the container registry images.registry.alauda.io reads;
 	// nil leaves images and the registry token service out.
 	Registry *RegistryConfig
+	// Charts configures the chart catalogue.
+	Charts ChartsConfig
 }
 
 // CompletedConfig is a Config with every default filled in.
@@ -61,6 +63,7 @@ type CompletedConfig struct {
 	kubeInformers kubeinformers.SharedInformerFactory
 	clusterName   string
 	registry      *RegistryConfig
+	charts        ChartsConfig
 }
 
 // Complete fills in defaults; it mutates the receiver.
@@ -71,6 +74,7 @@ func (c *Config) Complete() CompletedConfig {
 		kubeInformers: c.GenericConfig.SharedInformerFactory,
 		clusterName:   c.ClusterName,
 		registry:      c.Registry,
+		charts:        c.Charts,
 	}
 }
 
@@ -81,14 +85,19 @@ type Server struct {
 
 // New builds the server and installs every API group.
 func (c CompletedConfig) New() (*Server, error) {
+	catalog, err := newCatalogParts(c.generic, c.charts)
+	if err != nil {
+		return nil, err
+	}
+	routes := []directRoute{{path: chartrepo.PathPrefix, handler: catalog.server}}
 	var registryParts *registryParts
 	if c.registry != nil {
-		var err error
 		if registryParts, err = newRegistryParts(c.generic, c.registry); err != nil {
 			return nil, err
 		}
-		c.generic.BuildHandlerChainFunc = registryParts.withTokenService(c.generic.BuildHandlerChainFunc)
+		routes = append(routes, registryParts.tokenRoute())
 	}
+	c.generic.BuildHandlerChainFunc = withDirectRoutes(c.generic.BuildHandlerChainFunc, routes)
 	generic, err := c.generic.New("archon-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, err
@@ -98,7 +107,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := installAppGroup(generic, c.generic, c.kubeConfig); err != nil {
+	if err := installAppGroup(generic, c.generic, catalog, c.kubeConfig); err != nil {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
@@ -111,7 +120,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, c.clusterName); err != nil {
 		return nil, err
 	}
-	if err := c.installClusterParts(generic, kube); err != nil {
+	if err := c.installClusterParts(generic, kube, catalog); err != nil {
 		return nil, err
 	}
 	return &Server{GenericAPIServer: generic}, nil
@@ -165,16 +174,10 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 // installAppGroup serves app.alauda.io: the catalog and application
 // exports. kubeConfig is nil when archon runs standalone, and then exports,
 // which read the cluster's applications, are left out.
-func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kubeConfig *restclient.Config) error {
-	chartRepos, chartRepoStatus, err := chartrepo.NewStorage(Scheme, config.RESTOptionsGetter)
-	if err != nil {
-		return err
-	}
-	resources := map[string]rest.Storage{
-		"chartrepos":        chartRepos,
-		"chartrepos/status": chartRepoStatus,
-	}
+func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, catalog *catalogParts, kubeConfig *restclient.Config) error {
+	resources := catalog.resources(config)
 	if kubeConfig != nil {
+		var err error
 		if resources["applicationexports"], err = applicationexport.NewREST(kubeConfig); err != nil {
 			return err
 		}
@@ -187,7 +190,7 @@ func installAppGroup(server *genericapiserver.GenericAPIServer, config genericap
 // installClusterParts adds what needs the cluster archon extends: the
 // admission webhooks kube-apiserver calls and the controllers. Standalone,
 // there is no cluster and none of it runs.
-func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface) error {
+func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, catalog *catalogParts) error {
 	archon, err := archonclient.NewForConfig(withClientRate(c.generic.LoopbackClientConfig))
 	if err != nil {
 		return err
@@ -205,6 +208,9 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 		registryHost = c.registry.Host
 	}
 	if err := addControllers(server, c.clusterName, kube, archon, registryHost, informers); err != nil {
+		return err
+	}
+	if err := catalog.addSync(server, archon, kube, informers.archon, c.charts.Resync); err != nil {
 		return err
 	}
 	// Informers run on every replica, controllers only on the leader.

@@ -86,25 +86,12 @@ func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *R
 	}, nil
 }
 
-// withTokenService routes the registry's token realm around the server's
-// filters: registry clients send Kubernetes tokens as the password of
-// basic authentication, which the filters would take for an anonymous
-// request and strip. The token service authenticates every request itself
-// with the server's authenticator.
-func (r *registryParts) withTokenService(build func(http.Handler, *genericapiserver.Config) http.Handler) func(http.Handler, *genericapiserver.Config) http.Handler {
-	return func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-		chain := build(apiHandler, c)
-		// Outside the chain, the token service brings its own bounds: a
-		// limit on requests in flight and a deadline.
-		tokens := http.TimeoutHandler(tokenservice.Limit(r.tokens, maxTokenRequestsInFlight), tokenRequestTimeout, "the registry token request timed out")
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if req.URL.Path == tokenservice.Path {
-				tokens.ServeHTTP(w, req)
-				return
-			}
-			chain.ServeHTTP(w, req)
-		})
-	}
+// tokenRoute serves the registry's token realm around the server's
+// filters (see withDirectRoutes), with its own bounds: a limit on requests
+// in flight and a deadline.
+func (r *registryParts) tokenRoute() directRoute {
+	limited := limitInFlight(r.tokens, maxTokenRequestsInFlight, "too many registry token requests; retry")
+	return directRoute{path: tokenservice.Path, handler: http.TimeoutHandler(limited, tokenRequestTimeout, "the registry token request timed out")}
 }
 
 const (

@@ -44,6 +44,7 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
+	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	archonopenapi "github.com/acp-archon/archon/pkg/generated/openapi"
 )
@@ -72,6 +73,8 @@ type Options struct {
 	ClusterName string
 	// Registry configures the container registry archon fronts.
 	Registry apiserver.RegistryConfig
+	// Charts configures the chart catalogue.
+	Charts apiserver.ChartsConfig
 }
 
 // NewOptions returns options with archon's defaults.
@@ -85,6 +88,11 @@ func NewOptions() *Options {
 			Issuer:   "archon",
 			Service:  "archon-registry",
 			TokenTTL: 5 * time.Minute,
+		},
+		Charts: apiserver.ChartsConfig{
+			StorageDir: "archon-data/charts",
+			Limits:     chartrepo.DefaultLimits,
+			Resync:     10 * time.Minute,
 		},
 	}
 	// kube-apiserver calls the admission webhooks without credentials.
@@ -126,6 +134,12 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"Audience of registry tokens, as the registry's auth.token.service says.")
 	flags.DurationVar(&o.Registry.TokenTTL, "registry-token-ttl", o.Registry.TokenTTL,
 		"How long a registry token is valid.")
+	flags.StringVar(&o.Charts.StorageDir, "chart-storage-dir", o.Charts.StorageDir,
+		"Directory holding the charts of Local chart repositories; keep it on a persistent volume.")
+	flags.Int64Var(&o.Charts.Limits.Archive, "chart-max-archive-bytes", o.Charts.Limits.Archive,
+		"Largest chart archive (.tgz) a Local repository accepts.")
+	flags.DurationVar(&o.Charts.Resync, "chart-repo-resync", o.Charts.Resync,
+		"How often Chart repositories are fetched again.")
 }
 
 // NewCommand returns the archon-apiserver command.
@@ -232,7 +246,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if config.Authorization.Authorizer == nil {
 		return nil, errors.New("no authorizer configured")
 	}
-	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName}
+	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName, Charts: o.Charts}
 	if o.Registry.URL != "" {
 		if o.Registry.TokenKeyFile == "" {
 			return nil, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens")

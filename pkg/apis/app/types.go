@@ -156,3 +156,44 @@ type ApplicationExportList struct {
 
 	Items []ApplicationExport
 }
+
+// ChartRepoLabel names the repository of a Chart.
+const ChartRepoLabel = "app.alauda.io/chartrepo"
+
+// ChartNameLabel names the chart of a Chart, as Chart.yaml names it.
+const ChartNameLabel = "app.alauda.io/chart"
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Chart is one chart of one repository, named <chart>.<repository>.
+type Chart struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Status ChartStatus
+}
+
+// ChartStatus lists a chart's versions.
+type ChartStatus struct {
+	// Versions are the chart's versions, newest first.
+	Versions []ChartVersion
+}
+
+// ChartVersion is one version of a chart.
+type ChartVersion struct {
+	Version     string
+	AppVersion  string
+	Description string
+	Digest      string
+	Created     *metav1.Time
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ChartList is a list of Charts.
+type ChartList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []Chart
+}

@@ -35,6 +35,7 @@ import (
 
 	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
+	"github.com/acp-archon/archon/pkg/requestauth"
 )
 
 // Path is where the registry sends clients for tokens.
@@ -116,23 +117,14 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authenticate finds the caller with the server's authenticator: from a
-// bearer token or client certificate, or from the token a registry client
-// sends as the password of basic authentication.
+// authenticate finds the caller; the status and reason answer a refusal.
 func (s *Service) authenticate(r *http.Request) (user.Info, int, string) {
-	if _, password, ok := r.BasicAuth(); ok {
-		if password == "" {
-			return nil, http.StatusUnauthorized, "the password must be a Kubernetes token"
-		}
-		r = r.Clone(r.Context())
-		r.Header.Set("Authorization", "Bearer "+password)
-	}
-	answer, authenticated, err := s.authenticator.AuthenticateRequest(r)
-	if err != nil || !authenticated || answer.User.GetName() == user.Anonymous {
+	caller, err := requestauth.Authenticate(s.authenticator, r)
+	if err != nil {
 		klog.InfoS("Registry token refused", "reason", "credentials not authenticated", "err", err)
-		return nil, http.StatusUnauthorized, "a Kubernetes token is required (the password of basic authentication, or a bearer token) and it must be valid"
+		return nil, http.StatusUnauthorized, err.Error()
 	}
-	return answer.User, 0, ""
+	return caller, 0, ""
 }
 
 // verbs are the RBAC verbs on images each registry action needs.
@@ -235,20 +227,4 @@ func parseScope(scope string) (containerregistry.Access, error) {
 		Name:    scope[first+1 : last],
 		Actions: strings.Split(scope[last+1:], ","),
 	}, nil
-}
-
-// Limit serves at most inFlight requests at a time and answers the rest
-// 429 with a Retry-After, as kube-apiserver answers its own overload.
-func Limit(h http.Handler, inFlight int) http.Handler {
-	slots := make(chan struct{}, inFlight)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-			h.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many registry token requests; retry", http.StatusTooManyRequests)
-		}
-	})
 }

@@ -182,21 +182,3 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("POST: %d, want 405", rec.Code)
 	}
 }
-
-func TestLimitAnswers429BeyondTheRequestsInFlight(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{})
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		<-release
-	})
-	limited := Limit(slow, 1)
-	go limited.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, Path, nil))
-	<-started
-	rec := httptest.NewRecorder()
-	limited.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path, nil))
-	close(release)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
-		t.Errorf("second request: %d %v", rec.Code, rec.Header())
-	}
-}

@@ -39,11 +39,15 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1beta1.ApplicationExportList{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationExportList(ref),
 		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
 		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():  schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
+		v1beta1.Chart{}.OpenAPIModelName():                    schema_pkg_apis_app_v1beta1_Chart(ref),
+		v1beta1.ChartList{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ChartList(ref),
 		v1beta1.ChartRepo{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ChartRepo(ref),
 		v1beta1.ChartRepoList{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ChartRepoList(ref),
 		v1beta1.ChartRepoReference{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ChartRepoReference(ref),
 		v1beta1.ChartRepoSpec{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ChartRepoSpec(ref),
 		v1beta1.ChartRepoStatus{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref),
+		v1beta1.ChartStatus{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ChartStatus(ref),
+		v1beta1.ChartVersion{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ChartVersion(ref),
 		v1beta1.ExportChart{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ExportChart(ref),
 		v1beta1.ExportTarget{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ExportTarget(ref),
 		v1beta1.SecretReference{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_SecretReference(ref),
@@ -319,6 +323,96 @@ func schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref common.ReferenceCal
 	}
 }
 
+func schema_pkg_apis_app_v1beta1_Chart(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Chart is one chart of one repository, named <chart>.<repository>, read from the repository's index. Charts are read-only: upload to a Local repository's charts subresource to add one.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status lists the chart's versions.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ChartStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ChartStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ChartList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ChartList is a list of Charts.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.Chart{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.Chart{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_app_v1beta1_ChartRepo(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -519,6 +613,89 @@ func schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref common.ReferenceCallback) c
 						},
 					},
 				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ChartStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ChartStatus lists a chart's versions.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"versions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Versions are the chart's versions, newest first.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ChartVersion{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ChartVersion{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ChartVersion(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ChartVersion is one version of a chart.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"version": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Version is the chart's semantic version.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"appVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AppVersion is the version of the application the chart installs.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"description": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"digest": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Digest is the SHA-256 of the chart's package.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"created": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Created is when the version was added to its repository.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"version"},
 			},
 		},
 		Dependencies: []string{

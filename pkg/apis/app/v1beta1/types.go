@@ -222,3 +222,62 @@ type ApplicationExportList struct {
 
 	Items []ApplicationExport `json:"items"`
 }
+
+// ChartRepoLabel names the repository of a Chart.
+const ChartRepoLabel = "app.alauda.io/chartrepo"
+
+// ChartNameLabel names the chart of a Chart, as Chart.yaml names it.
+const ChartNameLabel = "app.alauda.io/chart"
+
+// +genclient
+// +genclient:onlyVerbs=get,list,watch
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Chart is one chart of one repository, named <chart>.<repository>, read
+// from the repository's index. Charts are read-only: upload to a Local
+// repository's charts subresource to add one.
+type Chart struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Status lists the chart's versions.
+	// +optional
+	Status ChartStatus `json:"status,omitempty"`
+}
+
+// ChartStatus lists a chart's versions.
+type ChartStatus struct {
+	// Versions are the chart's versions, newest first.
+	// +listType=atomic
+	// +optional
+	Versions []ChartVersion `json:"versions,omitempty"`
+}
+
+// ChartVersion is one version of a chart.
+type ChartVersion struct {
+	// Version is the chart's semantic version.
+	Version string `json:"version"`
+	// AppVersion is the version of the application the chart installs.
+	// +optional
+	AppVersion string `json:"appVersion,omitempty"`
+	// +optional
+	Description string `json:"description,omitempty"`
+	// Digest is the SHA-256 of the chart's package.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// Created is when the version was added to its repository.
+	// +optional
+	Created *metav1.Time `json:"created,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ChartList is a list of Charts.
+type ChartList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []Chart `json:"items"`
+}

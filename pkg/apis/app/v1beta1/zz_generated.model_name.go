@@ -42,6 +42,16 @@ func (in ApplicationExportStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Chart) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.Chart"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ChartList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartRepo) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepo"
 }
@@ -64,6 +74,16 @@ func (in ChartRepoSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartRepoStatus) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartRepoStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ChartStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ChartVersion) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartVersion"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

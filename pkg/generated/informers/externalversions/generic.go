@@ -55,6 +55,8 @@ func (f *genericInformer) Lister() cache.GenericLister {
 func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource) (GenericInformer, error) {
 	switch resource {
 	// Group=app.alauda.io, Version=v1beta1
+	case v1beta1.SchemeGroupVersion.WithResource("charts"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.App().V1beta1().Charts().Informer()}, nil
 	case v1beta1.SchemeGroupVersion.WithResource("chartrepos"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.App().V1beta1().ChartRepos().Informer()}, nil
 

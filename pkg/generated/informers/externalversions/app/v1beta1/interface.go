@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// Charts returns a ChartInformer.
+	Charts() TypedChartInformer
 	// ChartRepos returns a ChartRepoInformer.
 	ChartRepos() TypedChartRepoInformer
 }
@@ -37,6 +39,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// Charts returns a TypedChartInformer.
+func (v *version) Charts() TypedChartInformer {
+	return &chartInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // ChartRepos returns a TypedChartRepoInformer.

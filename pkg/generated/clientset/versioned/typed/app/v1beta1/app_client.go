@@ -29,6 +29,7 @@ import (
 type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
 	ApplicationExportsGetter
+	ChartsGetter
 	ChartReposGetter
 }
 
@@ -39,6 +40,10 @@ type AppV1beta1Client struct {
 
 func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExportInterface {
 	return newApplicationExports(c, namespace)
+}
+
+func (c *AppV1beta1Client) Charts(namespace string) ChartInterface {
+	return newCharts(c, namespace)
 }
 
 func (c *AppV1beta1Client) ChartRepos(namespace string) ChartRepoInterface {

@@ -20,4 +20,6 @@ package v1beta1
 
 type ApplicationExportExpansion interface{}
 
+type ChartExpansion interface{}
+
 type ChartRepoExpansion interface{}

@@ -1,0 +1,119 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/controller/chartreposync"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/registry/app/chart"
+	chartrepostore "github.com/acp-archon/archon/pkg/registry/app/chartrepo"
+)
+
+// ChartsConfig says where Local repositories keep their charts and how
+// remote repositories are synchronised.
+type ChartsConfig struct {
+	// StorageDir holds the packages of Local repositories.
+	StorageDir string
+	// Limits bound an uploaded chart archive.
+	Limits chartrepo.Limits
+	// Resync is how often remote repositories are fetched again.
+	Resync time.Duration
+}
+
+// maxChartRequestsInFlight bounds concurrent reads of Local repositories
+// by helm; more get 429 and retry.
+const maxChartRequestsInFlight = 400
+
+// catalogParts are the chart catalogue: repositories in etcd, their charts
+// in memory, Local repositories on disk and served to helm.
+type catalogParts struct {
+	repositories *chartrepostore.REST
+	status       *chartrepostore.StatusREST
+	local        *chartrepo.Local
+	server       http.Handler
+	// sync runs when archon extends a cluster; it reads secrets.
+	sync *chartreposync.Controller
+}
+
+func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
+	repositories, status, err := chartrepostore.NewStorage(Scheme, config.RESTOptionsGetter)
+	if err != nil {
+		return nil, err
+	}
+	store, err := chartrepo.NewStore(charts.StorageDir, charts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	parts := &catalogParts{repositories: repositories, status: status, local: chartrepo.NewLocal(store, chartrepo.NewCatalog())}
+	getRepository := func(ctx context.Context, namespace, name string) (*app.ChartRepo, error) {
+		obj, err := repositories.Get(genericapirequest.WithNamespace(ctx, namespace), name, &metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*app.ChartRepo), nil
+	}
+	server := chartrepo.NewServer(config.Authentication.Authenticator, config.Authorization.Authorizer, getRepository, parts.local)
+	parts.server = limitInFlight(server, maxChartRequestsInFlight, "too many chart repository requests; retry")
+	return parts, nil
+}
+
+// resources are the catalogue's resources of app.alauda.io.
+func (p *catalogParts) resources(config genericapiserver.CompletedConfig) map[string]rest.Storage {
+	return map[string]rest.Storage{
+		"chartrepos":        p.repositories,
+		"chartrepos/status": p.status,
+		"chartrepos/charts": chartrepostore.NewChartsREST(p.repositories, p.local, config.Authorization.Authorizer, p.changed),
+		"charts":            chart.NewREST(p.local.Catalog()),
+	}
+}
+
+// changed has the repository's status written again after its charts
+// changed.
+func (p *catalogParts) changed(repository types.NamespacedName) {
+	if p.sync != nil {
+		p.sync.Changed(repository)
+	}
+}
+
+// addSync synchronises the repositories on every replica: each serves
+// charts from its own catalogue.
+func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon archonclient.Interface, kube kubernetes.Interface,
+	informers archoninformers.SharedInformerFactory, resync time.Duration) error {
+	sync, err := chartreposync.New(archon, kube, informers, p.local, resync)
+	if err != nil {
+		return err
+	}
+	p.sync = sync
+	return server.AddPostStartHook("chartrepo-sync", func(hook genericapiserver.PostStartHookContext) error {
+		go sync.Run(hook, 2)
+		return nil
+	})
+}

@@ -1,0 +1,187 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package chartrepo holds Helm chart repositories for archon: the checks
+// an uploaded chart archive passes, the on-disk store of Local
+// repositories, the index helm reads, the synchronisation of remote
+// repositories, and the in-memory catalogue of every repository's charts.
+package chartrepo
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Limits bound what a chart archive may hold.
+type Limits struct {
+	// Archive is the largest compressed archive accepted.
+	Archive int64
+	// File is the largest file inside it, decompressed.
+	File int64
+	// Total is the most all its files may hold, decompressed: a small
+	// archive that inflates past it is a decompression bomb.
+	Total int64
+}
+
+// DefaultLimits are helm's own limits on what it loads, with a compressed
+// size fit for an API request.
+var DefaultLimits = Limits{Archive: 20 << 20, File: 5 << 20, Total: 100 << 20}
+
+// InvalidArchiveError says why an archive is not an acceptable chart.
+type InvalidArchiveError struct{ Reason string }
+
+func (e *InvalidArchiveError) Error() string { return e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &InvalidArchiveError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// TooLargeError says an archive or what it holds is over the limits.
+type TooLargeError struct{ Reason string }
+
+func (e *TooLargeError) Error() string { return e.Reason }
+
+// LoadArchive checks a chart archive and loads it with helm's loader: a
+// gzipped tar of regular files under one directory named after the chart,
+// no links, devices or paths leaving that directory, within the limits,
+// with a Chart.yaml whose name and semantic version helm accepts.
+func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
+	if int64(len(data)) > limits.Archive {
+		return nil, &TooLargeError{Reason: fmt.Sprintf("the archive is %d bytes; the limit is %d", len(data), limits.Archive)}
+	}
+	unzipped, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, invalid("a chart is a gzipped tar archive (.tgz): %v", err)
+	}
+	defer unzipped.Close()
+
+	var files []*loader.BufferedFile
+	top := ""
+	remaining := limits.Total
+	tr := tar.NewReader(unzipped)
+	for {
+		header, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, invalid("reading the tar archive: %v", err)
+		}
+		switch header.Typeflag {
+		case tar.TypeXGlobalHeader, tar.TypeXHeader:
+			continue
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		case tar.TypeSymlink, tar.TypeLink:
+			return nil, invalid("%q is a link; charts hold regular files only", header.Name)
+		default:
+			return nil, invalid("%q is not a regular file; charts hold regular files only", header.Name)
+		}
+		dir, rel, err := splitEntry(header.Name)
+		if err != nil {
+			return nil, err
+		}
+		if top == "" {
+			top = dir
+		} else if dir != top {
+			return nil, invalid("%q is outside the chart's directory %q", header.Name, top)
+		}
+		if header.Size > limits.File {
+			return nil, &TooLargeError{Reason: fmt.Sprintf("%q is %d bytes decompressed; the limit is %d", header.Name, header.Size, limits.File)}
+		}
+		// Tar headers can lie about sizes: read at most what is left.
+		content, err := io.ReadAll(io.LimitReader(tr, min(limits.File, remaining)+1))
+		if err != nil {
+			return nil, invalid("reading %q: %v", header.Name, err)
+		}
+		if int64(len(content)) > limits.File {
+			return nil, &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", header.Name, limits.File)}
+		}
+		remaining -= int64(len(content))
+		if remaining < 0 {
+			return nil, &TooLargeError{Reason: fmt.Sprintf("the chart is larger than %d bytes decompressed", limits.Total)}
+		}
+		files = append(files, &loader.BufferedFile{Name: rel, Data: content})
+	}
+	if len(files) == 0 {
+		return nil, invalid("the archive holds no files")
+	}
+	if !hasFile(files, "Chart.yaml") {
+		return nil, invalid("the archive has no %s/Chart.yaml", top)
+	}
+	loaded, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, invalid("helm cannot load the chart: %v", err)
+	}
+	if err := ValidateChartName(loaded.Name()); err != nil {
+		return nil, invalid("Chart.yaml name %q: %v", loaded.Name(), err)
+	}
+	if loaded.Name() != top {
+		return nil, invalid("the chart %q must be in a directory of its name, not %q", loaded.Name(), top)
+	}
+	return loaded, nil
+}
+
+// splitEntry splits an archive path into the chart's directory and the
+// path inside it, refusing absolute paths and any that climb out.
+func splitEntry(name string) (string, string, error) {
+	if strings.Contains(name, "\\") {
+		return "", "", invalid("%q: archive paths use \"/\"", name)
+	}
+	if path.IsAbs(name) {
+		return "", "", invalid("%q is an absolute path", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", "", invalid("%q climbs out of the chart's directory", name)
+		}
+	}
+	clean := path.Clean(name)
+	dir, rel, found := strings.Cut(clean, "/")
+	if !found || rel == "" {
+		return "", "", invalid("%q is not inside the chart's directory", name)
+	}
+	return dir, rel, nil
+}
+
+func hasFile(files []*loader.BufferedFile, name string) bool {
+	for _, f := range files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateChartName accepts the chart names archon can serve: DNS labels,
+// so that a Chart named <chart>.<repository> says where its name ends.
+func ValidateChartName(name string) error {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chartrepo
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/acp-archon/archon/internal/charttest"
+)
+
+func TestLoadArchiveAcceptsAChart(t *testing.T) {
+	loaded, err := LoadArchive(charttest.Chart("web", "1.2.3"), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.Name() != "web" || loaded.Metadata.Version != "1.2.3" || len(loaded.Templates) != 1 {
+		t.Errorf("loaded %s %s with %d templates", loaded.Name(), loaded.Metadata.Version, len(loaded.Templates))
+	}
+}
+
+func TestLoadArchiveRefusesBadArchives(t *testing.T) {
+	small := Limits{Archive: 64 << 10, File: 1 << 20, Total: 2 << 20}
+	random := make([]byte, 80<<10)
+	_, _ = rand.Read(random)
+	for _, tc := range []struct {
+		name    string
+		archive []byte
+		limits  Limits
+		want    string
+		tooBig  bool
+	}{
+		{name: "not gzip", archive: []byte("apiVersion: v2\nname: web\n"), want: "gzipped tar"},
+		{name: "no Chart.yaml", archive: charttest.Archive(charttest.Entry{Name: "web/values.yaml", Data: []byte("a: 1\n")}), want: "no web/Chart.yaml"},
+		{name: "bad semver", archive: charttest.Archive(charttest.Entry{Name: "web/Chart.yaml", Data: charttest.ChartYAML("web", "one.two", "1")}), want: "version"},
+		{name: "parent path", archive: charttest.Archive(
+			charttest.Entry{Name: "web/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")},
+			charttest.Entry{Name: "web/../../etc/passwd", Data: []byte("x")}), want: "climbs out"},
+		{name: "absolute path", archive: charttest.Archive(charttest.Entry{Name: "/web/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")}), want: "absolute"},
+		{name: "symlink", archive: charttest.Archive(
+			charttest.Entry{Name: "web/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")},
+			charttest.Entry{Name: "web/values.yaml", Type: tar.TypeSymlink, Linkname: "/etc/passwd"}), want: "is a link"},
+		{name: "hard link", archive: charttest.Archive(
+			charttest.Entry{Name: "web/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")},
+			charttest.Entry{Name: "web/values.yaml", Type: tar.TypeLink, Linkname: "web/Chart.yaml"}), want: "is a link"},
+		{name: "two directories", archive: charttest.Archive(
+			charttest.Entry{Name: "web/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")},
+			charttest.Entry{Name: "other/values.yaml", Data: []byte("a: 1\n")}), want: "outside the chart's directory"},
+		{name: "directory not named after the chart", archive: charttest.Archive(charttest.Entry{Name: "site/Chart.yaml", Data: charttest.ChartYAML("web", "1.0.0", "1")}), want: "directory of its name"},
+		{name: "dotted chart name", archive: charttest.Archive(charttest.Entry{Name: "web.app/Chart.yaml", Data: charttest.ChartYAML("web.app", "1.0.0", "1")}), want: "Chart.yaml name"},
+		{name: "oversized archive", archive: charttest.Chart("web", "1.0.0", charttest.Entry{Name: "blob", Data: random}), limits: small, tooBig: true, want: "the limit is"},
+		{name: "bomb", archive: charttest.Chart("web", "1.0.0", charttest.Entry{Name: "zeros", Data: make([]byte, 3<<20)}), limits: small, tooBig: true, want: "decompressed"},
+		{name: "many files over the total", archive: charttest.Chart("web", "1.0.0",
+			charttest.Entry{Name: "a", Data: make([]byte, 900<<10)}, charttest.Entry{Name: "b", Data: make([]byte, 900<<10)},
+			charttest.Entry{Name: "c", Data: make([]byte, 900<<10)}), limits: small, tooBig: true, want: "decompressed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := tc.limits
+			if limits == (Limits{}) {
+				limits = DefaultLimits
+			}
+			_, err := LoadArchive(tc.archive, limits)
+			var invalid *InvalidArchiveError
+			var tooLarge *TooLargeError
+			switch {
+			case err == nil:
+				t.Fatal("accepted")
+			case tc.tooBig && !errors.As(err, &tooLarge):
+				t.Errorf("%v: want a TooLargeError", err)
+			case !tc.tooBig && !errors.As(err, &invalid):
+				t.Errorf("%v: want an InvalidArchiveError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadArchiveEnforcesThePerFileLimit(t *testing.T) {
+	archive := charttest.Chart("web", "1.0.0", charttest.Entry{Name: "notes", Data: bytes.Repeat([]byte("x"), 10)})
+	var tooLarge *TooLargeError
+	if _, err := LoadArchive(archive, Limits{Archive: 1 << 20, File: 5, Total: 1 << 20}); !errors.As(err, &tooLarge) {
+		t.Errorf("a file over the per-file limit: %v", err)
+	}
+}

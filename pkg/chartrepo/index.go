@@ -1,0 +1,98 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chartrepo
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"helm.sh/helm/v3/pkg/chart"
+	"sigs.k8s.io/yaml"
+)
+
+// IndexFile is a repository's index.yaml, as helm reads and writes it.
+type IndexFile struct {
+	APIVersion string                     `json:"apiVersion"`
+	Generated  time.Time                  `json:"generated"`
+	Entries    map[string][]*ChartVersion `json:"entries"`
+}
+
+// ChartVersion is one version of a chart in an index: its Chart.yaml and
+// where its package is.
+type ChartVersion struct {
+	*chart.Metadata
+	URLs    []string  `json:"urls"`
+	Created time.Time `json:"created,omitempty"`
+	Digest  string    `json:"digest,omitempty"`
+}
+
+// ParseIndex reads an index.yaml, keeping the versions helm could install:
+// those with a name, a semantic version and a package URL.
+func ParseIndex(data []byte) (*IndexFile, error) {
+	var index IndexFile
+	if err := yaml.Unmarshal(data, &index); err != nil {
+		return nil, fmt.Errorf("index.yaml: %w", err)
+	}
+	if index.APIVersion == "" {
+		return nil, errors.New("index.yaml has no apiVersion: it is not a helm repository index")
+	}
+	for name, versions := range index.Entries {
+		kept := versions[:0]
+		for _, v := range versions {
+			if v == nil || v.Metadata == nil || v.Name != name || len(v.URLs) == 0 {
+				continue
+			}
+			if _, err := semver.NewVersion(v.Version); err != nil {
+				continue
+			}
+			kept = append(kept, v)
+		}
+		if len(kept) == 0 {
+			delete(index.Entries, name)
+			continue
+		}
+		index.Entries[name] = kept
+		sortVersions(kept)
+	}
+	return &index, nil
+}
+
+// Marshal writes the index as helm reads it.
+func (i *IndexFile) Marshal() ([]byte, error) {
+	if i.Entries == nil {
+		i.Entries = map[string][]*ChartVersion{}
+	}
+	return yaml.Marshal(i)
+}
+
+// Charts counts the charts of the index.
+func (i *IndexFile) Charts() int { return len(i.Entries) }
+
+// sortVersions puts the newest version first, as helm does.
+func sortVersions(versions []*ChartVersion) {
+	sort.SliceStable(versions, func(a, b int) bool {
+		va, errA := semver.NewVersion(versions[a].Version)
+		vb, errB := semver.NewVersion(versions[b].Version)
+		if errA != nil || errB != nil {
+			return versions[a].Version > versions[b].Version
+		}
+		return va.GreaterThan(vb)
+	})
+}

@@ -1,0 +1,143 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chartrepo
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/acp-archon/archon/internal/charttest"
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
+)
+
+func TestLocalRepositoryKeepsUploadsAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	repo := types.NamespacedName{Namespace: "team", Name: "charts"}
+	const uid = types.UID("uid-1")
+	newLocal := func() *Local {
+		store, err := NewStore(dir, DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewLocal(store, NewCatalog())
+	}
+
+	local := newLocal()
+	for _, version := range []string{"1.0.0", "1.10.0", "1.2.0"} {
+		if _, err := local.Upload(repo, uid, charttest.Chart("web", version), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var exists *VersionExistsError
+	if _, err := local.Upload(repo, uid, charttest.Chart("web", "1.2.0"), false); !errors.As(err, &exists) {
+		t.Errorf("a second upload of 1.2.0: %v", err)
+	}
+	if _, err := local.Upload(repo, uid, charttest.Chart("web", "1.2.0"), true); err != nil {
+		t.Errorf("overwriting 1.2.0: %v", err)
+	}
+	if err := local.Delete(repo, uid, "web", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Delete(repo, uid, "web", "1.0.0"); !errors.Is(err, ErrVersionNotFound) {
+		t.Errorf("deleting 1.0.0 again: %v", err)
+	}
+
+	// A new process reads the same charts from the disk.
+	restarted := newLocal()
+	if err := restarted.Load(repo, uid); err != nil {
+		t.Fatal(err)
+	}
+	chart := restarted.Catalog().Get(types.NamespacedName{Namespace: "team", Name: "web.charts"})
+	if chart == nil {
+		t.Fatal("web.charts is gone after a restart")
+	}
+	var versions []string
+	for _, v := range chart.Status.Versions {
+		versions = append(versions, v.Version)
+	}
+	if got := strings.Join(versions, ","); got != "1.10.0,1.2.0" {
+		t.Errorf("versions after a restart: %s, want newest first 1.10.0,1.2.0", got)
+	}
+	index, _, ok, err := restarted.Catalog().IndexYAML(repo)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	parsed, err := ParseIndex(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parsed.Entries["web"][0].URLs[0]; got != "charts/web-1.10.0.tgz" {
+		t.Errorf("package URL %q", got)
+	}
+	if parsed.Entries["web"][0].Digest == "" {
+		t.Error("no digest in the index")
+	}
+
+	// Another repository with the same name later starts empty.
+	if err := restarted.Load(repo, "uid-2"); err != nil {
+		t.Fatal(err)
+	}
+	if charts, _ := restarted.Catalog().Charts(repo); charts != 0 {
+		t.Errorf("a new repository of the same name has %d charts", charts)
+	}
+}
+
+func TestCatalogWatchSeesUploadsAndDeletions(t *testing.T) {
+	local := NewLocal(mustStore(t), NewCatalog())
+	repo := types.NamespacedName{Namespace: "team", Name: "charts"}
+	if err := local.Load(repo, "uid"); err != nil {
+		t.Fatal(err)
+	}
+	_, rv := local.Catalog().List(func(*app.Chart) bool { return true })
+	w, err := local.Catalog().Watch(t.Context(), changefeed.WatchOptions{ResourceVersion: strconv.FormatUint(rv, 10)}, func(*app.Chart) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := local.Upload(repo, "uid", charttest.Chart("web", "1.0.0"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Delete(repo, "uid", "web", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []watch.EventType{watch.Added, watch.Deleted} {
+		select {
+		case event := <-w.ResultChan():
+			if event.Type != want || event.Object.(*app.Chart).Name != "web.charts" {
+				t.Errorf("event %s %v, want %s web.charts", event.Type, event.Object, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event", want)
+		}
+	}
+}
+
+func mustStore(t *testing.T) *Store {
+	t.Helper()
+	store, err := NewStore(t.TempDir(), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}

@@ -1,0 +1,274 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package chartreposync keeps the chart catalogue current: it loads Local
+// repositories from the chart store, fetches the index of Chart
+// repositories when they change and periodically, and writes each
+// repository's status. It runs on every replica, since every replica
+// serves charts from its own catalogue.
+package chartreposync
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/controller/keyqueue"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	applisters "github.com/acp-archon/archon/pkg/generated/listers/app/v1beta1"
+)
+
+// ResyncAnnotation asks for a repository to be synchronised now: any
+// new value does.
+const ResyncAnnotation = "app.alauda.io/resync"
+
+// Controller synchronises chart repositories into the catalogue.
+type Controller struct {
+	archon  archonclient.Interface
+	kube    kubernetes.Interface
+	repos   applisters.ChartRepoLister
+	synced  cache.InformerSynced
+	local   *chartrepo.Local
+	catalog *chartrepo.Catalog
+	resync  time.Duration
+	queue   *keyqueue.Queue
+
+	mu sync.Mutex
+	// fetched records what each repository was last read as.
+	fetched map[types.NamespacedName]fetch
+}
+
+// fetch is what a remote repository looked like when it was last fetched.
+type fetch struct {
+	uid        types.UID
+	generation int64
+	requested  string
+	at         time.Time
+}
+
+// New wires the controller to the ChartRepo informer; call before starting
+// it.
+func New(archon archonclient.Interface, kube kubernetes.Interface, informers archoninformers.SharedInformerFactory,
+	local *chartrepo.Local, resync time.Duration) (*Controller, error) {
+	informer := informers.App().V1beta1().ChartRepos()
+	c := &Controller{
+		archon: archon, kube: kube,
+		repos:  informer.Lister(),
+		synced: informer.Informer().HasSynced,
+		local:  local, catalog: local.Catalog(), resync: resync,
+		fetched: map[types.NamespacedName]fetch{},
+	}
+	c.queue = keyqueue.New("chartrepo-sync", c.sync)
+	if err := c.queue.Watch(informer.Informer(), func(obj any) []string {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			return []string{key}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	// A deleted Local repository's packages go with it.
+	_, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		if repo, ok := obj.(*appv1beta1.ChartRepo); ok && repo.Spec.Type == appv1beta1.ChartRepoTypeLocal {
+			if err := local.Store().Remove(repo.UID); err != nil {
+				klog.ErrorS(err, "Removing a deleted repository's charts failed", "chartrepo", klog.KObj(repo))
+			}
+		}
+	}})
+	return c, err
+}
+
+// Changed asks for a repository's status to be written again, after an
+// upload or a deletion changed its charts.
+func (c *Controller) Changed(repository types.NamespacedName) {
+	c.queue.Add(repository.Namespace + "/" + repository.Name)
+}
+
+// Run synchronises repositories with workers until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), c.synced) {
+			c.removeOrphans()
+		}
+	}()
+	c.queue.Run(ctx, workers)
+}
+
+// removeOrphans deletes the packages of Local repositories deleted while
+// archon was not watching.
+func (c *Controller) removeOrphans() {
+	repos, err := c.repos.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	known := map[types.UID]bool{}
+	for _, repo := range repos {
+		known[repo.UID] = true
+	}
+	uids, err := c.local.Store().Repositories()
+	if err != nil {
+		klog.ErrorS(err, "Listing stored chart repositories failed")
+		return
+	}
+	for _, uid := range uids {
+		if !known[uid] {
+			klog.InfoS("Removing the charts of a deleted repository", "uid", uid)
+			if err := c.local.Store().Remove(uid); err != nil {
+				klog.ErrorS(err, "Removing a deleted repository's charts failed", "uid", uid)
+			}
+		}
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	id := types.NamespacedName{Namespace: namespace, Name: name}
+	repo, err := c.repos.ChartRepos(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.catalog.Remove(id)
+		c.mu.Lock()
+		delete(c.fetched, id)
+		c.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	status := repo.Status.DeepCopy()
+	switch repo.Spec.Type {
+	case appv1beta1.ChartRepoTypeLocal:
+		load := c.local.Load
+		if c.due(id, repo) <= 0 {
+			// Now and then the store is read again: replicas sharing it
+			// see each other's uploads.
+			c.markFetched(id, repo)
+			load = c.local.Reload
+			c.queue.AddAfter(key, c.resync)
+		}
+		if err := load(id, repo.UID); err != nil {
+			return fmt.Errorf("reading the repository's charts: %w", err)
+		}
+		charts, _ := c.catalog.Charts(id)
+		if status.Phase != appv1beta1.ChartRepoSynced || status.Charts != int32(charts) || status.LastSyncTime == nil {
+			now := metav1.Now()
+			*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoSynced, Charts: int32(charts), LastSyncTime: &now}
+		}
+	case appv1beta1.ChartRepoTypeChart:
+		wait := c.due(id, repo)
+		if wait > 0 {
+			c.queue.AddAfter(key, wait)
+			return nil
+		}
+		c.fetchIndex(ctx, id, repo, status)
+		c.queue.AddAfter(key, c.resync)
+	default:
+		*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoFailed,
+			Reason: fmt.Sprintf("archon does not synchronise %s repositories yet", repo.Spec.Type)}
+	}
+	if apiequality.Semantic.DeepEqual(*status, repo.Status) {
+		return nil
+	}
+	updated := repo.DeepCopy()
+	updated.Status = *status
+	_, err = c.archon.AppV1beta1().ChartRepos(namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// due says how long until the repository should be fetched: now when it
+// is new or changed or a resync was asked for, else a resync period after
+// the last fetch.
+func (c *Controller) due(id types.NamespacedName, repo *appv1beta1.ChartRepo) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.fetched[id]
+	if !ok || last.uid != repo.UID || last.generation != repo.Generation || last.requested != repo.Annotations[ResyncAnnotation] {
+		return 0
+	}
+	return time.Until(last.at.Add(c.resync))
+}
+
+// markFetched records that the repository was read as it is now.
+func (c *Controller) markFetched(id types.NamespacedName, repo *appv1beta1.ChartRepo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fetched[id] = fetch{uid: repo.UID, generation: repo.Generation, requested: repo.Annotations[ResyncAnnotation], at: time.Now()}
+}
+
+// fetchIndex reads a Chart repository's index into the catalogue; a
+// failure keeps the last good index and says why in the status.
+func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, repo *appv1beta1.ChartRepo, status *appv1beta1.ChartRepoStatus) {
+	c.markFetched(id, repo)
+
+	credentials, err := c.credentials(ctx, repo)
+	var index *chartrepo.IndexFile
+	if err == nil {
+		index, err = chartrepo.FetchIndex(ctx, repo.Spec.URL, credentials)
+	}
+	if err != nil {
+		klog.InfoS("Synchronising a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
+		status.Phase, status.Reason = appv1beta1.ChartRepoFailed, err.Error()
+		return
+	}
+	c.catalog.SetIndex(id, repo.UID, index)
+	now := metav1.Now()
+	*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoSynced, Charts: int32(index.Charts()), LastSyncTime: &now}
+}
+
+// credentials reads the repository's secret: username and password, and
+// ca.crt, tls.crt and tls.key.
+func (c *Controller) credentials(ctx context.Context, repo *appv1beta1.ChartRepo) (chartrepo.Credentials, error) {
+	if repo.Spec.Secret == nil {
+		return chartrepo.Credentials{}, nil
+	}
+	namespace := repo.Spec.Secret.Namespace
+	if namespace == "" {
+		namespace = repo.Namespace
+	}
+	secret, err := c.kube.CoreV1().Secrets(namespace).Get(ctx, repo.Spec.Secret.Name, metav1.GetOptions{})
+	if err != nil {
+		return chartrepo.Credentials{}, fmt.Errorf("reading the secret %s/%s: %w", namespace, repo.Spec.Secret.Name, err)
+	}
+	return chartrepo.Credentials{
+		Username: string(secret.Data["username"]),
+		Password: string(secret.Data["password"]),
+		CA:       secret.Data["ca.crt"],
+		Cert:     secret.Data["tls.crt"],
+		Key:      secret.Data["tls.key"],
+	}, nil
+}

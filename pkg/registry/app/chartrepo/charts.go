@@ -1,0 +1,182 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chartrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/chartrepo"
+)
+
+// ChartsREST serves chartrepos/charts: POST uploads a chart archive to a
+// Local repository (?overwrite=true replaces a version it holds), DELETE
+// .../charts/<chart>/<version> removes a version. Both need update on the
+// repository, the permission to manage it.
+type ChartsREST struct {
+	repositories rest.Getter
+	local        *chartrepo.Local
+	authorizer   authorizer.Authorizer
+	// changed is told of every change of a repository's charts.
+	changed func(types.NamespacedName)
+}
+
+var _ rest.Connecter = &ChartsREST{}
+
+// NewChartsREST serves uploads to the Local repositories of repositories.
+func NewChartsREST(repositories rest.Getter, local *chartrepo.Local, authz authorizer.Authorizer, changed func(types.NamespacedName)) *ChartsREST {
+	return &ChartsREST{repositories: repositories, local: local, authorizer: authz, changed: changed}
+}
+
+func (r *ChartsREST) New() runtime.Object { return &app.Chart{} }
+func (r *ChartsREST) Destroy()            {}
+
+// ConnectMethods are upload and delete.
+func (r *ChartsREST) ConnectMethods() []string { return []string{http.MethodPost, http.MethodDelete} }
+
+// NewConnectOptions takes the chart and version of a delete from the path.
+func (r *ChartsREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, true, "" }
+
+// Connect checks the caller may manage the repository and hands the
+// request to the upload or delete.
+func (r *ChartsREST) Connect(ctx context.Context, name string, _ runtime.Object, responder rest.Responder) (http.Handler, error) {
+	obj, err := r.repositories.Get(ctx, name, &metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	repo := obj.(*app.ChartRepo)
+	if repo.Spec.Type != app.ChartRepoTypeLocal {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("%q is a %s repository; charts are uploaded to Local repositories only", name, repo.Spec.Type))
+	}
+	if err := r.authorize(ctx, repo); err != nil {
+		return nil, err
+	}
+	id := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var obj runtime.Object
+		var status int
+		var err error
+		if req.Method == http.MethodPost {
+			obj, err = r.upload(req, id, repo.UID)
+			status = http.StatusCreated
+		} else {
+			obj, err = r.delete(ctx, id, repo.UID)
+			status = http.StatusOK
+		}
+		if err != nil {
+			responder.Error(err)
+			return
+		}
+		r.changed(id)
+		responder.Object(status, obj)
+	}), nil
+}
+
+// authorize asks for update on the repository: connecting to the
+// subresource is create (upload) or delete on chartrepos/charts, and
+// managing the charts is the repository's update on top.
+func (r *ChartsREST) authorize(ctx context.Context, repo *app.ChartRepo) error {
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return apierrors.NewUnauthorized("no user")
+	}
+	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+		User: caller, Verb: "update", Namespace: repo.Namespace, Name: repo.Name,
+		APIGroup: app.GroupName, APIVersion: "v1beta1", Resource: "chartrepos", ResourceRequest: true,
+	})
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	if decision != authorizer.DecisionAllow {
+		if reason == "" {
+			reason = "managing a repository's charts needs update on the repository"
+		}
+		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, errors.New(reason))
+	}
+	return nil
+}
+
+func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid types.UID) (runtime.Object, error) {
+	limit := r.local.Store().Limits().Archive
+	archive, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest("reading the chart archive: " + err.Error())
+	}
+	if int64(len(archive)) > limit {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("a chart archive may be %d bytes at most", limit))
+	}
+	overwrite := req.URL.Query().Get("overwrite") == "true"
+	version, err := r.local.Upload(id, uid, archive, overwrite)
+	var invalid *chartrepo.InvalidArchiveError
+	var tooLarge *chartrepo.TooLargeError
+	var exists *chartrepo.VersionExistsError
+	switch {
+	case errors.As(err, &invalid):
+		return nil, apierrors.NewBadRequest("invalid chart archive: " + invalid.Reason)
+	case errors.As(err, &tooLarge):
+		return nil, apierrors.NewRequestEntityTooLargeError(tooLarge.Reason)
+	case errors.As(err, &exists):
+		return nil, apierrors.NewConflict(app.Resource("charts"), chartrepo.ChartObjectName(exists.Chart, id.Name),
+			fmt.Errorf("%w; upload with ?overwrite=true to replace it", exists))
+	case err != nil:
+		return nil, apierrors.NewInternalError(err)
+	}
+	return r.chart(id, version.Name)
+}
+
+func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid types.UID) (runtime.Object, error) {
+	info, _ := genericapirequest.RequestInfoFrom(ctx)
+	// The path is .../chartrepos/<name>/charts/<chart>/<version>.
+	var chart, version string
+	if info != nil && len(info.Parts) == 5 {
+		chart, version = info.Parts[3], info.Parts[4]
+	}
+	if chart == "" || version == "" {
+		return nil, apierrors.NewBadRequest("delete a chart version at chartrepos/<name>/charts/<chart>/<version>")
+	}
+	err := r.local.Delete(id, uid, chart, version)
+	if errors.Is(err, chartrepo.ErrVersionNotFound) {
+		return nil, apierrors.NewNotFound(app.Resource("charts"), chartrepo.ChartObjectName(chart, id.Name)+" version "+version)
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	return &metav1.Status{Status: metav1.StatusSuccess, Details: &metav1.StatusDetails{
+		Group: app.GroupName, Kind: "charts", Name: chartrepo.ChartObjectName(chart, id.Name),
+	}, Message: fmt.Sprintf("deleted version %s of %s", version, chart)}, nil
+}
+
+// chart is the Chart an upload added to.
+func (r *ChartsREST) chart(id types.NamespacedName, name string) (runtime.Object, error) {
+	key := types.NamespacedName{Namespace: id.Namespace, Name: chartrepo.ChartObjectName(name, id.Name)}
+	if chart := r.local.Catalog().Get(key); chart != nil {
+		return chart, nil
+	}
+	return nil, apierrors.NewInternalError(errors.New("the uploaded chart is not in the catalogue"))
+}
