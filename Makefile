@@ -49,9 +49,9 @@ install-plugin: $(BIN)/kubectl-acp
 	install -D -m 0755 $(BIN)/kubectl-acp $(PLUGIN_DIR)/kubectl-acp
 	@echo "Installed $(PLUGIN_DIR)/kubectl-acp; with $(PLUGIN_DIR) on PATH, run: kubectl acp --help"
 
-## tools: kube-apiserver, kube-controller-manager, kubectl, the registry and crane built from the Go module proxy (hack/tools)
+## tools: kube-apiserver, kube-controller-manager, kubectl, the registry, crane and helm built from the Go module proxy (hack/tools)
 .PHONY: tools
-tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/registry $(BIN)/crane
+tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/registry $(BIN)/crane $(BIN)/helm
 
 $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o ../../$@ k8s.io/kubernetes/cmd/$(notdir $@)
@@ -61,6 +61,9 @@ $(BIN)/registry: hack/tools/registry/go.mod hack/tools/registry/go.sum
 
 $(BIN)/crane: hack/tools/registry/go.mod hack/tools/registry/go.sum
 	cd hack/tools/registry && $(GO) build -o ../../../$@ github.com/google/go-containerregistry/cmd/crane
+
+$(BIN)/helm: hack/tools/helm/go.mod hack/tools/helm/go.sum
+	cd hack/tools/helm && $(GO) build -o ../../../$@ helm.sh/helm/v3/cmd/helm
 
 ## run: start etcd, kube-apiserver and archon on 127.0.0.1 (foreground, Ctrl-C stops)
 .PHONY: run

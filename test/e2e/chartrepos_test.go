@@ -46,7 +46,7 @@ spec:
 `, "apply", "--server-side", "-f", "-")
 
 	table := adminKubectl(t, "", "get", "chartrepos", "-n", "catalog-a")
-	for _, want := range []string{"NAME", "TYPE", "URL", "PHASE", "CHARTS", "AGE", "stable", "https://charts.example.com/stable", "Pending", "/chartrepos/catalog-a/team/"} {
+	for _, want := range []string{"NAME", "TYPE", "URL", "PHASE", "CHARTS", "AGE", "stable", "https://charts.example.com/stable", "/chartrepos/catalog-a/team/"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("kubectl get chartrepos lacks %q:\n%s", want, table)
 		}
