@@ -49,7 +49,7 @@ func NewCommand(out io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "kubectl-acp",
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl acp"},
-		Short:         "Move images in and out of the platform's registry as your Kubernetes user",
+		Short:         "Move images in and out of the platform's registry and export applications, as your Kubernetes user",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -60,7 +60,7 @@ func NewCommand(out io.Writer) *cobra.Command {
 		"CA file that verifies the registry and archon, besides the system's roots; $REGISTRY_CA is the default.")
 	flags.StringVar(&o.registry, "registry", os.Getenv("REGISTRY"),
 		"The platform registry's host:port, the only registry kubectl acp sends your Kubernetes credentials to; $REGISTRY is the default.")
-	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o))
+	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o), newExportCommand(o))
 	return cmd
 }
 

@@ -175,10 +175,10 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 // exports. kubeConfig is nil when archon runs standalone, and then exports,
 // which read the cluster's applications, are left out.
 func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, catalog *catalogParts, kubeConfig *restclient.Config) error {
-	resources := catalog.resources(config)
+	resources := catalog.resources()
 	if kubeConfig != nil {
 		var err error
-		if resources["applicationexports"], err = applicationexport.NewREST(kubeConfig); err != nil {
+		if resources["applicationexports"], err = applicationexport.NewREST(kubeConfig, catalog.charts); err != nil {
 			return err
 		}
 	}

@@ -57,6 +57,7 @@ const maxChartRequestsInFlight = 400
 type catalogParts struct {
 	repositories *chartrepostore.REST
 	status       *chartrepostore.StatusREST
+	charts       *chartrepostore.ChartsREST
 	local        *chartrepo.Local
 	server       http.Handler
 	// sync runs when archon extends a cluster; it reads secrets.
@@ -80,17 +81,18 @@ func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfi
 		}
 		return obj.(*app.ChartRepo), nil
 	}
+	parts.charts = chartrepostore.NewChartsREST(repositories, parts.local, config.Authorization.Authorizer, parts.changed)
 	server := chartrepo.NewServer(config.Authentication.Authenticator, config.Authorization.Authorizer, getRepository, parts.local)
 	parts.server = limitInFlight(server, maxChartRequestsInFlight, "too many chart repository requests; retry")
 	return parts, nil
 }
 
 // resources are the catalogue's resources of app.alauda.io.
-func (p *catalogParts) resources(config genericapiserver.CompletedConfig) map[string]rest.Storage {
+func (p *catalogParts) resources() map[string]rest.Storage {
 	return map[string]rest.Storage{
 		"chartrepos":        p.repositories,
 		"chartrepos/status": p.status,
-		"chartrepos/charts": chartrepostore.NewChartsREST(p.repositories, p.local, config.Authorization.Authorizer, p.changed),
+		"chartrepos/charts": p.charts,
 		"charts":            chart.NewREST(p.local.Catalog()),
 	}
 }

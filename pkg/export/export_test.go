@@ -126,23 +126,7 @@ func TestKustomizeBaseListsEveryFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gz, err := gzip.NewReader(bytes.NewReader(artifact.Data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{}
-	tr := tar.NewReader(gz)
-	for {
-		header, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
-		files[header.Name] = string(data)
-	}
+	files := untar(t, artifact.Data)
 	kustomization := files["shop/kustomization.yaml"]
 	for _, file := range []string{"service-shop.yaml", "deployment.apps-shop.yaml"} {
 		if !strings.Contains(kustomization, "- "+file) || files["shop/"+file] == "" {
@@ -167,5 +151,57 @@ func TestKustomizeKeepsKindsOfOtherGroupsApart(t *testing.T) {
 	}
 	if strings.Join(artifact.Files, ",") != "shop/kustomization.yaml,shop/service-shop.yaml,shop/service.serving.knative.dev-shop.yaml" {
 		t.Errorf("files %v", artifact.Files)
+	}
+}
+
+func TestHelmChartTemplatesPrintObjectsAsTheyAre(t *testing.T) {
+	configMap := object(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: greeter, namespace: shop, uid: abc}
+data: {template: "Hello {{ .Name }}"}
+`)
+	artifact, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Notes: "In {{ .Release.Namespace }}", Icon: []byte("GIF89a\x01\x00")}, []*unstructured.Unstructured{configMap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, artifact.Data)
+	want := []string{"shop/Chart.yaml", "shop/icon.gif", "shop/templates/NOTES.txt", "shop/templates/configmap-greeter.yaml", "shop/values.yaml"}
+	if strings.Join(artifact.Files, ",") != strings.Join(want, ",") {
+		t.Errorf("files %v, want %v", artifact.Files, want)
+	}
+	if got := files["shop/templates/configmap-greeter.yaml"]; !strings.Contains(got, `Hello {{ "{{" }} .Name }}`) || strings.Contains(got, "namespace") || strings.Contains(got, "uid") {
+		t.Errorf("the ConfigMap's template:\n%s", got)
+	}
+	if got := files["shop/templates/NOTES.txt"]; got != "In {{ .Release.Namespace }}" {
+		t.Errorf("NOTES are the author's template: %q", got)
+	}
+	if got := files["shop/Chart.yaml"]; !strings.Contains(got, "version: v1.0.0") || !strings.Contains(got, "apiVersion: v2") {
+		t.Errorf("Chart.yaml:\n%s", got)
+	}
+	if _, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Icon: []byte("<svg/>")}, nil); err == nil {
+		t.Error("an SVG icon was packed")
+	}
+}
+
+// untar reads a gzipped tarball's files by path.
+func untar(t *testing.T, data []byte) map[string]string {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		header, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		content, _ := io.ReadAll(tr)
+		files[header.Name] = string(content)
 	}
 }

@@ -187,13 +187,61 @@ spec:
 		}
 	})
 
+	t.Run("a Helm chart lints, installs into another namespace and goes to a Local repository", func(t *testing.T) {
+		dir := t.TempDir()
+		files := map[string]string{
+			"README.md": "# Shop\n\nThe shop, exported.\n",
+			"NOTES.txt": "The shop runs in {{ .Release.Namespace }}.\n",
+			"icon.png":  "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		adminKubectl(t, "apiVersion: app.alauda.io/v1beta1\nkind: ChartRepo\nmetadata: {name: exports, namespace: export-a}\nspec: {type: Local}\n", "apply", "-f", "-")
+		chart := filepath.Join(dir, "shop-v1.2.0.tgz")
+		if _, err := kubectlACP(t, plane.KubeconfigPath, t.TempDir(), "export", "application", "shop", "-n", "export-a", "--format", "HelmChart",
+			"--chart-version", "v1.2.0", "--readme-file", filepath.Join(dir, "README.md"), "--notes-file", filepath.Join(dir, "NOTES.txt"),
+			"--icon-file", filepath.Join(dir, "icon.png"), "--to-repo", "exports", "-o", chart); err != nil {
+			t.Fatal(err)
+		}
+		home := t.TempDir()
+		if out, err := helm(t, home, "lint", chart); err != nil {
+			t.Errorf("helm lint: %v\n%s", err, out)
+		}
+		out, err := helm(t, home, "show", "all", chart)
+		if err != nil || !strings.Contains(out, "version: v1.2.0") || !strings.Contains(out, "The shop, exported.") {
+			t.Errorf("helm show all: %v\n%s", err, out)
+		}
+		out, err = helm(t, home, "install", "shop", chart, "-n", "export-d", "--create-namespace", "--kubeconfig", plane.KubeconfigPath)
+		if err != nil || !strings.Contains(out, "The shop runs in export-d.") {
+			t.Fatalf("helm install: %v\n%s", err, out)
+		}
+		for _, object := range []string{"configmap/shop-config", "service/shop", "deployment/shop", "ingress/shop", "applications.app.k8s.io/shop"} {
+			adminKubectl(t, "", "get", "-n", "export-d", object)
+		}
+		if out := adminKubectl(t, "", "get", "charts", "-n", "export-a", "shop.exports"); !strings.Contains(out, "v1.2.0") {
+			t.Errorf("the chart in the Local repository:\n%s", out)
+		}
+
+		viewer := serviceAccountUser(t, "export-a", "viewer")
+		bindRole(t, "export-a", "viewer", "acp:viewer", "export-a", "viewer")
+		_, err = kubectlACP(t, tokenKubeconfig(t, viewer), t.TempDir(), "export", "application", "shop", "-n", "export-a", "--format", "HelmChart",
+			"--chart-version", "v1.3.0", "--to-repo", "exports", "-o", filepath.Join(dir, "other.tgz"))
+		if err == nil || !strings.Contains(err.Error(), "forbidden") || !strings.Contains(err.Error(), "chartrepos") {
+			t.Errorf("a viewer publishes to the repository: %v", err)
+		}
+	})
+
 	t.Run("bad requests name the field", func(t *testing.T) {
 		_, err := archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
 			ObjectMeta: metav1.ObjectMeta{Name: "x"},
-			Spec:       appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportHelmChart},
+			Spec: appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportHelmChart,
+				Chart: &appv1beta1.ExportChart{Version: "1.2.0", Icon: []byte("<svg/>")}},
 		}, metav1.CreateOptions{})
-		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.format") {
-			t.Errorf("HelmChart: %v", err)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.chart.version") || !strings.Contains(err.Error(), "spec.chart.icon") {
+			t.Errorf("a bad chart version and icon: %v", err)
 		}
 		_, err = archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
 			ObjectMeta: metav1.ObjectMeta{Name: "x"},

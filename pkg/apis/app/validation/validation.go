@@ -19,7 +19,9 @@ limitations under the License.
 package validation
 
 import (
+	"net/http"
 	"net/url"
+	"regexp"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -32,10 +34,21 @@ import (
 var (
 	chartRepoTypes  = sets.New(app.ChartRepoTypeChart, app.ChartRepoTypeOCI, app.ChartRepoTypeLocal)
 	chartRepoPhases = sets.New(app.ChartRepoPending, app.ChartRepoSynced, app.ChartRepoFailed)
-	// exportFormats are the formats archon renders today; HelmChart is part
-	// of the API and refused until it is built.
-	exportFormats = sets.New(app.ExportYAML, app.ExportKustomize)
+	exportFormats   = sets.New(app.ExportHelmChart, app.ExportYAML, app.ExportKustomize)
+	// chartVersion is the form exported charts are versioned in.
+	chartVersion = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	// iconTypes are what an exported chart's icon may be.
+	iconTypes = sets.New("image/png", "image/jpeg", "image/gif")
 )
+
+// MaxIconBytes bounds an exported chart's icon.
+const MaxIconBytes = 500 * 1024
+
+// ChartVersionPattern says what a chart version of an export looks like.
+const ChartVersionPattern = "v<major>.<minor>.<patch>, as v1.2.0"
+
+// IsChartVersion says whether version is of the form exported charts use.
+func IsChartVersion(version string) bool { return chartVersion.MatchString(version) }
 
 // ValidateChartRepo checks a chart repository on create. Its name is a
 // DNS-1123 label: it names charts (<chart>.<repo>) and URL paths.
@@ -149,9 +162,7 @@ func ValidateApplicationExport(export *app.ApplicationExport) field.ErrorList {
 	}
 	switch {
 	case spec.Format == "":
-		allErrs = append(allErrs, field.Required(path.Child("format"), "one of YAML or Kustomize"))
-	case spec.Format == app.ExportHelmChart:
-		allErrs = append(allErrs, field.Invalid(path.Child("format"), spec.Format, "exporting as a Helm chart is not available yet; use YAML or Kustomize"))
+		allErrs = append(allErrs, field.Required(path.Child("format"), "one of HelmChart, YAML or Kustomize"))
 	case !exportFormats.Has(spec.Format):
 		allErrs = append(allErrs, field.NotSupported(path.Child("format"), spec.Format, sets.List(exportFormats)))
 	}
@@ -160,6 +171,47 @@ func ValidateApplicationExport(export *app.ApplicationExport) field.ErrorList {
 	}
 	if spec.Target != nil && spec.Format != app.ExportHelmChart {
 		allErrs = append(allErrs, field.Forbidden(path.Child("target"), "only charts go to a repository"))
+	}
+	if spec.Chart != nil {
+		allErrs = append(allErrs, validateExportChart(spec.Chart, path.Child("chart"))...)
+	}
+	if spec.Target != nil {
+		targetPath := path.Child("target", "chartRepo")
+		switch repo := spec.Target.ChartRepo; {
+		case repo == nil:
+			allErrs = append(allErrs, field.Required(targetPath, "the Local repository the chart goes to"))
+		case repo.Name == "":
+			allErrs = append(allErrs, field.Required(targetPath.Child("name"), ""))
+		default:
+			for _, msg := range validation.IsDNS1123Label(repo.Name) {
+				allErrs = append(allErrs, field.Invalid(targetPath.Child("name"), repo.Name, msg))
+			}
+			for _, msg := range validation.IsDNS1123Label(repo.Namespace) {
+				if repo.Namespace != "" {
+					allErrs = append(allErrs, field.Invalid(targetPath.Child("namespace"), repo.Namespace, msg))
+				}
+			}
+		}
+	}
+	return allErrs
+}
+
+func validateExportChart(chart *app.ExportChart, path *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if chart.Name != "" {
+		for _, msg := range validation.IsDNS1123Label(chart.Name) {
+			allErrs = append(allErrs, field.Invalid(path.Child("name"), chart.Name, msg))
+		}
+	}
+	if chart.Version != "" && !IsChartVersion(chart.Version) {
+		allErrs = append(allErrs, field.Invalid(path.Child("version"), chart.Version, "must be "+ChartVersionPattern))
+	}
+	if len(chart.Icon) > MaxIconBytes {
+		allErrs = append(allErrs, field.TooLong(path.Child("icon"), "", MaxIconBytes))
+	} else if len(chart.Icon) > 0 {
+		if detected := http.DetectContentType(chart.Icon); !iconTypes.Has(detected) {
+			allErrs = append(allErrs, field.Invalid(path.Child("icon"), "<"+detected+" content>", "must be a JPG, PNG or GIF image"))
+		}
 	}
 	return allErrs
 }

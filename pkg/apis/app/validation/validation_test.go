@@ -87,6 +87,13 @@ func TestApplicationExportRules(t *testing.T) {
 	if errs := ValidateApplicationExport(&valid); len(errs) > 0 {
 		t.Errorf("a valid export: %v", errs)
 	}
+	chart := valid.DeepCopy()
+	chart.Spec.Format = app.ExportHelmChart
+	chart.Spec.Chart = &app.ExportChart{Name: "shop", Version: "v1.2.0", Icon: []byte("GIF89a\x01\x00\x01\x00")}
+	chart.Spec.Target = &app.ExportTarget{ChartRepo: &app.ChartRepoReference{Name: "team"}}
+	if errs := ValidateApplicationExport(chart); len(errs) > 0 {
+		t.Errorf("a valid chart export: %v", errs)
+	}
 	for _, c := range []struct {
 		change func(*app.ApplicationExportSpec)
 		field  string
@@ -96,9 +103,15 @@ func TestApplicationExportRules(t *testing.T) {
 		{func(s *app.ApplicationExportSpec) { s.Revision = revision(0) }, "spec.revision"},
 		{func(s *app.ApplicationExportSpec) { s.Format = "" }, "spec.format"},
 		{func(s *app.ApplicationExportSpec) { s.Format = "Zip" }, "spec.format"},
-		{func(s *app.ApplicationExportSpec) { s.Format = app.ExportHelmChart }, "spec.format"},
 		{func(s *app.ApplicationExportSpec) { s.Chart = &app.ExportChart{Name: "shop"} }, "spec.chart"},
 		{func(s *app.ApplicationExportSpec) { s.Target = &app.ExportTarget{} }, "spec.target"},
+		{helmChart(&app.ExportChart{Version: "1.2.0"}, nil), "spec.chart.version"},
+		{helmChart(&app.ExportChart{Version: "v1.2"}, nil), "spec.chart.version"},
+		{helmChart(&app.ExportChart{Name: "Shop"}, nil), "spec.chart.name"},
+		{helmChart(&app.ExportChart{Icon: []byte("<svg xmlns='http://www.w3.org/2000/svg'/>")}, nil), "spec.chart.icon"},
+		{helmChart(&app.ExportChart{Icon: append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, MaxIconBytes)...)}, nil), "spec.chart.icon"},
+		{helmChart(nil, &app.ExportTarget{}), "spec.target.chartRepo"},
+		{helmChart(nil, &app.ExportTarget{ChartRepo: &app.ChartRepoReference{}}), "spec.target.chartRepo.name"},
 	} {
 		export := valid.DeepCopy()
 		c.change(&export.Spec)
@@ -106,5 +119,11 @@ func TestApplicationExportRules(t *testing.T) {
 		if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.field) {
 			t.Errorf("%+v: %v, want an error on %s", export.Spec, errs, c.field)
 		}
+	}
+}
+
+func helmChart(chart *app.ExportChart, target *app.ExportTarget) func(*app.ApplicationExportSpec) {
+	return func(s *app.ApplicationExportSpec) {
+		s.Format, s.Chart, s.Target = app.ExportHelmChart, chart, target
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -46,6 +47,7 @@ import (
 
 	"github.com/acp-archon/archon/pkg/apis/app"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/export"
 	"github.com/acp-archon/archon/pkg/registry/callers"
 )
@@ -55,10 +57,16 @@ var (
 	applicationHistories = schema.GroupVersionResource{Group: "app.k8s.io", Version: "v1beta1", Resource: "applicationhistories"}
 )
 
+// ChartPublisher puts a chart into a Local repository as the caller.
+type ChartPublisher interface {
+	Publish(ctx context.Context, namespace, name string, archive []byte) (*app.Chart, error)
+}
+
 // REST renders exports.
 type REST struct {
 	kubeConfig *restclient.Config
 	mapper     meta.ResettableRESTMapper
+	charts     ChartPublisher
 }
 
 var (
@@ -68,13 +76,14 @@ var (
 	_ rest.TableConvertor       = &REST{}
 )
 
-// NewREST reads applications through the cluster kubeConfig reaches.
-func NewREST(kubeConfig *restclient.Config) (*REST, error) {
+// NewREST reads applications through the cluster kubeConfig reaches and
+// publishes charts with charts.
+func NewREST(kubeConfig *restclient.Config, charts ChartPublisher) (*REST, error) {
 	client, err := discovery.NewDiscoveryClientForConfig(kubeConfig)
 	if err != nil {
 		return nil, err
 	}
-	return &REST{kubeConfig: kubeConfig, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client))}, nil
+	return &REST{kubeConfig: kubeConfig, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client)), charts: charts}, nil
 }
 
 func (r *REST) New() runtime.Object     { return &app.ApplicationExport{} }
@@ -105,7 +114,11 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	if err != nil {
 		return nil, err
 	}
-	objects, err := r.components(ctx, client, exp)
+	application, err := client.Resource(applications).Namespace(exp.Namespace).Get(ctx, exp.Spec.Application, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	objects, err := r.components(ctx, client, exp, application)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +128,26 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		artifact, err = export.YAML(exp.Spec.Application, objects)
 	case app.ExportKustomize:
 		artifact, err = export.Kustomize(exp.Spec.Application, objects)
+	case app.ExportHelmChart:
+		var chart export.Chart
+		if chart, err = chartOf(exp, application); err != nil {
+			return nil, err
+		}
+		// The chart installs the Application too, so that the release is
+		// the application again.
+		artifact, err = export.HelmChart(chart, append([]*unstructured.Unstructured{application}, objects...))
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
+	}
+	if target := exp.Spec.Target; target != nil && target.ChartRepo != nil {
+		namespace := target.ChartRepo.Namespace
+		if namespace == "" {
+			namespace = exp.Namespace
+		}
+		if _, err := r.charts.Publish(ctx, namespace, target.ChartRepo.Name, artifact.Data); err != nil {
+			return nil, err
+		}
 	}
 	exp.CreationTimestamp = metav1.Now()
 	exp.Status = app.ApplicationExportStatus{Artifact: artifact.Data, ContentType: artifact.ContentType, Files: artifact.Files}
@@ -126,12 +156,8 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 
 // components are the application's objects: live, or as an
 // ApplicationHistory recorded them.
-func (r *REST) components(ctx context.Context, client dynamic.Interface, exp *app.ApplicationExport) ([]*unstructured.Unstructured, error) {
+func (r *REST) components(ctx context.Context, client dynamic.Interface, exp *app.ApplicationExport, application *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	namespace, name := exp.Namespace, exp.Spec.Application
-	application, err := client.Resource(applications).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
 	if exp.Spec.Revision != nil {
 		return r.revision(ctx, client, namespace, name, *exp.Spec.Revision)
 	}
@@ -170,6 +196,40 @@ func (r *REST) components(ctx context.Context, client dynamic.Interface, exp *ap
 		}
 	}
 	return objects, nil
+}
+
+// chartOf describes the chart of an export: what spec.chart says, the
+// rest from the application's descriptor (version v<M>.<m>.<p>, or v0.1.0
+// when it has none).
+func chartOf(exp *app.ApplicationExport, application *unstructured.Unstructured) (export.Chart, error) {
+	descriptorVersion, _, _ := unstructured.NestedString(application.Object, "spec", "descriptor", "version")
+	descriptorDescription, _, _ := unstructured.NestedString(application.Object, "spec", "descriptor", "description")
+	chart := export.Chart{Name: application.GetName(), AppVersion: descriptorVersion, Description: descriptorDescription}
+	if spec := exp.Spec.Chart; spec != nil {
+		chart.Readme, chart.Notes, chart.Icon = spec.Readme, spec.Notes, spec.Icon
+		if spec.Name != "" {
+			chart.Name = spec.Name
+		}
+		if spec.Description != "" {
+			chart.Description = spec.Description
+		}
+		chart.Version = spec.Version
+	}
+	if chart.Version == "" {
+		switch version := "v" + strings.TrimPrefix(descriptorVersion, "v"); {
+		case descriptorVersion == "":
+			chart.Version = "v0.1.0"
+		case validation.IsChartVersion(version):
+			chart.Version = version
+		default:
+			return export.Chart{}, apierrors.NewInvalid(app.Kind("ApplicationExport"), exp.Name, field.ErrorList{field.Required(field.NewPath("spec", "chart", "version"),
+				fmt.Sprintf("the application's version %q is not %s; give the chart's", descriptorVersion, validation.ChartVersionPattern))})
+		}
+	}
+	if errs := chartrepo.ValidateChartName(chart.Name); errs != nil {
+		return export.Chart{}, apierrors.NewInvalid(app.Kind("ApplicationExport"), exp.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "chart", "name"), chart.Name, errs.Error())})
+	}
+	return chart, nil
 }
 
 // mapping finds the resource of a kind, asking discovery again once for a

@@ -66,6 +66,43 @@ func (r *ChartsREST) NewConnectOptions() (runtime.Object, bool, string) { return
 // Connect checks the caller may manage the repository and hands the
 // request to the upload or delete.
 func (r *ChartsREST) Connect(ctx context.Context, name string, _ runtime.Object, responder rest.Responder) (http.Handler, error) {
+	repo, err := r.manageable(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	id := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost {
+			obj, err := r.upload(req, id, repo.UID)
+			if err != nil {
+				responder.Error(err)
+				return
+			}
+			responder.Object(http.StatusCreated, obj)
+			return
+		}
+		obj, err := r.delete(ctx, id, repo.UID)
+		if err != nil {
+			responder.Error(err)
+			return
+		}
+		responder.Object(http.StatusOK, obj)
+	}), nil
+}
+
+// Publish uploads a chart archive to a Local repository as the caller of
+// ctx, who must be allowed to manage it; a version it holds is not
+// replaced.
+func (r *ChartsREST) Publish(ctx context.Context, namespace, name string, archive []byte) (*app.Chart, error) {
+	repo, err := r.manageable(genericapirequest.WithNamespace(ctx, namespace), name)
+	if err != nil {
+		return nil, err
+	}
+	return r.put(types.NamespacedName{Namespace: namespace, Name: name}, repo.UID, archive, false)
+}
+
+// manageable reads a Local repository the caller may manage.
+func (r *ChartsREST) manageable(ctx context.Context, name string) (*app.ChartRepo, error) {
 	obj, err := r.repositories.Get(ctx, name, &metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -77,25 +114,7 @@ func (r *ChartsREST) Connect(ctx context.Context, name string, _ runtime.Object,
 	if err := r.authorize(ctx, repo); err != nil {
 		return nil, err
 	}
-	id := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var obj runtime.Object
-		var status int
-		var err error
-		if req.Method == http.MethodPost {
-			obj, err = r.upload(req, id, repo.UID)
-			status = http.StatusCreated
-		} else {
-			obj, err = r.delete(ctx, id, repo.UID)
-			status = http.StatusOK
-		}
-		if err != nil {
-			responder.Error(err)
-			return
-		}
-		r.changed(id)
-		responder.Object(status, obj)
-	}), nil
+	return repo, nil
 }
 
 // authorize asks for update on the repository: connecting to the
@@ -122,7 +141,7 @@ func (r *ChartsREST) authorize(ctx context.Context, repo *app.ChartRepo) error {
 	return nil
 }
 
-func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid types.UID) (runtime.Object, error) {
+func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid types.UID) (*app.Chart, error) {
 	limit := r.local.Store().Limits().Archive
 	archive, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
@@ -131,7 +150,11 @@ func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid type
 	if int64(len(archive)) > limit {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("a chart archive may be %d bytes at most", limit))
 	}
-	overwrite := req.URL.Query().Get("overwrite") == "true"
+	return r.put(id, uid, archive, req.URL.Query().Get("overwrite") == "true")
+}
+
+// put stores the archive and returns the Chart it added to.
+func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte, overwrite bool) (*app.Chart, error) {
 	version, err := r.local.Upload(id, uid, archive, overwrite)
 	var invalid *chartrepo.InvalidArchiveError
 	var tooLarge *chartrepo.TooLargeError
@@ -147,7 +170,12 @@ func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid type
 	case err != nil:
 		return nil, apierrors.NewInternalError(err)
 	}
-	return r.chart(id, version.Name)
+	r.changed(id)
+	key := types.NamespacedName{Namespace: id.Namespace, Name: chartrepo.ChartObjectName(version.Name, id.Name)}
+	if chart := r.local.Catalog().Get(key); chart != nil {
+		return chart, nil
+	}
+	return nil, apierrors.NewInternalError(errors.New("the uploaded chart is not in the catalogue"))
 }
 
 func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid types.UID) (runtime.Object, error) {
@@ -167,16 +195,8 @@ func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid ty
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
+	r.changed(id)
 	return &metav1.Status{Status: metav1.StatusSuccess, Details: &metav1.StatusDetails{
 		Group: app.GroupName, Kind: "charts", Name: chartrepo.ChartObjectName(chart, id.Name),
 	}, Message: fmt.Sprintf("deleted version %s of %s", version, chart)}, nil
-}
-
-// chart is the Chart an upload added to.
-func (r *ChartsREST) chart(id types.NamespacedName, name string) (runtime.Object, error) {
-	key := types.NamespacedName{Namespace: id.Namespace, Name: chartrepo.ChartObjectName(name, id.Name)}
-	if chart := r.local.Catalog().Get(key); chart != nil {
-		return chart, nil
-	}
-	return nil, apierrors.NewInternalError(errors.New("the uploaded chart is not in the catalogue"))
 }
