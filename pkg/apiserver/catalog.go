@@ -65,7 +65,7 @@ type catalogParts struct {
 }
 
 func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
-	repositories, status, err := chartrepostore.NewStorage(Scheme, config.RESTOptionsGetter)
+	repositories, status, err := chartrepostore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer)
 	if err != nil {
 		return nil, err
 	}

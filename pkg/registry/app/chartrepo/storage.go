@@ -17,7 +17,16 @@ limitations under the License.
 package chartrepo
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -40,8 +49,10 @@ func (*REST) ShortNames() []string { return []string{"ctr"} }
 // StatusREST serves chartrepos/status.
 type StatusREST = statusrest.REST
 
-// NewStorage returns the storage of chartrepos and of their status.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+// NewStorage returns the storage of chartrepos and of their status. authz
+// checks that whoever names a repository's secret may read it: archon
+// sends the secret's credentials to the repository's URL.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer) (*REST, *StatusREST, error) {
 	s := strategy{scheme, names.SimpleNameGenerator}
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &app.ChartRepo{} },
@@ -56,9 +67,44 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 		ResetFieldsStrategy: s,
 
 		TableConvertor: tableConvertor{},
+
+		BeginCreate: func(ctx context.Context, obj runtime.Object, _ *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
+			return noop, maySendSecret(ctx, authz, obj.(*app.ChartRepo), nil)
+		},
+		BeginUpdate: func(ctx context.Context, obj, old runtime.Object, _ *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
+			return noop, maySendSecret(ctx, authz, obj.(*app.ChartRepo), old.(*app.ChartRepo))
+		},
 	}
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: getAttrs}); err != nil {
 		return nil, nil, err
 	}
 	return &REST{store}, statusrest.New(store, statusStrategy{s}), nil
+}
+
+func noop(context.Context, bool) {}
+
+// maySendSecret refuses a repository naming a secret its author may not
+// read, unless the secret is unchanged: otherwise anyone who may create a
+// repository could have archon send any secret to a URL of their choice.
+func maySendSecret(ctx context.Context, authz authorizer.Authorizer, repo, old *app.ChartRepo) error {
+	ref := repo.Spec.Secret
+	if ref == nil || old != nil && old.Spec.Secret != nil && *old.Spec.Secret == *ref {
+		return nil
+	}
+	namespace := ref.Namespace
+	if namespace == "" {
+		namespace = repo.Namespace
+	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, errors.New("no user to check the secret against"))
+	}
+	decision, _, err := authz.Authorize(ctx, authorizer.AttributesRecord{
+		User: caller, Verb: "get", Namespace: namespace, Name: ref.Name, Resource: "secrets", APIVersion: "v1", ResourceRequest: true,
+	})
+	if err != nil || decision != authorizer.DecisionAllow {
+		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, field.Forbidden(field.NewPath("spec", "secret"),
+			fmt.Sprintf("you may not get the secret %s/%s, and archon sends its credentials to the repository", namespace, ref.Name)))
+	}
+	return nil
 }

@@ -22,12 +22,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -71,7 +74,7 @@ func newStorage(t *testing.T) (*chartrepo.REST, *chartrepo.StatusREST) {
 		StorageConfig:  config.ForResource(app.Resource("chartrepos")),
 		Decorator:      generic.UndecoratedStorage,
 		ResourcePrefix: app.GroupName + "/chartrepos",
-	})
+	}, secretReaders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +82,47 @@ func newStorage(t *testing.T) (*chartrepo.REST, *chartrepo.StatusREST) {
 	return repos, status
 }
 
+// secretReaders lets "secret-reader" read the secret "creds" alone.
+var secretReaders = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	if a.GetUser().GetName() == "secret-reader" && a.GetResource() == "secrets" && a.GetVerb() == "get" && a.GetName() == "creds" {
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionNoOpinion, "", nil
+})
+
 func inNamespace(namespace string) context.Context {
-	return genericapirequest.WithNamespace(genericapirequest.NewContext(), namespace)
+	return genericapirequest.WithUser(genericapirequest.WithNamespace(genericapirequest.NewContext(), namespace), &user.DefaultInfo{Name: "secret-reader"})
+}
+
+func TestChartReposNameOnlySecretsTheirAuthorMayRead(t *testing.T) {
+	repos, _ := newStorage(t)
+	repo := func(name, secret string) *app.ChartRepo {
+		return &app.ChartRepo{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team"},
+			Spec: app.ChartRepoSpec{Type: app.ChartRepoTypeChart, URL: "https://charts.example.com", Secret: &app.SecretReference{Name: secret, Namespace: "platform"}}}
+	}
+	if _, err := repos.Create(inNamespace("team"), repo("readable", "creds"), rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil {
+		t.Errorf("a secret the author may read: %v", err)
+	}
+	_, err := repos.Create(inNamespace("team"), repo("unreadable", "admin-token"), rest.ValidateAllObjectFunc, &metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "spec.secret") || !strings.Contains(err.Error(), "platform/admin-token") {
+		t.Errorf("a secret the author may not read: %v", err)
+	}
+	stranger := genericapirequest.WithUser(inNamespace("team"), &user.DefaultInfo{Name: "stranger"})
+	obj, err := repos.Get(stranger, "readable", &metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relabelled := obj.(*app.ChartRepo).DeepCopy()
+	relabelled.Labels = map[string]string{"team": "a"}
+	updated, _, err := repos.Update(stranger, "readable", rest.DefaultUpdatedObjectInfo(relabelled), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("an update keeping the secret: %v", err)
+	}
+	moved := updated.(*app.ChartRepo).DeepCopy()
+	moved.Spec.Secret.Name = "admin-token"
+	if _, _, err := repos.Update(stranger, "readable", rest.DefaultUpdatedObjectInfo(moved), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("an update to a secret the author may not read: %v", err)
+	}
 }
 
 func TestChartReposStartPendingAndKeepTheirURL(t *testing.T) {
