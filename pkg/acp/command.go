@@ -15,9 +15,11 @@ limitations under the License.
 */
 
 // Package acp implements kubectl-acp, the platform's kubectl plugin for
-// images. Every command first asks kube-apiserver whether the caller may do
-// what it is about to (a SelfSubjectAccessReview on images in the
-// repository's namespace) and says which namespace and verb are missing.
+// images and application exports. Every image command first asks
+// kube-apiserver whether the caller may do what it is about to (a
+// SelfSubjectAccessReview on images in the repository's namespace) and
+// says which namespace and verb are missing; exports are refused by the
+// API with the same detail.
 package acp
 
 import (

@@ -107,7 +107,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := installAppGroup(generic, c.generic, catalog, c.kubeConfig); err != nil {
+	if err := installAppGroup(generic, catalog, c.kubeConfig); err != nil {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
@@ -174,7 +174,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 // installAppGroup serves app.alauda.io: the catalog and application
 // exports. kubeConfig is nil when archon runs standalone, and then exports,
 // which read the cluster's applications, are left out.
-func installAppGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, catalog *catalogParts, kubeConfig *restclient.Config) error {
+func installAppGroup(server *genericapiserver.GenericAPIServer, catalog *catalogParts, kubeConfig *restclient.Config) error {
 	resources := catalog.resources()
 	if kubeConfig != nil {
 		var err error

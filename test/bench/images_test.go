@@ -137,20 +137,26 @@ func timeIt(do func()) time.Duration {
 
 // pusherToken is a token of a ServiceAccount that may push in namespace.
 func pusherToken(ctx context.Context, b *testing.B, kube kubernetes.Interface, namespace string) string {
+	return roleToken(ctx, b, kube, namespace, "pusher", "system:image-pusher")
+}
+
+// roleToken makes namespace and a ServiceAccount in it bound to a
+// ClusterRole there, and returns a token of the ServiceAccount.
+func roleToken(ctx context.Context, b *testing.B, kube kubernetes.Interface, namespace, serviceAccount, role string) string {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "pusher"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: serviceAccount}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := kube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "pusher"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:image-pusher"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "pusher", Namespace: namespace}},
+		ObjectMeta: metav1.ObjectMeta{Name: serviceAccount},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: serviceAccount, Namespace: namespace}},
 	}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	token, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, "pusher", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	token, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, serviceAccount, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
