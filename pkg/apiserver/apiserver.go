@@ -96,6 +96,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 		routes = append(routes, registryParts.tokenRoute())
+		catalog.listPlatformRepositories(registryParts)
 	}
 	c.generic.BuildHandlerChainFunc = withDirectRoutes(c.generic.BuildHandlerChainFunc, routes)
 	generic, err := c.generic.New("archon-apiserver", genericapiserver.NewEmptyDelegate())

@@ -19,8 +19,10 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
+	registryapi "github.com/acp-archon/archon/pkg/apis/registry"
 	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/controller/chartreposync"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
@@ -62,6 +65,10 @@ type catalogParts struct {
 	server       http.Handler
 	// sync runs when archon extends a cluster; it reads secrets.
 	sync *chartreposync.Controller
+	// platformRegistry lists the repositories of the registry archon
+	// fronts from its catalogue, when it fronts one.
+	platformRegistry     string
+	platformRepositories chartrepo.OCIRepositories
 }
 
 func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
@@ -74,12 +81,20 @@ func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfi
 		return nil, err
 	}
 	parts := &catalogParts{repositories: repositories, status: status, local: chartrepo.NewLocal(store, chartrepo.NewCatalog())}
-	getRepository := func(ctx context.Context, namespace, name string) (*app.ChartRepo, error) {
+	// helm's reads find the repository in the synchroniser's cache, and
+	// in etcd when it is not there (yet).
+	getRepository := func(ctx context.Context, namespace, name string) (types.UID, app.ChartRepoType, error) {
+		if parts.sync != nil {
+			if uid, repoType, ok := parts.sync.Repository(namespace, name); ok {
+				return uid, app.ChartRepoType(repoType), nil
+			}
+		}
 		obj, err := repositories.Get(genericapirequest.WithNamespace(ctx, namespace), name, &metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return "", "", err
 		}
-		return obj.(*app.ChartRepo), nil
+		repo := obj.(*app.ChartRepo)
+		return repo.UID, repo.Spec.Type, nil
 	}
 	parts.charts = chartrepostore.NewChartsREST(repositories, parts.local, config.Authorization.Authorizer, parts.changed)
 	server := chartrepo.NewServer(config.Authentication.Authenticator, config.Authorization.Authorizer, getRepository, parts.local)
@@ -105,11 +120,38 @@ func (p *catalogParts) changed(repository types.NamespacedName) {
 	}
 }
 
+// listPlatformRepositories reads the platform registry's repositories
+// from archon's catalogue of it, so that an OCI repository there needs
+// no credentials allowing the registry's whole catalogue: the tags and
+// charts are still read with the repository's own.
+func (p *catalogParts) listPlatformRepositories(registry *registryParts) {
+	p.platformRegistry = registry.host
+	p.platformRepositories = func(ctx context.Context, _, path string, _ ...remote.Option) ([]string, error) {
+		if err := registry.catalog.WaitForSync(ctx); err != nil {
+			return nil, err
+		}
+		images, _ := registry.catalog.List(func(image *registryapi.Image) bool {
+			return strings.HasPrefix(image.Status.Repository, path+"/")
+		})
+		repositories := make([]string, 0, len(images))
+		for _, image := range images {
+			repositories = append(repositories, image.Status.Repository)
+		}
+		return repositories, nil
+	}
+}
+
 // addSync synchronises the repositories on every replica: each serves
 // charts from its own catalogue.
 func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon archonclient.Interface, kube kubernetes.Interface,
 	informers archoninformers.SharedInformerFactory, resync time.Duration) error {
-	sync, err := chartreposync.New(archon, kube, informers, p.local, resync)
+	oci := chartrepo.NewOCIFetcher(func(registry string) chartrepo.OCIRepositories {
+		if registry == p.platformRegistry && p.platformRepositories != nil {
+			return p.platformRepositories
+		}
+		return chartrepo.RegistryCatalog
+	})
+	sync, err := chartreposync.New(archon, kube, informers, p.local, oci, resync)
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,8 @@ const catalogWorkers = 4
 
 // registryParts are what archon needs to front the container registry.
 type registryParts struct {
+	// host is the registry's host:port as image references name it.
+	host    string
 	catalog *containerregistry.Catalog
 	tokens  *tokenservice.Service
 }
@@ -81,6 +83,7 @@ func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *R
 		return nil, err
 	}
 	return &registryParts{
+		host:    registryConfig.Host,
 		catalog: containerregistry.NewCatalog(client),
 		tokens:  tokenservice.New(signer, config.Authentication.Authenticator, config.Authorization.Authorizer, client),
 	}, nil

@@ -37,8 +37,8 @@ import (
 // <prefix><namespace>/<name>/index.yaml and the packages it points to.
 const PathPrefix = "/chartrepos/"
 
-// RepositoryGetter reads a ChartRepo.
-type RepositoryGetter func(ctx context.Context, namespace, name string) (*app.ChartRepo, error)
+// RepositoryGetter finds a ChartRepo's UID and type.
+type RepositoryGetter func(ctx context.Context, namespace, name string) (types.UID, app.ChartRepoType, error)
 
 // Server serves Local repositories to helm: every request is
 // authenticated with the caller's Kubernetes credentials and authorised
@@ -90,7 +90,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	repo, err := s.repositories(r.Context(), namespace, name)
+	uid, repoType, err := s.repositories(r.Context(), namespace, name)
 	if apierrors.IsNotFound(err) {
 		http.Error(w, fmt.Sprintf("the chart repository %s/%s does not exist", namespace, name), http.StatusNotFound)
 		return
@@ -99,12 +99,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if repo.Spec.Type != app.ChartRepoTypeLocal {
-		http.Error(w, fmt.Sprintf("%s/%s is a %s repository: helm reads it at its own URL", namespace, name, repo.Spec.Type), http.StatusNotFound)
+	if repoType != app.ChartRepoTypeLocal {
+		http.Error(w, fmt.Sprintf("%s/%s is a %s repository: helm reads it at its own URL", namespace, name, repoType), http.StatusNotFound)
 		return
 	}
 	id := types.NamespacedName{Namespace: namespace, Name: name}
-	if err := s.local.Load(id, repo.UID); err != nil {
+	if err := s.local.Load(id, uid); err != nil {
 		klog.ErrorS(err, "Loading a Local repository failed", "chartrepo", id)
 		http.Error(w, "the repository's charts cannot be read", http.StatusServiceUnavailable)
 		return
@@ -113,7 +113,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveIndex(w, r, id)
 		return
 	}
-	s.servePackage(w, r, repo.UID, file)
+	s.servePackage(w, r, uid, file)
 }
 
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, id types.NamespacedName) {

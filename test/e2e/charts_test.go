@@ -280,3 +280,61 @@ spec:
 		t.Errorf("the last good index is no longer served:\n%s", out)
 	}
 }
+
+func TestOCIRepositoryInThePlatformRegistry(t *testing.T) {
+	const ns = "charts-c"
+	createNamespaces(t, ns)
+	pusher := serviceAccountUser(t, ns, "pusher")
+	bindRole(t, ns, "pusher", "system:image-pusher", ns, "pusher")
+	archive := filepath.Join(t.TempDir(), "web-0.3.0.tgz")
+	if err := os.WriteFile(archive, charttest.Chart("web", "0.3.0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if _, err := helm(t, home, "registry", "login", plane.RegistryHost, "--username", "pusher", "--password", pusher.token, "--ca-file", plane.RegistryCA()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := helm(t, home, "push", archive, "oci://"+plane.RegistryHost+"/"+ns+"/charts", "--ca-file", plane.RegistryCA()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	archon := archonClient(t, adminConfig(t))
+	eventually(t, "archon's catalogue of the registry holds the chart's repository", func() error {
+		_, err := archon.RegistryV1().Images(ns).Get(ctx, "charts~web", metav1.GetOptions{})
+		return err
+	})
+
+	ca, err := os.ReadFile(plane.RegistryCA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubeClient(t).CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry-pull"},
+		Data:       map[string][]byte{"username": []byte("pusher"), "password": []byte(pusher.token), "ca.crt": ca},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	adminKubectl(t, fmt.Sprintf(`
+apiVersion: app.alauda.io/v1beta1
+kind: ChartRepo
+metadata: {name: platform, namespace: charts-c}
+spec:
+  type: OCI
+  url: oci://%s/charts-c/charts
+  secret: {name: registry-pull}
+`, plane.RegistryHost), "apply", "-f", "-")
+	eventually(t, "the OCI repository synchronises", func() error {
+		repo, err := archon.AppV1beta1().ChartRepos(ns).Get(ctx, "platform", metav1.GetOptions{})
+		if err == nil && (repo.Status.Phase != appv1beta1.ChartRepoSynced || repo.Status.Charts != 1) {
+			err = fmt.Errorf("status %+v", repo.Status)
+		}
+		return err
+	})
+	chart, err := archon.AppV1beta1().Charts(ns).Get(ctx, "web.platform", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := chart.Status.Versions; len(v) != 1 || v[0].Version != "0.3.0" || v[0].Digest == "" {
+		t.Errorf("versions %+v", v)
+	}
+}

@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package chartreposync keeps the chart catalogue current: it loads Local
-// repositories from the chart store, fetches the index of Chart
+// repositories from the chart store, reads the index of Chart and OCI
 // repositories when they change and periodically, and writes each
 // repository's status. It runs on every replica, since every replica
 // serves charts from its own catalogue.
@@ -56,6 +56,8 @@ type Controller struct {
 	synced  cache.InformerSynced
 	local   *chartrepo.Local
 	catalog *chartrepo.Catalog
+	// readers read the index of each type of remote repository.
+	readers map[appv1beta1.ChartRepoType]indexReader
 	resync  time.Duration
 	queue   *keyqueue.Queue
 
@@ -64,7 +66,10 @@ type Controller struct {
 	fetched map[types.NamespacedName]fetch
 }
 
-// fetch is what a remote repository looked like when it was last fetched.
+// indexReader reads the index of a remote repository at a URL.
+type indexReader func(context.Context, string, chartrepo.Credentials) (*chartrepo.IndexFile, error)
+
+// fetch is what a repository looked like when it was last read.
 type fetch struct {
 	uid        types.UID
 	generation int64
@@ -75,13 +80,17 @@ type fetch struct {
 // New wires the controller to the ChartRepo informer; call before starting
 // it.
 func New(archon archonclient.Interface, kube kubernetes.Interface, informers archoninformers.SharedInformerFactory,
-	local *chartrepo.Local, resync time.Duration) (*Controller, error) {
+	local *chartrepo.Local, oci *chartrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
 	informer := informers.App().V1beta1().ChartRepos()
 	c := &Controller{
 		archon: archon, kube: kube,
 		repos:  informer.Lister(),
 		synced: informer.Informer().HasSynced,
 		local:  local, catalog: local.Catalog(), resync: resync,
+		readers: map[appv1beta1.ChartRepoType]indexReader{
+			appv1beta1.ChartRepoTypeChart: chartrepo.FetchIndex,
+			appv1beta1.ChartRepoTypeOCI:   oci.Fetch,
+		},
 		fetched: map[types.NamespacedName]fetch{},
 	}
 	c.queue = keyqueue.New("chartrepo-sync", c.sync)
@@ -111,6 +120,15 @@ func New(archon archonclient.Interface, kube kubernetes.Interface, informers arc
 // upload or a deletion changed its charts.
 func (c *Controller) Changed(repository types.NamespacedName) {
 	c.queue.Add(repository.Namespace + "/" + repository.Name)
+}
+
+// Repository finds a repository's UID and type in the informer's cache.
+func (c *Controller) Repository(namespace, name string) (types.UID, appv1beta1.ChartRepoType, bool) {
+	repo, err := c.repos.ChartRepos(namespace).Get(name)
+	if err != nil {
+		return "", "", false
+	}
+	return repo.UID, repo.Spec.Type, true
 }
 
 // Run synchronises repositories with workers until ctx is done.
@@ -186,7 +204,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			now := metav1.Now()
 			*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoSynced, Charts: int32(charts), LastSyncTime: &now}
 		}
-	case appv1beta1.ChartRepoTypeChart:
+	case appv1beta1.ChartRepoTypeChart, appv1beta1.ChartRepoTypeOCI:
 		wait := c.due(id, repo)
 		if wait > 0 {
 			c.queue.AddAfter(key, wait)
@@ -195,8 +213,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.fetchIndex(ctx, id, repo, status)
 		c.queue.AddAfter(key, c.resync)
 	default:
-		*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoFailed,
-			Reason: fmt.Sprintf("archon does not synchronise %s repositories yet", repo.Spec.Type)}
+		*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoFailed, Reason: fmt.Sprintf("unknown repository type %q", repo.Spec.Type)}
 	}
 	if apiequality.Semantic.DeepEqual(*status, repo.Status) {
 		return nil
@@ -230,7 +247,7 @@ func (c *Controller) markFetched(id types.NamespacedName, repo *appv1beta1.Chart
 	c.fetched[id] = fetch{uid: repo.UID, generation: repo.Generation, requested: repo.Annotations[ResyncAnnotation], at: time.Now()}
 }
 
-// fetchIndex reads a Chart repository's index into the catalogue; a
+// fetchIndex reads a remote repository's index into the catalogue; a
 // failure keeps the last good index and says why in the status.
 func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, repo *appv1beta1.ChartRepo, status *appv1beta1.ChartRepoStatus) {
 	c.markFetched(id, repo)
@@ -238,7 +255,7 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 	credentials, err := c.credentials(ctx, repo)
 	var index *chartrepo.IndexFile
 	if err == nil {
-		index, err = chartrepo.FetchIndex(ctx, repo.Spec.URL, credentials)
+		index, err = c.readers[repo.Spec.Type](ctx, repo.Spec.URL, credentials)
 	}
 	if err != nil {
 		klog.InfoS("Synchronising a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
