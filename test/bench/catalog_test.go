@@ -19,6 +19,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,14 +106,16 @@ func BenchmarkCatalog(b *testing.B) {
 		}))
 	}
 
-	archonIndex, static, size := indexServing(b, plane, namespace, readerToken)
+	archonIndex, static, size := indexServing(b, plane, namespace, readerToken, false)
+	archonIndex2, static2, _ := indexServing(b, plane, namespace, readerToken, true)
 	export := exportLatency(ctx, b, config, archon, namespace)
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nCatalog: index.yaml of %d versions (%d KiB), median of %d; %d uploads; %d exports of %d components\n",
 		indexVersions, size>>10, indexSamples, uploadSamples, exportSamples, exportComponents)
 	fmt.Fprintln(w, "measure\tarchon\tstatic file server\tratio\ttarget\t")
-	fmt.Fprintf(w, "GET index.yaml\t%s\t%s\t%.2f\t<= 2\t\n", archonIndex.p(50), static.p(50), ratioOf(archonIndex, static))
+	fmt.Fprintf(w, "GET index.yaml (HTTP/1.1, as helm)\t%s\t%s\t%.2f\t<= 2\t\n", archonIndex.p(50), static.p(50), ratioOf(archonIndex, static))
+	fmt.Fprintf(w, "GET index.yaml (HTTP/2)\t%s\t%s\t%.2f\t\t\n", archonIndex2.p(50), static2.p(50), ratioOf(archonIndex2, static2))
 	fmt.Fprintln(w, "\t\t\t\t\t")
 	fmt.Fprintln(w, "measure\tp50\tp99\t\ttarget\t")
 	fmt.Fprintf(w, "upload+validate 1 MiB chart\t%s\t%s\t\t\t\n", uploads.p(50), uploads.p(99))
@@ -126,9 +129,12 @@ func BenchmarkCatalog(b *testing.B) {
 
 // indexServing times helm's read of the index from archon (basic
 // authentication with a token, authorised as get chartrepos) and of the
-// same bytes from a static file server over TLS.
-func indexServing(b *testing.B, plane *localplane.Plane, namespace, token string) (archon, static timings, size int) {
-	client := &http.Client{Transport: localTransport(b, plane)}
+// same bytes from a static file server over TLS, with the client helm
+// makes for a repository with a CA file: HTTP/1.1, no compression.
+// With http2, both are read over HTTP/2 instead.
+func indexServing(b *testing.B, plane *localplane.Plane, namespace, token string, http2 bool) (archon, static timings, size int) {
+	roots := localTransport(b, plane).TLSClientConfig.RootCAs
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: http2}}
 	get := func(client *http.Client, url string, basicAuth bool) ([]byte, error) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
@@ -157,11 +163,14 @@ func indexServing(b *testing.B, plane *localplane.Plane, namespace, token string
 	if err := os.WriteFile(filepath.Join(dir, "index.yaml"), index, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	server := httptest.NewTLSServer(http.FileServer(http.Dir(dir)))
+	server := httptest.NewUnstartedServer(http.FileServer(http.Dir(dir)))
+	server.EnableHTTP2 = http2
+	server.StartTLS()
 	defer server.Close()
+	roots.AddCert(server.Certificate())
 
 	archon = latencies(indexSamples, func() error { _, err := get(client, indexURL, true); return err })
-	static = latencies(indexSamples, func() error { _, err := get(server.Client(), server.URL+"/index.yaml", false); return err })
+	static = latencies(indexSamples, func() error { _, err := get(client, server.URL+"/index.yaml", false); return err })
 	if archon.err != nil || static.err != nil {
 		b.Fatal(archon.err, static.err)
 	}
