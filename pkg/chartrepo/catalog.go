@@ -18,7 +18,6 @@ package chartrepo
 
 import (
 	"context"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -271,19 +270,7 @@ func (c *Catalog) Watch(ctx context.Context, opts changefeed.WatchOptions, visib
 }
 
 func (c *Catalog) sorted(visible func(*app.Chart) bool) []*app.Chart {
-	var charts []*app.Chart
-	for _, chart := range c.charts {
-		if visible(chart) {
-			charts = append(charts, chart)
-		}
-	}
-	sort.Slice(charts, func(i, j int) bool {
-		if charts[i].Namespace != charts[j].Namespace {
-			return charts[i].Namespace < charts[j].Namespace
-		}
-		return charts[i].Name < charts[j].Name
-	})
-	return charts
+	return changefeed.Sorted(c.charts, visible)
 }
 
 func withoutVersion(versions []*ChartVersion, version string) []*ChartVersion {

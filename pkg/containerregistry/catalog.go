@@ -353,19 +353,7 @@ func (c *Catalog) List(visible func(*registry.Image) bool) ([]registry.Image, ui
 // sortedImages are the Images visible accepts, by namespace and name;
 // c.mu is held.
 func (c *Catalog) sortedImages(visible func(*registry.Image) bool) []*registry.Image {
-	var images []*registry.Image
-	for _, image := range c.images {
-		if visible(image) {
-			images = append(images, image)
-		}
-	}
-	sort.Slice(images, func(i, j int) bool {
-		if images[i].Namespace != images[j].Namespace {
-			return images[i].Namespace < images[j].Namespace
-		}
-		return images[i].Name < images[j].Name
-	})
-	return images
+	return changefeed.Sorted(c.images, visible)
 }
 
 // Get reads the repository from the registry, so that a get never lags a

@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/acp-archon/archon/internal/localplane"
@@ -122,19 +123,10 @@ type result struct {
 }
 
 func BenchmarkProjectsAggregatedVsCRD(b *testing.B) {
-	binDir := os.Getenv("ARCHON_BIN_DIR")
-	if binDir == "" {
-		b.Fatal("ARCHON_BIN_DIR is not set: run 'make bench'")
-	}
 	ctx := context.Background()
-	plane, err := localplane.Start(ctx, localplane.Options{Dir: b.TempDir(), BinDir: binDir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plane.Stop()
+	plane, _ := startPlane(b)
 
-	config := plane.AdminConfig()
-	config.QPS, config.Burst = -1, 0 // measure the servers, not client-side throttling
+	config := unthrottled(plane)
 	client, err := dynamic.NewForConfig(config)
 	if err != nil {
 		b.Fatal(err)
@@ -208,6 +200,30 @@ func BenchmarkProjectsAggregatedVsCRD(b *testing.B) {
 	}
 	b.ReportMetric(idleRSS, "idle-MiB")
 	b.ReportMetric(fullRSS, "10k-projects-MiB")
+}
+
+// startPlane starts a local control plane of the binaries "make bench"
+// builds, stopped when the benchmark ends; it returns the plane and where
+// the binaries are.
+func startPlane(b *testing.B) (*localplane.Plane, string) {
+	binDir := os.Getenv("ARCHON_BIN_DIR")
+	if binDir == "" {
+		b.Fatal("ARCHON_BIN_DIR is not set: run 'make bench'")
+	}
+	plane, err := localplane.Start(context.Background(), localplane.Options{Dir: b.TempDir(), BinDir: binDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(plane.Stop)
+	return plane, binDir
+}
+
+// unthrottled is the plane's admin configuration without client-side
+// throttling: the benchmarks measure the servers.
+func unthrottled(plane *localplane.Plane) *rest.Config {
+	config := plane.AdminConfig()
+	config.QPS, config.Burst = -1, 0
+	return config
 }
 
 func installCRD(ctx context.Context, b *testing.B, client dynamic.Interface) {

@@ -56,18 +56,9 @@ const (
 // versions served by archon against the same bytes from a static Go file
 // server, the upload of a 1 MiB chart, and exporting a large application.
 func BenchmarkCatalog(b *testing.B) {
-	binDir := os.Getenv("ARCHON_BIN_DIR")
-	if binDir == "" {
-		b.Fatal("ARCHON_BIN_DIR is not set: run 'make bench'")
-	}
 	ctx := context.Background()
-	plane, err := localplane.Start(ctx, localplane.Options{Dir: b.TempDir(), BinDir: binDir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plane.Stop()
-	config := plane.AdminConfig()
-	config.QPS, config.Burst = -1, 0 // measure the servers, not client-side throttling
+	plane, _ := startPlane(b)
+	config := unthrottled(plane)
 	kube, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		b.Fatal(err)

@@ -63,16 +63,8 @@ const (
 // against the same registry without authentication, the token service,
 // and listing a namespace of many repositories.
 func BenchmarkImages(b *testing.B) {
-	binDir := os.Getenv("ARCHON_BIN_DIR")
-	if binDir == "" {
-		b.Fatal("ARCHON_BIN_DIR is not set: run 'make bench'")
-	}
 	ctx := context.Background()
-	plane, err := localplane.Start(ctx, localplane.Options{Dir: b.TempDir(), BinDir: binDir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plane.Stop()
+	plane, binDir := startPlane(b)
 	openHost, stopOpen, err := plane.StartOpenRegistry(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -64,19 +64,10 @@ const (
 // change shows in a list and in an open watch, archon's memory, and the
 // latency of importing a namespace with 5 ResourceQuotas.
 func BenchmarkTenancy(b *testing.B) {
-	binDir := os.Getenv("ARCHON_BIN_DIR")
-	if binDir == "" {
-		b.Fatal("ARCHON_BIN_DIR is not set: run 'make bench'")
-	}
 	ctx := context.Background()
-	plane, err := localplane.Start(ctx, localplane.Options{Dir: b.TempDir(), BinDir: binDir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plane.Stop()
+	plane, _ := startPlane(b)
 
-	config := plane.AdminConfig()
-	config.QPS, config.Burst = -1, 0
+	config := unthrottled(plane)
 	kube := kubernetes.NewForConfigOrDie(config)
 	archon := archonclient.NewForConfigOrDie(config)
 	dyn := dynamic.NewForConfigOrDie(config)

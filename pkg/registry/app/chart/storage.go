@@ -25,8 +25,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -75,7 +73,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 
 // List returns the charts of the request's namespace, or of all.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
-	visible, err := filter(ctx, options)
+	visible, err := changefeed.Filter[*app.Chart](ctx, options, "charts")
 	if err != nil {
 		return nil, err
 	}
@@ -88,36 +86,9 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 // Watch streams the changes of the catalogue: uploads, deletions and
 // synchronisations.
 func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
-	visible, err := filter(ctx, options)
+	visible, err := changefeed.Filter[*app.Chart](ctx, options, "charts")
 	if err != nil {
 		return nil, err
 	}
-	return r.catalog.Watch(ctx, changefeed.WatchOptions{
-		ResourceVersion:   options.ResourceVersion,
-		SendInitialEvents: options.SendInitialEvents != nil && *options.SendInitialEvents,
-		Bookmarks:         options.AllowWatchBookmarks,
-	}, visible)
-}
-
-// filter is the request's namespace (all of them without one) and its
-// label and field selectors.
-func filter(ctx context.Context, options *metainternalversion.ListOptions) (func(*app.Chart) bool, error) {
-	namespace := genericapirequest.NamespaceValue(ctx)
-	labelSelector, fieldSelector := labels.Everything(), fields.Everything()
-	if options != nil && options.LabelSelector != nil {
-		labelSelector = options.LabelSelector
-	}
-	if options != nil && options.FieldSelector != nil {
-		fieldSelector = options.FieldSelector
-		for _, requirement := range fieldSelector.Requirements() {
-			if requirement.Field != "metadata.name" && requirement.Field != "metadata.namespace" {
-				return nil, apierrors.NewBadRequest("field label not supported for charts: " + requirement.Field)
-			}
-		}
-	}
-	return func(chart *app.Chart) bool {
-		return (namespace == "" || chart.Namespace == namespace) &&
-			labelSelector.Matches(labels.Set(chart.Labels)) &&
-			fieldSelector.Matches(fields.Set{"metadata.name": chart.Name, "metadata.namespace": chart.Namespace})
-	}, nil
+	return r.catalog.Watch(ctx, changefeed.WatchOptionsOf(options), visible)
 }

@@ -28,8 +28,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -82,7 +80,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 // List answers from the catalogue once the registry is known to answer:
 // a registry that is down gets 503, not a stale list.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
-	visible, err := r.visible(ctx, options)
+	visible, err := changefeed.Filter[*registry.Image](ctx, options, "images")
 	if err != nil {
 		return nil, err
 	}
@@ -97,18 +95,14 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 
 // Watch streams changes the registry notified archon of.
 func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
-	visible, err := r.visible(ctx, options)
+	visible, err := changefeed.Filter[*registry.Image](ctx, options, "images")
 	if err != nil {
 		return nil, err
 	}
 	if err := r.ready(ctx); err != nil {
 		return nil, err
 	}
-	return r.catalog.Watch(ctx, changefeed.WatchOptions{
-		ResourceVersion:   options.ResourceVersion,
-		SendInitialEvents: options.SendInitialEvents != nil && *options.SendInitialEvents,
-		Bookmarks:         options.AllowWatchBookmarks,
-	}, visible)
+	return r.catalog.Watch(ctx, changefeed.WatchOptionsOf(options), visible)
 }
 
 // Delete removes the repository from the registry.
@@ -148,29 +142,6 @@ func (r *REST) ready(ctx context.Context) error {
 		return registryError(err)
 	}
 	return registryError(r.catalog.WaitForSync(ctx))
-}
-
-// visible is the filter of a list or watch: the request's namespace (all
-// of them without one) and its label and field selectors.
-func (r *REST) visible(ctx context.Context, options *metainternalversion.ListOptions) (func(*registry.Image) bool, error) {
-	namespace := genericapirequest.NamespaceValue(ctx)
-	labelSelector, fieldSelector := labels.Everything(), fields.Everything()
-	if options != nil && options.LabelSelector != nil {
-		labelSelector = options.LabelSelector
-	}
-	if options != nil && options.FieldSelector != nil {
-		fieldSelector = options.FieldSelector
-		for _, requirement := range fieldSelector.Requirements() {
-			if requirement.Field != "metadata.name" && requirement.Field != "metadata.namespace" {
-				return nil, apierrors.NewBadRequest("field label not supported for images: " + requirement.Field)
-			}
-		}
-	}
-	return func(image *registry.Image) bool {
-		return (namespace == "" || image.Namespace == namespace) &&
-			labelSelector.Matches(labels.Set(image.Labels)) &&
-			fieldSelector.Matches(fields.Set{"metadata.name": image.Name, "metadata.namespace": image.Namespace})
-	}, nil
 }
 
 // registryError turns a failure to reach the registry into 503: the
