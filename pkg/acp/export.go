@@ -77,6 +77,13 @@ func newExportCommand(o *options) *cobra.Command {
 }
 
 func (e *exportOptions) run(cmd *cobra.Command, application string) error {
+	if e.format != string(appv1beta1.ExportHelmChart) {
+		for _, flag := range []string{"to-repo", "chart-name", "chart-version", "chart-description", "readme-file", "notes-file", "icon-file"} {
+			if cmd.Flags().Changed(flag) {
+				return fmt.Errorf("--%s is for charts: use it with --format HelmChart", flag)
+			}
+		}
+	}
 	config, err := e.restConfig()
 	if err != nil {
 		return err
@@ -140,6 +147,27 @@ func (e *exportOptions) run(cmd *cobra.Command, application string) error {
 	if err := os.WriteFile(e.output, exp.Status.Artifact, 0o644); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(cmd.ErrOrStderr(), "Wrote %s (%s, %d bytes): %s\n", e.output, exp.Status.ContentType, len(exp.Status.Artifact), strings.Join(exp.Status.Files, ", "))
+	if _, err := fmt.Fprintf(cmd.ErrOrStderr(), "Wrote %s (%s, %d bytes): %s\n", e.output, exp.Status.ContentType, len(exp.Status.Artifact), strings.Join(exp.Status.Files, ", ")); err != nil {
+		return err
+	}
+	return e.published(cmd, exp)
+}
+
+// published says where the chart went besides the file.
+func (e *exportOptions) published(cmd *cobra.Command, exp *appv1beta1.ApplicationExport) error {
+	target := exp.Spec.Target
+	if target == nil || target.ChartRepo == nil {
+		return nil
+	}
+	namespace := target.ChartRepo.Namespace
+	if namespace == "" {
+		namespace = exp.Namespace
+	}
+	chart := exp.Spec.Application
+	if exp.Spec.Chart != nil && exp.Spec.Chart.Name != "" {
+		chart = exp.Spec.Chart.Name
+	}
+	_, err := fmt.Fprintf(cmd.ErrOrStderr(), "Published chart %s to the Local repository %s/%s (kubectl get chart %s.%s -n %s)\n",
+		chart, namespace, target.ChartRepo.Name, chart, target.ChartRepo.Name, namespace)
 	return err
 }

@@ -677,13 +677,14 @@ func schema_pkg_apis_app_v1beta1_ChartVersion(ref common.ReferenceCallback) comm
 					},
 					"description": {
 						SchemaProps: spec.SchemaProps{
-							Type:   []string{"string"},
-							Format: "",
+							Description: "Description is what Chart.yaml says the chart is.",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 					"digest": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Digest is the SHA-256 of the chart's package.",
+							Description: "Digest is the SHA-256 of the chart's package (of its manifest for OCI repositories).",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -726,8 +727,9 @@ func schema_pkg_apis_app_v1beta1_ExportChart(ref common.ReferenceCallback) commo
 					},
 					"description": {
 						SchemaProps: spec.SchemaProps{
-							Type:   []string{"string"},
-							Format: "",
+							Description: "Description of the chart; the application's by default.",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 					"readme": {

@@ -171,6 +171,7 @@ type ExportChart struct {
 	// Version of the chart, v<major>.<minor>.<patch>.
 	// +optional
 	Version string `json:"version,omitempty"`
+	// Description of the chart; the application's by default.
 	// +optional
 	Description string `json:"description,omitempty"`
 	// Readme is the chart's README.md.
@@ -261,9 +262,11 @@ type ChartVersion struct {
 	// AppVersion is the version of the application the chart installs.
 	// +optional
 	AppVersion string `json:"appVersion,omitempty"`
+	// Description is what Chart.yaml says the chart is.
 	// +optional
 	Description string `json:"description,omitempty"`
-	// Digest is the SHA-256 of the chart's package.
+	// Digest is the SHA-256 of the chart's package (of its manifest for
+	// OCI repositories).
 	// +optional
 	Digest string `json:"digest,omitempty"`
 	// Created is when the version was added to its repository.

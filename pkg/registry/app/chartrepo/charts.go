@@ -98,7 +98,7 @@ func (r *ChartsREST) Publish(ctx context.Context, namespace, name string, archiv
 	if err != nil {
 		return nil, err
 	}
-	return r.put(types.NamespacedName{Namespace: namespace, Name: name}, repo.UID, archive, false)
+	return r.put(types.NamespacedName{Namespace: namespace, Name: name}, repo.UID, archive, false, "export another chart version")
 }
 
 // manageable reads a Local repository the caller may manage.
@@ -150,11 +150,12 @@ func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid type
 	if int64(len(archive)) > limit {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("a chart archive may be %d bytes at most", limit))
 	}
-	return r.put(id, uid, archive, req.URL.Query().Get("overwrite") == "true")
+	return r.put(id, uid, archive, req.URL.Query().Get("overwrite") == "true", "upload with ?overwrite=true to replace it")
 }
 
-// put stores the archive and returns the Chart it added to.
-func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte, overwrite bool) (*app.Chart, error) {
+// put stores the archive and returns the Chart it added to; a conflict
+// with a stored version says what to do instead.
+func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte, overwrite bool, conflictHint string) (*app.Chart, error) {
 	version, err := r.local.Upload(id, uid, archive, overwrite)
 	var invalid *chartrepo.InvalidArchiveError
 	var tooLarge *chartrepo.TooLargeError
@@ -166,7 +167,7 @@ func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte,
 		return nil, apierrors.NewRequestEntityTooLargeError(tooLarge.Reason)
 	case errors.As(err, &exists):
 		return nil, apierrors.NewConflict(app.Resource("charts"), chartrepo.ChartObjectName(exists.Chart, id.Name),
-			fmt.Errorf("%w; upload with ?overwrite=true to replace it", exists))
+			fmt.Errorf("%w; %s", exists, conflictHint))
 	case err != nil:
 		return nil, apierrors.NewInternalError(err)
 	}
