@@ -19,12 +19,15 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -33,11 +36,13 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app"
 	registryapi "github.com/acp-archon/archon/pkg/apis/registry"
 	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/controller/chartreposync"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/app/chart"
 	chartrepostore "github.com/acp-archon/archon/pkg/registry/app/chartrepo"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
 // ChartsConfig says where Local repositories keep their charts and how
@@ -69,6 +74,7 @@ type catalogParts struct {
 	// fronts from its catalogue, when it fronts one.
 	platformRegistry     string
 	platformRepositories chartrepo.OCIRepositories
+	platformImages       *containerregistry.Catalog
 }
 
 func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
@@ -126,6 +132,7 @@ func (p *catalogParts) changed(repository types.NamespacedName) {
 // charts are still read with the repository's own.
 func (p *catalogParts) listPlatformRepositories(registry *registryParts) {
 	p.platformRegistry = registry.host
+	p.platformImages = registry.catalog
 	p.platformRepositories = func(ctx context.Context, _, path string, _ ...remote.Option) ([]string, error) {
 		if err := registry.catalog.WaitForSync(ctx); err != nil {
 			return nil, err
@@ -158,6 +165,29 @@ func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon
 	p.sync = sync
 	return server.AddPostStartHook("chartrepo-sync", func(hook genericapiserver.PostStartHookContext) error {
 		go sync.Run(hook, 2)
+		if p.platformImages != nil {
+			go p.followPlatformRegistry(hook)
+		}
 		return nil
 	})
+}
+
+// followPlatformRegistry tells the synchroniser of every change to the
+// platform registry's repositories, so that a chart pushed there shows in
+// its OCI repositories at once rather than at the next resync.
+func (p *catalogParts) followPlatformRegistry(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		_, revision := p.platformImages.List(func(*registryapi.Image) bool { return false })
+		changes, err := p.platformImages.Watch(ctx, changefeed.WatchOptions{ResourceVersion: strconv.FormatUint(revision, 10)},
+			func(*registryapi.Image) bool { return true })
+		if err != nil {
+			return
+		}
+		defer changes.Stop()
+		for event := range changes.ResultChan() {
+			if image, ok := event.Object.(*registryapi.Image); ok && event.Type != watch.Bookmark {
+				p.sync.RegistryChanged(p.platformRegistry, image.Status.Repository)
+			}
+		}
+	}, time.Second)
 }

@@ -337,4 +337,21 @@ spec:
 	if v := chart.Status.Versions; len(v) != 1 || v[0].Version != "0.3.0" || v[0].Digest == "" {
 		t.Errorf("versions %+v", v)
 	}
+
+	// A later push shows without asking: the registry's notification of it
+	// has the repository read again.
+	next := filepath.Join(t.TempDir(), "web-0.4.0.tgz")
+	if err := os.WriteFile(next, charttest.Chart("web", "0.4.0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := helm(t, home, "push", next, "oci://"+plane.RegistryHost+"/"+ns+"/charts", "--ca-file", plane.RegistryCA()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pushed version in the OCI repository", func() error {
+		chart, err := archon.AppV1beta1().Charts(ns).Get(ctx, "web.platform", metav1.GetOptions{})
+		if err == nil && (len(chart.Status.Versions) != 2 || chart.Status.Versions[0].Version != "0.4.0") {
+			err = fmt.Errorf("versions %+v", chart.Status.Versions)
+		}
+		return err
+	})
 }

@@ -24,6 +24,7 @@ package chartreposync
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,8 @@ type Controller struct {
 	mu sync.Mutex
 	// fetched records what each repository was last read as.
 	fetched map[types.NamespacedName]fetch
+	// stale holds the repositories a registry said changed since.
+	stale map[types.NamespacedName]bool
 }
 
 // indexReader reads the index of a remote repository at a URL.
@@ -92,6 +95,7 @@ func New(archon archonclient.Interface, kube kubernetes.Interface, informers arc
 			appv1beta1.ChartRepoTypeOCI:   oci.Fetch,
 		},
 		fetched: map[types.NamespacedName]fetch{},
+		stale:   map[types.NamespacedName]bool{},
 	}
 	c.queue = keyqueue.New("chartrepo-sync", c.sync)
 	if err := c.queue.Watch(informer.Informer(), func(obj any) []string {
@@ -234,7 +238,7 @@ func (c *Controller) due(id types.NamespacedName, repo *appv1beta1.ChartRepo) ti
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	last, ok := c.fetched[id]
-	if !ok || last.uid != repo.UID || last.generation != repo.Generation || last.requested != repo.Annotations[ResyncAnnotation] {
+	if !ok || c.stale[id] || last.uid != repo.UID || last.generation != repo.Generation || last.requested != repo.Annotations[ResyncAnnotation] {
 		return 0
 	}
 	return time.Until(last.at.Add(c.resync))
@@ -245,6 +249,29 @@ func (c *Controller) markFetched(id types.NamespacedName, repo *appv1beta1.Chart
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.fetched[id] = fetch{uid: repo.UID, generation: repo.Generation, requested: repo.Annotations[ResyncAnnotation], at: time.Now()}
+	delete(c.stale, id)
+}
+
+// RegistryChanged has the OCI repositories holding a registry repository
+// read again now: a push or deletion there changed their charts.
+func (c *Controller) RegistryChanged(registry, repository string) {
+	repos, err := c.repos.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, repo := range repos {
+		if repo.Spec.Type != appv1beta1.ChartRepoTypeOCI {
+			continue
+		}
+		host, path, _ := strings.Cut(strings.TrimPrefix(repo.Spec.URL, "oci://"), "/")
+		if host != registry || !strings.HasPrefix(repository, strings.Trim(path, "/")+"/") {
+			continue
+		}
+		c.mu.Lock()
+		c.stale[types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}] = true
+		c.mu.Unlock()
+		c.queue.Add(repo.Namespace + "/" + repo.Name)
+	}
 }
 
 // fetchIndex reads a remote repository's index into the catalogue; a
