@@ -20,10 +20,38 @@ limitations under the License.
 package printers
 
 import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 )
+
+// Convert prints one T, or a list of them, as a table of columns with a
+// row of cells per object.
+func Convert[T runtime.Object](object, tableOptions runtime.Object, columns []metav1.TableColumnDefinition, cells func(T) []interface{}) (*metav1.Table, error) {
+	table := NewTable(columns, tableOptions)
+	items := []runtime.Object{object}
+	if meta.IsListType(object) {
+		var err error
+		if items, err = meta.ExtractList(object); err != nil {
+			return nil, err
+		}
+		if list, ok := object.(metav1.ListInterface); ok {
+			SetListMeta(table, list)
+		}
+	}
+	for _, item := range items {
+		obj, ok := item.(T)
+		if !ok {
+			var want T
+			return nil, fmt.Errorf("cannot print %T in a table of %T", item, want)
+		}
+		table.Rows = append(table.Rows, metav1.TableRow{Cells: cells(obj), Object: runtime.RawExtension{Object: item}})
+	}
+	return table, nil
+}
 
 // NewTable starts a table with columns, unless the request asked for no
 // headers.

@@ -18,7 +18,6 @@ package chart
 
 import (
 	"context"
-	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,28 +39,12 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	var charts []app.Chart
-	switch obj := object.(type) {
-	case *app.Chart:
-		charts = []app.Chart{*obj}
-	case *app.ChartList:
-		charts = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as a chart table", object)
-	}
-	for i := range charts {
-		chart := &charts[i]
+	return printers.Convert(object, tableOptions, columns, func(chart *app.Chart) []interface{} {
 		var latest app.ChartVersion
 		if len(chart.Status.Versions) > 0 {
 			latest = chart.Status.Versions[0]
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells: []interface{}{chart.Name, chart.Labels[app.ChartRepoLabel], latest.Version, latest.AppVersion,
-				int64(len(chart.Status.Versions)), latest.Description},
-			Object: runtime.RawExtension{Object: chart},
-		})
-	}
-	return table, nil
+		return []interface{}{chart.Name, chart.Labels[app.ChartRepoLabel], latest.Version, latest.AppVersion,
+			int64(len(chart.Status.Versions)), latest.Description}
+	})
 }

@@ -18,7 +18,6 @@ package chartrepo
 
 import (
 	"context"
-	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -41,28 +40,12 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	var repos []app.ChartRepo
-	switch obj := object.(type) {
-	case *app.ChartRepo:
-		repos = []app.ChartRepo{*obj}
-	case *app.ChartRepoList:
-		repos = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as a chart repository table", object)
-	}
-	for i := range repos {
-		repo := &repos[i]
+	return printers.Convert(object, tableOptions, columns, func(repo *app.ChartRepo) []interface{} {
 		url := repo.Spec.URL
 		if repo.Spec.Type == app.ChartRepoTypeLocal {
 			url = "/chartrepos/" + repo.Namespace + "/" + repo.Name + "/"
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells: []interface{}{repo.Name, string(repo.Spec.Type), url, string(repo.Status.Phase),
-				int64(repo.Status.Charts), printers.Age(repo.CreationTimestamp), repo.Status.Reason},
-			Object: runtime.RawExtension{Object: repo},
-		})
-	}
-	return table, nil
+		return []interface{}{repo.Name, string(repo.Spec.Type), url, string(repo.Status.Phase),
+			int64(repo.Status.Charts), printers.Age(repo.CreationTimestamp), repo.Status.Reason}
+	})
 }

@@ -18,7 +18,6 @@ package namespaceimport
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,27 +41,11 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	var imports []auth.NamespaceImport
-	switch obj := object.(type) {
-	case *auth.NamespaceImport:
-		imports = []auth.NamespaceImport{*obj}
-	case *auth.NamespaceImportList:
-		imports = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as a namespace import table", object)
-	}
-	for i := range imports {
-		imp := &imports[i]
+	return printers.Convert(object, tableOptions, columns, func(imp *auth.NamespaceImport) []interface{} {
 		message := ""
 		if c := meta.FindStatusCondition(imp.Status.Conditions, authv1.NamespaceImportConditionImported); c != nil {
 			message = c.Message
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells:  []interface{}{imp.Name, imp.Spec.Project, imp.Spec.Namespace, imp.Spec.Cluster, string(imp.Status.Phase), printers.Age(imp.CreationTimestamp), message},
-			Object: runtime.RawExtension{Object: imp},
-		})
-	}
-	return table, nil
+		return []interface{}{imp.Name, imp.Spec.Project, imp.Spec.Namespace, imp.Spec.Cluster, string(imp.Status.Phase), printers.Age(imp.CreationTimestamp), message}
+	})
 }

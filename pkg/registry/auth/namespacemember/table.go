@@ -18,7 +18,6 @@ package namespacemember
 
 import (
 	"context"
-	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,23 +36,7 @@ var columns = []metav1.TableColumnDefinition{
 
 // ConvertToTable prints members the way "kubectl get namespacemembers" shows them.
 func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	var members []auth.NamespaceMember
-	switch obj := object.(type) {
-	case *auth.NamespaceMember:
-		members = []auth.NamespaceMember{*obj}
-	case *auth.NamespaceMemberList:
-		members = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as a namespace member table", object)
-	}
-	for i := range members {
-		m := &members[i]
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells:  []interface{}{m.Name, string(m.Spec.Kind), subjectName(m.Spec), string(m.Spec.Role), printers.Age(m.CreationTimestamp)},
-			Object: runtime.RawExtension{Object: m},
-		})
-	}
-	return table, nil
+	return printers.Convert(object, tableOptions, columns, func(m *auth.NamespaceMember) []interface{} {
+		return []interface{}{m.Name, string(m.Spec.Kind), subjectName(m.Spec), string(m.Spec.Role), printers.Age(m.CreationTimestamp)}
+	})
 }

@@ -18,7 +18,6 @@ package project
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,38 +42,20 @@ var columns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-
-	var projects []auth.Project
-	switch obj := object.(type) {
-	case *auth.Project:
-		projects = []auth.Project{*obj}
-	case *auth.ProjectList:
-		projects = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as a project table", object)
-	}
-
-	for i := range projects {
-		project := &projects[i]
+	return printers.Convert(object, tableOptions, columns, func(project *auth.Project) []interface{} {
 		clusters := make([]string, 0, len(project.Spec.Clusters))
 		for _, cluster := range project.Spec.Clusters {
 			clusters = append(clusters, cluster.Name)
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells: []interface{}{
-				project.Name,
-				project.Annotations[auth.DisplayNameAnnotation],
-				strings.Join(clusters, ","),
-				int64(len(project.Status.Namespaces)),
-				int64(len(project.Spec.Members)),
-				string(project.Status.Phase),
-				printers.Age(project.CreationTimestamp),
-				project.Annotations[auth.DescriptionAnnotation],
-			},
-			Object: runtime.RawExtension{Object: project},
-		})
-	}
-	return table, nil
+		return []interface{}{
+			project.Name,
+			project.Annotations[auth.DisplayNameAnnotation],
+			strings.Join(clusters, ","),
+			int64(len(project.Status.Namespaces)),
+			int64(len(project.Spec.Members)),
+			string(project.Status.Phase),
+			printers.Age(project.CreationTimestamp),
+			project.Annotations[auth.DescriptionAnnotation],
+		}
+	})
 }

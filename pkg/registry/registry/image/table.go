@@ -38,19 +38,7 @@ var columns = []metav1.TableColumnDefinition{
 
 // ConvertToTable prints images the way "kubectl get images" shows them.
 func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	var images []registry.Image
-	switch obj := object.(type) {
-	case *registry.Image:
-		images = []registry.Image{*obj}
-	case *registry.ImageList:
-		images = obj.Items
-		printers.SetListMeta(table, obj)
-	default:
-		return nil, fmt.Errorf("cannot print %T as an image table", object)
-	}
-	for i := range images {
-		image := &images[i]
+	return printers.Convert(object, tableOptions, columns, func(image *registry.Image) []interface{} {
 		latest, size, updated := "<none>", "", "<unknown>"
 		if tag := Latest(image); tag != nil {
 			latest = tag.Name
@@ -59,12 +47,8 @@ func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOpt
 				updated = printers.Age(*tag.Created)
 			}
 		}
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells:  []interface{}{image.Name, int64(len(image.Status.Tags)), latest, size, updated, image.Status.Repository},
-			Object: runtime.RawExtension{Object: image},
-		})
-	}
-	return table, nil
+		return []interface{}{image.Name, int64(len(image.Status.Tags)), latest, size, updated, image.Status.Repository}
+	})
 }
 
 // Latest is the tag whose image was built last; among images without a
