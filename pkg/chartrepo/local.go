@@ -25,10 +25,20 @@ import (
 // Local keeps the catalogue's view of Local repositories in step with the
 // store: loading a repository, uploading to it and deleting from it are
 // serialised, so that a load reading the disk cannot pass over an upload.
+// Replicas sharing a store see each other's writes: a repository whose
+// revision changed since it was read is read again.
 type Local struct {
 	store   *Store
 	catalog *Catalog
 	mu      sync.Mutex
+	// read holds, by repository, the store's revision of it when the
+	// catalogue last took it in.
+	read sync.Map // types.NamespacedName -> readState
+}
+
+type readState struct {
+	uid      types.UID
+	revision string
 }
 
 // NewLocal serves Local repositories from store into catalog.
@@ -40,37 +50,63 @@ func (l *Local) Store() *Store { return l.store }
 // Catalog is where the indexes are.
 func (l *Local) Catalog() *Catalog { return l.catalog }
 
-// Load reads a repository's index from the store unless the catalogue
-// holds it already.
+// Load makes sure the catalogue holds the repository's index as the store
+// has it now, reading it when it is missing or its directory changed.
 func (l *Local) Load(repository types.NamespacedName, uid types.UID) error {
+	if l.current(repository, uid) {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.load(repository, uid)
 }
 
-func (l *Local) load(repository types.NamespacedName, uid types.UID) error {
-	if l.catalog.Has(repository, uid) {
-		return nil
+// current says whether the catalogue holds what the store holds.
+func (l *Local) current(repository types.NamespacedName, uid types.UID) bool {
+	state, ok := l.read.Load(repository)
+	if !ok || state.(readState).uid != uid || !l.catalog.Has(repository, uid) {
+		return false
 	}
-	index, err := l.store.Index(uid)
-	if err != nil {
-		return err
-	}
-	l.catalog.SetIndex(repository, uid, index)
-	return nil
+	revision, err := l.store.Revision(uid)
+	return err == nil && revision == state.(readState).revision
 }
 
-// Reload reads a repository's index from the store again, for uploads
-// other replicas sharing the store made.
+// load reads the repository unless it is current; l.mu is held.
+func (l *Local) load(repository types.NamespacedName, uid types.UID) error {
+	if l.current(repository, uid) {
+		return nil
+	}
+	return l.reload(repository, uid)
+}
+
+// Reload reads a repository's index from the store again.
 func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.reload(repository, uid)
+}
+
+// reload reads the repository; l.mu is held.
+func (l *Local) reload(repository types.NamespacedName, uid types.UID) error {
+	revision, err := l.store.Revision(uid)
+	if err != nil {
+		return err
+	}
 	index, err := l.store.Index(uid)
 	if err != nil {
 		return err
 	}
 	l.catalog.SetIndex(repository, uid, index)
+	l.read.Store(repository, readState{uid: uid, revision: revision})
 	return nil
+}
+
+// wrote records the revision of a write of this replica, which the
+// catalogue has taken in already; l.mu is held.
+func (l *Local) wrote(repository types.NamespacedName, uid types.UID) {
+	if revision, err := l.store.Revision(uid); err == nil {
+		l.read.Store(repository, readState{uid: uid, revision: revision})
+	}
 }
 
 // Upload validates and stores a chart archive in a repository and adds it
@@ -86,6 +122,7 @@ func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive [
 		return nil, err
 	}
 	l.catalog.AddVersion(repository, version)
+	l.wrote(repository, uid)
 	return version, nil
 }
 
@@ -100,5 +137,6 @@ func (l *Local) Delete(repository types.NamespacedName, uid types.UID, chart, ve
 		return err
 	}
 	l.catalog.RemoveVersion(repository, chart, version)
+	l.wrote(repository, uid)
 	return nil
 }

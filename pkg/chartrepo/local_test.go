@@ -141,3 +141,41 @@ func mustStore(t *testing.T) *Store {
 	}
 	return store
 }
+
+func TestReplicasSharingAStoreSeeEachOthersWrites(t *testing.T) {
+	store := mustStore(t)
+	a, b := NewLocal(store, NewCatalog()), NewLocal(store, NewCatalog())
+	repo := types.NamespacedName{Namespace: "team", Name: "charts"}
+	versions := func(l *Local) string {
+		if err := l.Load(repo, "uid"); err != nil {
+			t.Fatal(err)
+		}
+		chart := l.Catalog().Get(types.NamespacedName{Namespace: "team", Name: "web.charts"})
+		if chart == nil {
+			return ""
+		}
+		var out []string
+		for _, v := range chart.Status.Versions {
+			out = append(out, v.Version)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := versions(b); got != "" {
+		t.Fatalf("an empty repository: %q", got)
+	}
+	if _, err := a.Upload(repo, "uid", charttest.Chart("web", "1.0.0"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(b); got != "1.0.0" {
+		t.Errorf("the other replica after an upload: %q", got)
+	}
+	if _, err := b.Upload(repo, "uid", charttest.Chart("web", "2.0.0"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(repo, "uid", "web", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(a); got != "2.0.0" {
+		t.Errorf("the first replica after the other's upload and deletion: %q", got)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/klog/v2"
 )
 
@@ -100,7 +101,7 @@ func (s *Store) Put(uid types.UID, archive []byte, overwrite bool) (*ChartVersio
 	if err := writeDurably(dir, target, archive); err != nil {
 		return nil, err
 	}
-	return version, nil
+	return version, s.newRevision(uid)
 }
 
 // writeDurably writes data to target through a synced temporary file and
@@ -141,7 +142,10 @@ func (s *Store) Delete(uid types.UID, chart, version string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return ErrVersionNotFound
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.newRevision(uid)
 }
 
 // Open opens a package of the repository by its file name.
@@ -195,6 +199,30 @@ func (s *Store) Index(uid types.UID) (*IndexFile, error) {
 		sortVersions(versions)
 	}
 	return index, nil
+}
+
+// revisionFile names, in a repository's directory, the revision its
+// packages are at: a random token every write replaces, so that replicas
+// sharing the store can tell the packages changed since they read them.
+// (Directory times cannot: they move in clock ticks, which two writes can
+// share.)
+const revisionFile = ".revision"
+
+// Revision is the revision of a repository's packages; empty when it
+// holds none yet.
+func (s *Store) Revision(uid types.UID) (string, error) {
+	revision, err := os.ReadFile(filepath.Join(s.repositoryDir(uid), revisionFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return string(revision), err
+}
+
+// newRevision records that the repository's packages changed; s.mu is
+// held.
+func (s *Store) newRevision(uid types.UID) error {
+	dir := s.repositoryDir(uid)
+	return writeDurably(dir, filepath.Join(dir, revisionFile), []byte(uuid.NewUUID()))
 }
 
 // Remove deletes every package of a repository that no longer exists.
