@@ -64,71 +64,31 @@ type TooLargeError struct{ Reason string }
 
 func (e *TooLargeError) Error() string { return e.Reason }
 
+const (
+	// maxEntries bounds the entries of an archive and the subcharts in it:
+	// empty files cost no bytes but each costs memory.
+	maxEntries = 10000
+	// headerCost is what each entry counts against the total, as a tar
+	// header takes that much.
+	headerCost = 512
+	// maxNesting bounds subcharts inside subcharts.
+	maxNesting = 5
+)
+
 // LoadArchive checks a chart archive and loads it with helm's loader: a
 // gzipped tar of regular files under one directory named after the chart,
 // no links, devices or paths leaving that directory, within the limits,
 // with a Chart.yaml whose name and semantic version helm accepts.
+// Subcharts packed in charts/ are checked the same way, their contents
+// counted against the same limits, before helm unpacks them.
 func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
 	if int64(len(data)) > limits.Archive {
 		return nil, &TooLargeError{Reason: fmt.Sprintf("the archive is %d bytes; the limit is %d", len(data), limits.Archive)}
 	}
-	unzipped, err := gzip.NewReader(bytes.NewReader(data))
+	budget := &budget{limits: limits, remaining: limits.Total, entries: maxEntries}
+	top, files, err := budget.scan(data, 0)
 	if err != nil {
-		return nil, invalid("a chart is a gzipped tar archive (.tgz): %v", err)
-	}
-	defer unzipped.Close()
-
-	var files []*loader.BufferedFile
-	top := ""
-	remaining := limits.Total
-	tr := tar.NewReader(unzipped)
-	for {
-		header, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, invalid("reading the tar archive: %v", err)
-		}
-		switch header.Typeflag {
-		case tar.TypeXGlobalHeader, tar.TypeXHeader:
-			continue
-		case tar.TypeDir:
-			continue
-		case tar.TypeReg:
-		case tar.TypeSymlink, tar.TypeLink:
-			return nil, invalid("%q is a link; charts hold regular files only", header.Name)
-		default:
-			return nil, invalid("%q is not a regular file; charts hold regular files only", header.Name)
-		}
-		dir, rel, err := splitEntry(header.Name)
-		if err != nil {
-			return nil, err
-		}
-		if top == "" {
-			top = dir
-		} else if dir != top {
-			return nil, invalid("%q is outside the chart's directory %q", header.Name, top)
-		}
-		if header.Size > limits.File {
-			return nil, &TooLargeError{Reason: fmt.Sprintf("%q is %d bytes decompressed; the limit is %d", header.Name, header.Size, limits.File)}
-		}
-		// Tar headers can lie about sizes: read at most what is left.
-		content, err := io.ReadAll(io.LimitReader(tr, min(limits.File, remaining)+1))
-		if err != nil {
-			return nil, invalid("reading %q: %v", header.Name, err)
-		}
-		if int64(len(content)) > limits.File {
-			return nil, &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", header.Name, limits.File)}
-		}
-		remaining -= int64(len(content))
-		if remaining < 0 {
-			return nil, &TooLargeError{Reason: fmt.Sprintf("the chart is larger than %d bytes decompressed", limits.Total)}
-		}
-		files = append(files, &loader.BufferedFile{Name: rel, Data: content})
-	}
-	if len(files) == 0 {
-		return nil, invalid("the archive holds no files")
+		return nil, err
 	}
 	if !hasFile(files, "Chart.yaml") {
 		return nil, invalid("the archive has no %s/Chart.yaml", top)
@@ -144,6 +104,105 @@ func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
 		return nil, invalid("the chart %q must be in a directory of its name, not %q", loaded.Name(), top)
 	}
 	return loaded, nil
+}
+
+// budget is what is left of the limits while an archive and its subcharts
+// are read.
+type budget struct {
+	limits    Limits
+	remaining int64
+	entries   int
+}
+
+// scan reads a gzipped tar of one directory into files and checks it, and
+// the subcharts of its charts/ directory, against the budget. It returns
+// the directory's name and its files, by their path inside it.
+func (b *budget) scan(data []byte, depth int) (string, []*loader.BufferedFile, error) {
+	unzipped, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return "", nil, invalid("a chart is a gzipped tar archive (.tgz): %v", err)
+	}
+	defer unzipped.Close()
+
+	var files []*loader.BufferedFile
+	top := ""
+	tr := tar.NewReader(unzipped)
+	for {
+		header, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", nil, invalid("reading the tar archive: %v", err)
+		}
+		b.entries--
+		b.remaining -= headerCost
+		if b.entries < 0 {
+			return "", nil, &TooLargeError{Reason: fmt.Sprintf("the chart holds more than %d entries", maxEntries)}
+		}
+		if b.remaining < 0 {
+			return "", nil, b.tooLarge()
+		}
+		switch header.Typeflag {
+		case tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		case tar.TypeSymlink, tar.TypeLink:
+			return "", nil, invalid("%q is a link; charts hold regular files only", header.Name)
+		default:
+			return "", nil, invalid("%q is not a regular file; charts hold regular files only", header.Name)
+		}
+		dir, rel, err := splitEntry(header.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		if top == "" {
+			top = dir
+		} else if dir != top {
+			return "", nil, invalid("%q is outside the chart's directory %q", header.Name, top)
+		}
+		if header.Size > b.limits.File {
+			return "", nil, &TooLargeError{Reason: fmt.Sprintf("%q is %d bytes decompressed; the limit is %d", header.Name, header.Size, b.limits.File)}
+		}
+		// Tar headers can lie about sizes: read at most what is left.
+		content, err := io.ReadAll(io.LimitReader(tr, min(b.limits.File, b.remaining)+1))
+		if err != nil {
+			return "", nil, invalid("reading %q: %v", header.Name, err)
+		}
+		if int64(len(content)) > b.limits.File {
+			return "", nil, &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", header.Name, b.limits.File)}
+		}
+		b.remaining -= int64(len(content))
+		if b.remaining < 0 {
+			return "", nil, b.tooLarge()
+		}
+		if isSubchartArchive(rel) {
+			// helm unpacks subcharts with its own, larger limits: count
+			// what they hold here first.
+			if depth+1 > maxNesting {
+				return "", nil, invalid("%q nests subcharts more than %d deep", header.Name, maxNesting)
+			}
+			if _, _, err := b.scan(content, depth+1); err != nil {
+				return "", nil, fmt.Errorf("subchart %s: %w", header.Name, err)
+			}
+		}
+		files = append(files, &loader.BufferedFile{Name: rel, Data: content})
+	}
+	if len(files) == 0 {
+		return "", nil, invalid("the archive holds no files")
+	}
+	return top, files, nil
+}
+
+func (b *budget) tooLarge() error {
+	return &TooLargeError{Reason: fmt.Sprintf("the chart is larger than %d bytes decompressed, subcharts included", b.limits.Total)}
+}
+
+// isSubchartArchive says whether helm's loader unpacks the file as a
+// subchart: a .tgz or .tar.gz directly under charts/.
+func isSubchartArchive(rel string) bool {
+	name, found := strings.CutPrefix(rel, "charts/")
+	return found && !strings.Contains(name, "/") && (strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.gz"))
 }
 
 // splitEntry splits an archive path into the chart's directory and the

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,6 +93,42 @@ func TestLoadArchiveRefusesBadArchives(t *testing.T) {
 				t.Errorf("%v: want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoadArchiveCountsSubchartsAgainstTheLimits(t *testing.T) {
+	limits := Limits{Archive: 1 << 20, File: 1 << 20, Total: 4 << 20}
+	// Each subchart inflates to almost 1 MiB, within the per-file limit;
+	// ten of them are over the total, though the upload is small.
+	var subcharts []charttest.Entry
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("sub%d", i)
+		subcharts = append(subcharts, charttest.Entry{Name: "charts/" + name + "-1.0.0.tgz",
+			Data: charttest.Chart(name, "1.0.0", charttest.Entry{Name: "zeros", Data: make([]byte, 1000<<10)})})
+	}
+	var tooLarge *TooLargeError
+	if _, err := LoadArchive(charttest.Chart("web", "1.0.0", subcharts...), limits); !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "subcharts included") {
+		t.Errorf("subcharts over the total: %v", err)
+	}
+	if loaded, err := LoadArchive(charttest.Chart("web", "1.0.0", subcharts[:2]...), limits); err != nil || len(loaded.Dependencies()) != 2 {
+		t.Errorf("two subcharts within the limits: %v", err)
+	}
+	link := charttest.Archive(charttest.Entry{Name: "sub/Chart.yaml", Data: charttest.ChartYAML("sub", "1.0.0", "1")},
+		charttest.Entry{Name: "sub/values.yaml", Type: tar.TypeSymlink, Linkname: "/etc/passwd"})
+	var invalid *InvalidArchiveError
+	if _, err := LoadArchive(charttest.Chart("web", "1.0.0", charttest.Entry{Name: "charts/sub-1.0.0.tgz", Data: link}), limits); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "charts/sub-1.0.0.tgz") {
+		t.Errorf("a subchart with a link: %v", err)
+	}
+}
+
+func TestLoadArchiveBoundsTheNumberOfEntries(t *testing.T) {
+	entries := make([]charttest.Entry, maxEntries+1)
+	for i := range entries {
+		entries[i] = charttest.Entry{Name: "empty"}
+	}
+	var tooLarge *TooLargeError
+	if _, err := LoadArchive(charttest.Chart("web", "1.0.0", entries...), DefaultLimits); !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "entries") {
+		t.Errorf("an archive of many empty files: %v", err)
 	}
 }
 

@@ -43,8 +43,9 @@ type ChartVersion struct {
 	Digest  string    `json:"digest,omitempty"`
 }
 
-// ParseIndex reads an index.yaml, keeping the versions helm could install:
-// those with a name, a semantic version and a package URL.
+// ParseIndex reads an index.yaml, keeping the versions helm could install
+// and archon can name: charts whose names are DNS labels, versions with a
+// semantic version and a package URL.
 func ParseIndex(data []byte) (*IndexFile, error) {
 	var index IndexFile
 	if err := yaml.Unmarshal(data, &index); err != nil {
@@ -54,6 +55,10 @@ func ParseIndex(data []byte) (*IndexFile, error) {
 		return nil, errors.New("index.yaml has no apiVersion: it is not a helm repository index")
 	}
 	for name, versions := range index.Entries {
+		if ValidateChartName(name) != nil {
+			delete(index.Entries, name)
+			continue
+		}
 		kept := versions[:0]
 		for _, v := range versions {
 			if v == nil || v.Metadata == nil || v.Name != name || len(v.URLs) == 0 {

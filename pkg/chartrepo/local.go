@@ -17,6 +17,7 @@ limitations under the License.
 package chartrepo
 
 import (
+	"errors"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -31,6 +32,8 @@ type Local struct {
 	store   *Store
 	catalog *Catalog
 	mu      sync.Mutex
+	// removed holds the UIDs of repositories deleted while archon ran.
+	removed map[types.UID]bool
 	// read holds, by repository, the store's revision of it when the
 	// catalogue last took it in.
 	read sync.Map // types.NamespacedName -> readState
@@ -42,7 +45,12 @@ type readState struct {
 }
 
 // NewLocal serves Local repositories from store into catalog.
-func NewLocal(store *Store, catalog *Catalog) *Local { return &Local{store: store, catalog: catalog} }
+func NewLocal(store *Store, catalog *Catalog) *Local {
+	return &Local{store: store, catalog: catalog, removed: map[types.UID]bool{}}
+}
+
+// ErrRepositoryRemoved says a repository was deleted.
+var ErrRepositoryRemoved = errors.New("the repository was deleted")
 
 // Store is where the packages are.
 func (l *Local) Store() *Store { return l.store }
@@ -76,6 +84,9 @@ func (l *Local) load(repository types.NamespacedName, uid types.UID) error {
 	if l.current(repository, uid) {
 		return nil
 	}
+	if l.removed[uid] {
+		return ErrRepositoryRemoved
+	}
 	return l.reload(repository, uid)
 }
 
@@ -83,7 +94,23 @@ func (l *Local) load(repository types.NamespacedName, uid types.UID) error {
 func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.removed[uid] {
+		return ErrRepositoryRemoved
+	}
 	return l.reload(repository, uid)
+}
+
+// Remove forgets a deleted repository and deletes its packages; a load or
+// write racing with the deletion cannot bring it back.
+func (l *Local) Remove(repository types.NamespacedName, uid types.UID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removed[uid] = true
+	if state, ok := l.read.Load(repository); ok && state.(readState).uid == uid {
+		l.read.Delete(repository)
+		l.catalog.Remove(repository)
+	}
+	return l.store.Remove(uid)
 }
 
 // reload reads the repository; l.mu is held.
@@ -112,12 +139,17 @@ func (l *Local) wrote(repository types.NamespacedName, uid types.UID) {
 // Upload validates and stores a chart archive in a repository and adds it
 // to the repository's index.
 func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive []byte, overwrite bool) (*ChartVersion, error) {
+	// Checking the archive is the slow part, and needs no lock.
+	loaded, err := LoadArchive(archive, l.store.Limits())
+	if err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.load(repository, uid); err != nil {
 		return nil, err
 	}
-	version, err := l.store.Put(uid, archive, overwrite)
+	version, err := l.store.Put(uid, archive, loaded, overwrite)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func TestLocalRepositoryKeepsUploadsAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := parsed.Entries["web"][0].URLs[0]; got != "charts/web-1.10.0.tgz" {
+	if got := parsed.Entries["web"][0].URLs[0]; got != "charts/web/web-1.10.0.tgz" {
 		t.Errorf("package URL %q", got)
 	}
 	if parsed.Entries["web"][0].Digest == "" {
@@ -179,3 +179,26 @@ func TestReplicasSharingAStoreSeeEachOthersWrites(t *testing.T) {
 		t.Errorf("the first replica after the other's upload and deletion: %q", got)
 	}
 }
+
+func TestChartsWhosePackageNamesCoincideStayApart(t *testing.T) {
+	local := NewLocal(mustStore(t), NewCatalog())
+	repo := types.NamespacedName{Namespace: "team", Name: "charts"}
+	// a-1-0.0.1.tgz names both: chart a at 1-0.0.1 and chart a-1 at 0.0.1.
+	if _, err := local.Upload(repo, "uid", charttest.Chart("a-1", "0.0.1"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Upload(repo, "uid", charttest.Chart("a", "1-0.0.1"), false); err != nil {
+		t.Errorf("chart a at 1-0.0.1 after a-1 at 0.0.1: %v", err)
+	}
+	if err := local.Delete(repo, "uid", "a", "1-0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	reread := NewLocal(local.Store(), NewCatalog())
+	if err := reread.Load(repo, "uid"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reread.Catalog().Version(repo, "a-1", "0.0.1"); !ok {
+		t.Error("deleting a 1-0.0.1 took a-1 0.0.1 with it")
+	}
+}
+

@@ -19,7 +19,9 @@ package chartrepo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -30,11 +32,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"helm.sh/helm/v3/pkg/chart"
 )
 
-// helmConfigMediaType marks an OCI artifact as a helm chart.
-const helmConfigMediaType = "application/vnd.cncf.helm.config.v1+json"
+const (
+	// helmConfigMediaType marks an OCI artifact as a helm chart.
+	helmConfigMediaType = "application/vnd.cncf.helm.config.v1+json"
+	// maxCachedCharts bounds the Chart.yaml files kept by manifest digest.
+	maxCachedCharts = 50000
+)
 
 // OCIRepositories lists the repositories of registry under path/.
 type OCIRepositories func(ctx context.Context, registry, path string, options ...remote.Option) ([]string, error)
@@ -86,7 +93,10 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer client.CloseIdleConnections()
+	// A repository's tags are read one by one: allow more than one index
+	// fetch takes.
+	ctx, cancel := context.WithTimeout(ctx, 4*fetchTimeout)
 	defer cancel()
 	auth := authn.Anonymous
 	if credentials.Username != "" || credentials.Password != "" {
@@ -99,12 +109,21 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 		return nil, err
 	}
 	index := &IndexFile{APIVersion: "v1", Generated: time.Now().UTC(), Entries: map[string][]*ChartVersion{}}
+	candidates, refused := 0, 0
 	for _, repository := range repositories {
 		chartName := strings.TrimPrefix(repository, path+"/")
 		if ValidateChartName(chartName) != nil {
 			continue // nested deeper, or a name archon cannot serve
 		}
+		candidates++
 		versions, err := f.versions(registry, repository, chartName, options)
+		if refusedOrGone(err) {
+			// Not readable with these credentials (or deleted since the
+			// list): left out, and not named, since the list may come from
+			// archon's catalogue rather than from the credentials.
+			refused++
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +132,24 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 			index.Entries[chartName] = versions
 		}
 	}
+	if candidates > 0 && refused == candidates {
+		return nil, fmt.Errorf("the repository's credentials may read none of the %d repositories under %s", candidates, path)
+	}
 	return index, nil
+}
+
+// refusedOrGone says whether the registry refused a read or no longer has
+// what was read.
+func refusedOrGone(err error) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	switch terr.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
 }
 
 // versions reads the chart versions of one repository: its tags whose
@@ -131,6 +167,9 @@ func (f *OCIFetcher) versions(registry, repository, chartName string, options []
 	var versions []*ChartVersion
 	for _, tag := range tags {
 		descriptor, err := remote.Get(repo.Tag(tag), options...)
+		if refusedOrGone(err) {
+			continue // untagged since the list
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s:%s: %w", repository, tag, err)
 		}
@@ -182,6 +221,9 @@ func (f *OCIFetcher) chartMetadata(descriptor *remote.Descriptor, repo name.Repo
 		return nil, err
 	}
 	f.mu.Lock()
+	if len(f.metadata) >= maxCachedCharts {
+		clear(f.metadata) // start again rather than grow without bound
+	}
 	f.metadata[descriptor.Digest.String()] = metadata
 	f.mu.Unlock()
 	return metadata, nil

@@ -20,6 +20,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -76,7 +78,7 @@ func push(t *testing.T, host, repository, tag, configMediaType string, config []
 }
 
 func TestOCIFetcherReadsChartsUnderAPath(t *testing.T) {
-	server := httptest.NewServer(registry.New())
+	server := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(server.Close)
 	host := strings.TrimPrefix(server.URL, "http://")
 	chartConfig := func(name, version string) []byte {

@@ -29,9 +29,10 @@ import (
 )
 
 const (
-	// maxIndexSize bounds a remote index.yaml; the largest public
-	// repositories' indexes are a few tens of megabytes.
-	maxIndexSize = 64 << 20
+	// maxIndexSize bounds a remote index.yaml, whose parsing takes tens of
+	// times its size for a moment; the largest public repositories'
+	// indexes are around 20 MiB.
+	maxIndexSize = 32 << 20
 	fetchTimeout = 30 * time.Second
 )
 
@@ -49,6 +50,7 @@ func FetchIndex(ctx context.Context, repositoryURL string, credentials Credentia
 	if err != nil {
 		return nil, err
 	}
+	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	indexURL := strings.TrimSuffix(repositoryURL, "/") + "/index.yaml"

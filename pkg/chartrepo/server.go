@@ -19,6 +19,7 @@ package chartrepo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -61,11 +62,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, PathPrefix), "/")
-	var file string
+	var chart, file string
 	switch {
 	case len(parts) == 3 && parts[2] == "index.yaml":
-	case len(parts) == 4 && parts[2] == "charts":
-		file = parts[3]
+	case len(parts) == 5 && parts[2] == "charts":
+		chart, file = parts[3], parts[4]
 	default:
 		http.Error(w, "not found: a repository serves "+PathPrefix+"<namespace>/<name>/index.yaml and the packages it lists", http.StatusNotFound)
 		return
@@ -104,7 +105,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := types.NamespacedName{Namespace: namespace, Name: name}
-	if err := s.local.Load(id, uid); err != nil {
+	if err := s.local.Load(id, uid); errors.Is(err, ErrRepositoryRemoved) {
+		http.Error(w, fmt.Sprintf("the chart repository %s/%s does not exist", namespace, name), http.StatusNotFound)
+		return
+	} else if err != nil {
 		klog.ErrorS(err, "Loading a Local repository failed", "chartrepo", id)
 		http.Error(w, "the repository's charts cannot be read", http.StatusServiceUnavailable)
 		return
@@ -113,7 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveIndex(w, r, id)
 		return
 	}
-	s.servePackage(w, r, uid, file)
+	s.servePackage(w, r, uid, chart, file)
 }
 
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, id types.NamespacedName) {
@@ -127,8 +131,8 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, id types.Nam
 	http.ServeContent(w, r, "index.yaml", generated, bytes.NewReader(index))
 }
 
-func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, uid types.UID, file string) {
-	f, err := s.local.store.Open(uid, file)
+func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, uid types.UID, chart, file string) {
+	f, err := s.local.store.Open(uid, chart, file)
 	if err != nil {
 		http.Error(w, "the repository holds no package "+file, http.StatusNotFound)
 		return

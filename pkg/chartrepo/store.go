@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/klog/v2"
@@ -44,15 +45,27 @@ var ErrVersionNotFound = errors.New("the repository does not hold this chart ver
 
 // Store keeps the packages of Local repositories on disk, a directory per
 // repository named by its UID (a repository deleted and created again
-// starts empty): <dir>/<uid>/<chart>-<version>.tgz. Packages are written to
-// a temporary file, synced and renamed, so a crash leaves either the old
-// package or the new one.
+// starts empty) and one per chart in it:
+// <dir>/<uid>/<chart>/<chart>-<version>.tgz. Packages are written to a
+// temporary file, synced and renamed, and the directories synced, so a
+// crash leaves either the old package or the new one.
 type Store struct {
 	dir    string
 	limits Limits
 	// mu serialises writes, so that two uploads of one version do not both
 	// find it absent.
 	mu sync.Mutex
+	// read caches what each package file holds, so that reading a
+	// repository again loads only the packages that changed.
+	readMu sync.Mutex
+	read   map[string]readPackage
+}
+
+// readPackage is a package file as it was read.
+type readPackage struct {
+	size     int64
+	modified time.Time
+	version  *ChartVersion
 }
 
 // NewStore keeps packages under dir.
@@ -60,7 +73,7 @@ func NewStore(dir string, limits Limits) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("chart storage: %w", err)
 	}
-	return &Store{dir: dir, limits: limits}, nil
+	return &Store{dir: dir, limits: limits, read: map[string]readPackage{}}, nil
 }
 
 // Limits are what the store accepts of an archive.
@@ -70,38 +83,55 @@ func (s *Store) Limits() Limits { return s.limits }
 func PackageFile(chart, version string) string { return chart + "-" + version + ".tgz" }
 
 // PackageURL is where the index points helm for a package: relative to the
-// repository, as helm resolves it.
-func PackageURL(chart, version string) string { return "charts/" + PackageFile(chart, version) }
+// repository, as helm resolves it, and ending in the file name helm pull
+// saves it as.
+func PackageURL(chart, version string) string { return "charts/" + chart + "/" + PackageFile(chart, version) }
 
-// Put validates an archive and stores it in the repository; a version it
-// holds already is replaced only with overwrite.
-func (s *Store) Put(uid types.UID, archive []byte, overwrite bool) (*ChartVersion, error) {
-	loaded, err := LoadArchive(archive, s.limits)
-	if err != nil {
-		return nil, err
-	}
+// Put stores a chart archive, checked and loaded by LoadArchive, in the
+// repository; a version it holds already is replaced only with overwrite.
+func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrite bool) (*ChartVersion, error) {
+	name, version := loaded.Name(), loaded.Metadata.Version
 	digest := sha256.Sum256(archive)
-	version := &ChartVersion{
+	stored := &ChartVersion{
 		Metadata: loaded.Metadata,
-		URLs:     []string{PackageURL(loaded.Name(), loaded.Metadata.Version)},
+		URLs:     []string{PackageURL(name, version)},
 		Created:  time.Now().UTC(),
 		Digest:   hex.EncodeToString(digest[:]),
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dir := s.repositoryDir(uid)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	dir := filepath.Join(s.repositoryDir(uid), name)
+	if err := s.makeDirs(dir); err != nil {
 		return nil, err
 	}
-	target := filepath.Join(dir, PackageFile(loaded.Name(), loaded.Metadata.Version))
+	target := filepath.Join(dir, PackageFile(name, version))
 	if _, err := os.Stat(target); err == nil && !overwrite {
-		return nil, &VersionExistsError{Chart: loaded.Name(), Version: loaded.Metadata.Version}
+		return nil, &VersionExistsError{Chart: name, Version: version}
 	}
 	if err := writeDurably(dir, target, archive); err != nil {
 		return nil, err
 	}
-	return version, s.newRevision(uid)
+	return stored, s.newRevision(uid)
+}
+
+// makeDirs creates dir and its parents up to the store's directory,
+// syncing each parent that gained one, so the new directories survive a
+// crash.
+func (s *Store) makeDirs(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != s.dir {
+		if err := s.makeDirs(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
 }
 
 // writeDurably writes data to target through a synced temporary file and
@@ -126,6 +156,10 @@ func writeDurably(dir, target string, data []byte) error {
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -138,67 +172,31 @@ func writeDurably(dir, target string, data []byte) error {
 func (s *Store) Delete(uid types.UID, chart, version string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := os.Remove(filepath.Join(s.repositoryDir(uid), PackageFile(chart, version)))
+	dir := filepath.Join(s.repositoryDir(uid), filepath.Base(chart))
+	err := os.Remove(filepath.Join(dir, filepath.Base(PackageFile(chart, version))))
 	if errors.Is(err, os.ErrNotExist) {
 		return ErrVersionNotFound
 	}
 	if err != nil {
 		return err
 	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
 	return s.newRevision(uid)
 }
 
-// Open opens a package of the repository by its file name.
-func (s *Store) Open(uid types.UID, file string) (*os.File, error) {
-	if file != filepath.Base(file) || !strings.HasSuffix(file, ".tgz") || strings.HasPrefix(file, ".") {
+// Open opens a package of the repository by its chart and file name.
+func (s *Store) Open(uid types.UID, chart, file string) (*os.File, error) {
+	for _, part := range []string{chart, file} {
+		if part != filepath.Base(part) || strings.HasPrefix(part, ".") {
+			return nil, os.ErrNotExist
+		}
+	}
+	if !strings.HasSuffix(file, ".tgz") {
 		return nil, os.ErrNotExist
 	}
-	return os.Open(filepath.Join(s.repositoryDir(uid), file))
-}
-
-// Index reads the repository's packages into an index. A package that no
-// longer loads (written by an older archon with other rules) is left out
-// and logged rather than failing the whole repository.
-func (s *Store) Index(uid types.UID) (*IndexFile, error) {
-	index := &IndexFile{APIVersion: "v1", Generated: time.Now().UTC(), Entries: map[string][]*ChartVersion{}}
-	entries, err := os.ReadDir(s.repositoryDir(uid))
-	if errors.Is(err, os.ErrNotExist) {
-		return index, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, entry := range entries {
-		if entry.IsDir() || !strings.HasSuffix(entry.Name(), ".tgz") || strings.HasPrefix(entry.Name(), ".") {
-			continue
-		}
-		file := filepath.Join(s.repositoryDir(uid), entry.Name())
-		archive, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		loaded, err := LoadArchive(archive, s.limits)
-		if err != nil {
-			klog.ErrorS(err, "A stored chart package does not load; leaving it out of the index", "file", file)
-			continue
-		}
-		info, err := entry.Info()
-		if err != nil {
-			return nil, err
-		}
-		digest := sha256.Sum256(archive)
-		name := loaded.Name()
-		index.Entries[name] = append(index.Entries[name], &ChartVersion{
-			Metadata: loaded.Metadata,
-			URLs:     []string{PackageURL(name, loaded.Metadata.Version)},
-			Created:  info.ModTime().UTC(),
-			Digest:   hex.EncodeToString(digest[:]),
-		})
-	}
-	for _, versions := range index.Entries {
-		sortVersions(versions)
-	}
-	return index, nil
+	return os.Open(filepath.Join(s.repositoryDir(uid), chart, file))
 }
 
 // revisionFile names, in a repository's directory, the revision its
@@ -225,24 +223,119 @@ func (s *Store) newRevision(uid types.UID) error {
 	return writeDurably(dir, filepath.Join(dir, revisionFile), []byte(uuid.NewUUID()))
 }
 
+// Index reads the repository's packages into an index, loading only those
+// it has not read as they are now. A package that no longer loads
+// (written by an older archon with other rules) is left out and logged
+// rather than failing the whole repository.
+func (s *Store) Index(uid types.UID) (*IndexFile, error) {
+	index := &IndexFile{APIVersion: "v1", Generated: time.Now().UTC(), Entries: map[string][]*ChartVersion{}}
+	charts, err := os.ReadDir(s.repositoryDir(uid))
+	if errors.Is(err, os.ErrNotExist) {
+		return index, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, chartDir := range charts {
+		if !chartDir.IsDir() || strings.HasPrefix(chartDir.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(s.repositoryDir(uid), chartDir.Name())
+		packages, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, entry := range packages {
+			if entry.IsDir() || !strings.HasSuffix(entry.Name(), ".tgz") || strings.HasPrefix(entry.Name(), ".") {
+				continue
+			}
+			version, err := s.readPackage(filepath.Join(dir, entry.Name()))
+			if err != nil {
+				klog.ErrorS(err, "A stored chart package does not load; leaving it out of the index", "file", filepath.Join(dir, entry.Name()))
+				continue
+			}
+			if version.Name != chartDir.Name() || entry.Name() != PackageFile(version.Name, version.Version) {
+				klog.InfoS("A stored chart package is not where its Chart.yaml says; leaving it out of the index", "file", filepath.Join(dir, entry.Name()))
+				continue
+			}
+			index.Entries[version.Name] = append(index.Entries[version.Name], version)
+		}
+	}
+	for _, versions := range index.Entries {
+		sortVersions(versions)
+	}
+	return index, nil
+}
+
+// readPackage loads a package file, or takes it from the cache when its
+// size and modification time are those it was read with.
+func (s *Store) readPackage(file string) (*ChartVersion, error) {
+	info, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	s.readMu.Lock()
+	cached, ok := s.read[file]
+	s.readMu.Unlock()
+	if ok && cached.size == info.Size() && cached.modified.Equal(info.ModTime()) {
+		return cached.version, nil
+	}
+	archive, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := LoadArchive(archive, s.limits)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(archive)
+	version := &ChartVersion{
+		Metadata: loaded.Metadata,
+		URLs:     []string{PackageURL(loaded.Name(), loaded.Metadata.Version)},
+		Created:  info.ModTime().UTC(),
+		Digest:   hex.EncodeToString(digest[:]),
+	}
+	s.readMu.Lock()
+	s.read[file] = readPackage{size: info.Size(), modified: info.ModTime(), version: version}
+	s.readMu.Unlock()
+	return version, nil
+}
+
 // Remove deletes every package of a repository that no longer exists.
 func (s *Store) Remove(uid types.UID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return os.RemoveAll(s.repositoryDir(uid))
+	dir := s.repositoryDir(uid)
+	s.readMu.Lock()
+	for file := range s.read {
+		if strings.HasPrefix(file, dir+string(filepath.Separator)) {
+			delete(s.read, file)
+		}
+	}
+	s.readMu.Unlock()
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
 }
 
-// Repositories lists the UIDs of the repositories holding packages.
-func (s *Store) Repositories() ([]types.UID, error) {
+// Repositories lists the UIDs of the repositories holding packages, with
+// when each last changed.
+func (s *Store) Repositories() (map[types.UID]time.Time, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, err
 	}
-	var uids []types.UID
+	uids := map[types.UID]time.Time{}
 	for _, entry := range entries {
-		if entry.IsDir() {
-			uids = append(uids, types.UID(entry.Name()))
+		if !entry.IsDir() {
+			continue
 		}
+		info, err := entry.Info()
+		if err != nil {
+			continue
+		}
+		uids[types.UID(entry.Name())] = info.ModTime()
 	}
 	return uids, nil
 }

@@ -225,6 +225,20 @@ spec:
 			t.Errorf("the chart in the Local repository:\n%s", out)
 		}
 
+		// A server-side dry run checks the publication and stores nothing.
+		_, err = archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a").Create(testContext(t), &appv1beta1.ApplicationExport{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"},
+			Spec: appv1beta1.ApplicationExportSpec{Application: "shop", Format: appv1beta1.ExportHelmChart,
+				Chart:  &appv1beta1.ExportChart{Version: "v1.4.0"},
+				Target: &appv1beta1.ExportTarget{ChartRepo: &appv1beta1.ChartRepoReference{Name: "exports"}}},
+		}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := adminKubectl(t, "", "get", "chart", "shop.exports", "-n", "export-a", "-o", "jsonpath={.status.versions[*].version}"); strings.Contains(out, "v1.4.0") {
+			t.Errorf("a dry run published: %s", out)
+		}
+
 		viewer := serviceAccountUser(t, "export-a", "viewer")
 		bindRole(t, "export-a", "viewer", "acp:viewer", "export-a", "viewer")
 		_, err = kubectlACP(t, tokenKubeconfig(t, viewer), t.TempDir(), "export", "application", "shop", "-n", "export-a", "--format", "HelmChart",

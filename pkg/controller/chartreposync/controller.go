@@ -112,7 +112,7 @@ func New(archon archonclient.Interface, kube kubernetes.Interface, informers arc
 			obj = tombstone.Obj
 		}
 		if repo, ok := obj.(*appv1beta1.ChartRepo); ok && repo.Spec.Type == appv1beta1.ChartRepoTypeLocal {
-			if err := local.Store().Remove(repo.UID); err != nil {
+			if err := local.Remove(types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}, repo.UID); err != nil {
 				klog.ErrorS(err, "Removing a deleted repository's charts failed", "chartrepo", klog.KObj(repo))
 			}
 		}
@@ -135,38 +135,46 @@ func (c *Controller) Repository(namespace, name string) (types.UID, appv1beta1.C
 	return repo.UID, repo.Spec.Type, true
 }
 
+// orphanGrace is how long a stored repository must have been left alone
+// before it counts as deleted: a replica starting up must not take a
+// repository created and written to by another for one it missed.
+const orphanGrace = 10 * time.Minute
+
 // Run synchronises repositories with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), c.synced) {
-			c.removeOrphans()
+			c.removeOrphans(ctx)
 		}
 	}()
 	c.queue.Run(ctx, workers)
 }
 
 // removeOrphans deletes the packages of Local repositories deleted while
-// archon was not watching.
-func (c *Controller) removeOrphans() {
-	repos, err := c.repos.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	known := map[types.UID]bool{}
-	for _, repo := range repos {
-		known[repo.UID] = true
-	}
-	uids, err := c.local.Store().Repositories()
+// archon was not watching: those untouched for a while whose UID no
+// repository has, by a list read from the server rather than the cache.
+func (c *Controller) removeOrphans(ctx context.Context) {
+	stored, err := c.local.Store().Repositories()
 	if err != nil {
 		klog.ErrorS(err, "Listing stored chart repositories failed")
 		return
 	}
-	for _, uid := range uids {
-		if !known[uid] {
-			klog.InfoS("Removing the charts of a deleted repository", "uid", uid)
-			if err := c.local.Store().Remove(uid); err != nil {
-				klog.ErrorS(err, "Removing a deleted repository's charts failed", "uid", uid)
-			}
+	repos, err := c.archon.AppV1beta1().ChartRepos("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		klog.ErrorS(err, "Listing chart repositories failed; leaving stored charts alone")
+		return
+	}
+	known := map[types.UID]bool{}
+	for _, repo := range repos.Items {
+		known[repo.UID] = true
+	}
+	for uid, changed := range stored {
+		if known[uid] || time.Since(changed) < orphanGrace {
+			continue
+		}
+		klog.InfoS("Removing the charts of a deleted repository", "uid", uid)
+		if err := c.local.Store().Remove(uid); err != nil {
+			klog.ErrorS(err, "Removing a deleted repository's charts failed", "uid", uid)
 		}
 	}
 }

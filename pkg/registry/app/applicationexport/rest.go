@@ -57,9 +57,10 @@ var (
 	applicationHistories = schema.GroupVersionResource{Group: "app.k8s.io", Version: "v1beta1", Resource: "applicationhistories"}
 )
 
-// ChartPublisher puts a chart into a Local repository as the caller.
+// ChartPublisher puts a chart into a Local repository as the caller; a
+// dry run checks that it could.
 type ChartPublisher interface {
-	Publish(ctx context.Context, namespace, name string, archive []byte) (*app.Chart, error)
+	Publish(ctx context.Context, namespace, name string, archive []byte, dryRun bool) error
 }
 
 // REST renders exports.
@@ -92,7 +93,7 @@ func (r *REST) NamespaceScoped() bool   { return true }
 func (r *REST) GetSingularName() string { return "applicationexport" }
 
 // Create renders the export; nothing is stored.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	exp := obj.(*app.ApplicationExport)
 	exp.Namespace = genericapirequest.NamespaceValue(ctx)
 	if exp.Name == "" && exp.GenerateName != "" {
@@ -145,7 +146,7 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		if namespace == "" {
 			namespace = exp.Namespace
 		}
-		if _, err := r.charts.Publish(ctx, namespace, target.ChartRepo.Name, artifact.Data); err != nil {
+		if err := r.charts.Publish(ctx, namespace, target.ChartRepo.Name, artifact.Data, len(options.DryRun) > 0); err != nil {
 			return nil, err
 		}
 	}

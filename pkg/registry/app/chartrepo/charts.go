@@ -91,18 +91,28 @@ func (r *ChartsREST) Connect(ctx context.Context, name string, _ runtime.Object,
 }
 
 // Publish uploads a chart archive to a Local repository as the caller of
-// ctx, who must be allowed to manage it; a version it holds is not
-// replaced.
-func (r *ChartsREST) Publish(ctx context.Context, namespace, name string, archive []byte) (*app.Chart, error) {
-	repo, err := r.manageable(genericapirequest.WithNamespace(ctx, namespace), name)
-	if err != nil {
-		return nil, err
+// ctx, who must be allowed to manage it and upload to it; a version it
+// holds is not replaced. A dry run checks all that and stores nothing.
+func (r *ChartsREST) Publish(ctx context.Context, namespace, name string, archive []byte, dryRun bool) error {
+	ctx = genericapirequest.WithNamespace(ctx, namespace)
+	if err := r.authorize(ctx, namespace, name, "create", "charts"); err != nil {
+		return err
 	}
-	return r.put(types.NamespacedName{Namespace: namespace, Name: name}, repo.UID, archive, false, "export another chart version")
+	repo, err := r.manageable(ctx, name)
+	if err != nil || dryRun {
+		return err
+	}
+	_, err = r.put(types.NamespacedName{Namespace: namespace, Name: name}, repo.UID, archive, false, "export another chart version")
+	return err
 }
 
-// manageable reads a Local repository the caller may manage.
+// manageable reads a Local repository the caller may manage. Permission
+// comes first, so that a caller without it learns nothing of the
+// repository.
 func (r *ChartsREST) manageable(ctx context.Context, name string) (*app.ChartRepo, error) {
+	if err := r.authorize(ctx, genericapirequest.NamespaceValue(ctx), name, "update", ""); err != nil {
+		return nil, err
+	}
 	obj, err := r.repositories.Get(ctx, name, &metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -111,22 +121,20 @@ func (r *ChartsREST) manageable(ctx context.Context, name string) (*app.ChartRep
 	if repo.Spec.Type != app.ChartRepoTypeLocal {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%q is a %s repository; charts are uploaded to Local repositories only", name, repo.Spec.Type))
 	}
-	if err := r.authorize(ctx, repo); err != nil {
-		return nil, err
-	}
 	return repo, nil
 }
 
-// authorize asks for update on the repository: connecting to the
-// subresource is create (upload) or delete on chartrepos/charts, and
-// managing the charts is the repository's update on top.
-func (r *ChartsREST) authorize(ctx context.Context, repo *app.ChartRepo) error {
+// authorize asks whether the caller may verb the repository (or its
+// subresource). Uploads and deletions need update on the repository, the
+// permission to manage it, besides their own verb on chartrepos/charts,
+// which the server checks before Connect.
+func (r *ChartsREST) authorize(ctx context.Context, namespace, name, verb, subresource string) error {
 	caller, ok := genericapirequest.UserFrom(ctx)
 	if !ok {
 		return apierrors.NewUnauthorized("no user")
 	}
 	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User: caller, Verb: "update", Namespace: repo.Namespace, Name: repo.Name,
+		User: caller, Verb: verb, Namespace: namespace, Name: name, Subresource: subresource,
 		APIGroup: app.GroupName, APIVersion: "v1beta1", Resource: "chartrepos", ResourceRequest: true,
 	})
 	if err != nil {
@@ -134,9 +142,13 @@ func (r *ChartsREST) authorize(ctx context.Context, repo *app.ChartRepo) error {
 	}
 	if decision != authorizer.DecisionAllow {
 		if reason == "" {
-			reason = "managing a repository's charts needs update on the repository"
+			resource := "chartrepos"
+			if subresource != "" {
+				resource += "/" + subresource
+			}
+			reason = fmt.Sprintf("managing a repository's charts needs update on chartrepos and create on chartrepos/charts; %q may not %s %s", caller.GetName(), verb, resource)
 		}
-		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, errors.New(reason))
+		return apierrors.NewForbidden(app.Resource("chartrepos"), name, errors.New(reason))
 	}
 	return nil
 }
@@ -162,9 +174,11 @@ func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte,
 	var exists *chartrepo.VersionExistsError
 	switch {
 	case errors.As(err, &invalid):
-		return nil, apierrors.NewBadRequest("invalid chart archive: " + invalid.Reason)
+		return nil, apierrors.NewBadRequest("invalid chart archive: " + err.Error())
 	case errors.As(err, &tooLarge):
-		return nil, apierrors.NewRequestEntityTooLargeError(tooLarge.Reason)
+		return nil, apierrors.NewRequestEntityTooLargeError(err.Error())
+	case errors.Is(err, chartrepo.ErrRepositoryRemoved):
+		return nil, apierrors.NewNotFound(app.Resource("chartrepos"), id.Name)
 	case errors.As(err, &exists):
 		return nil, apierrors.NewConflict(app.Resource("charts"), chartrepo.ChartObjectName(exists.Chart, id.Name),
 			fmt.Errorf("%w; %s", exists, conflictHint))
@@ -190,6 +204,9 @@ func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid ty
 		return nil, apierrors.NewBadRequest("delete a chart version at chartrepos/<name>/charts/<chart>/<version>")
 	}
 	err := r.local.Delete(id, uid, chart, version)
+	if errors.Is(err, chartrepo.ErrRepositoryRemoved) {
+		return nil, apierrors.NewNotFound(app.Resource("chartrepos"), id.Name)
+	}
 	if errors.Is(err, chartrepo.ErrVersionNotFound) {
 		return nil, apierrors.NewNotFound(app.Resource("charts"), chartrepo.ChartObjectName(chart, id.Name)+" version "+version)
 	}
