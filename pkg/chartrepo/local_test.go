@@ -201,4 +201,3 @@ func TestChartsWhosePackageNamesCoincideStayApart(t *testing.T) {
 		t.Error("deleting a 1-0.0.1 took a-1 0.0.1 with it")
 	}
 }
-

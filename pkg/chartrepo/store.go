@@ -85,7 +85,9 @@ func PackageFile(chart, version string) string { return chart + "-" + version + 
 // PackageURL is where the index points helm for a package: relative to the
 // repository, as helm resolves it, and ending in the file name helm pull
 // saves it as.
-func PackageURL(chart, version string) string { return "charts/" + chart + "/" + PackageFile(chart, version) }
+func PackageURL(chart, version string) string {
+	return "charts/" + chart + "/" + PackageFile(chart, version)
+}
 
 // Put stores a chart archive, checked and loaded by LoadArchive, in the
 // repository; a version it holds already is replaced only with overwrite.
