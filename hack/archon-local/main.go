@@ -70,7 +70,7 @@ func up(dir, binDir string) error {
 	fmt.Printf(`
 Archon local control plane is ready.
   kube-apiserver:   %s
-  archon-apiserver: %s
+  archon-apiserver: %s (helm reads Local chart repositories at %s/chartrepos/<namespace>/<name>)
   registry:         %s (CA: %s)
   kubeconfig:       %s
   logs:             %s/logs
@@ -79,9 +79,10 @@ Use it from another shell:
   . %s
   kubectl get projects
   kubectl get images -A
+  kubectl get chartrepos,charts -A
 
 Press Ctrl-C to stop.
-`, plane.KubeAPIServerURL, plane.ArchonURL, plane.RegistryHost, plane.RegistryCA(), plane.KubeconfigPath, dir, plane.EnvPath)
+`, plane.KubeAPIServerURL, plane.ArchonURL, plane.ArchonURL, plane.RegistryHost, plane.RegistryCA(), plane.KubeconfigPath, dir, plane.EnvPath)
 
 	select {
 	case <-ctx.Done():
