@@ -23,8 +23,9 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/chart"
-	"sigs.k8s.io/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // IndexFile is a repository's index.yaml, as helm reads and writes it.
@@ -43,40 +44,60 @@ type ChartVersion struct {
 	Digest  string    `json:"digest,omitempty"`
 }
 
+// remoteIndex is the part of a remote index.yaml the catalogue keeps. It
+// is decoded with YAML tags straight into these fields: going through JSON
+// as helm does costs several times the memory, and public indexes are tens
+// of megabytes.
+type remoteIndex struct {
+	APIVersion string                     `yaml:"apiVersion"`
+	Entries    map[string][]remoteVersion `yaml:"entries"`
+}
+
+type remoteVersion struct {
+	Name        string    `yaml:"name"`
+	Version     string    `yaml:"version"`
+	AppVersion  string    `yaml:"appVersion"`
+	Description string    `yaml:"description"`
+	URLs        []string  `yaml:"urls"`
+	Created     time.Time `yaml:"created"`
+	Digest      string    `yaml:"digest"`
+}
+
 // ParseIndex reads an index.yaml, keeping the versions helm could install
 // and archon can name: charts whose names are DNS labels, versions with a
 // semantic version and a package URL.
 func ParseIndex(data []byte) (*IndexFile, error) {
-	var index IndexFile
-	if err := yaml.Unmarshal(data, &index); err != nil {
+	var remote remoteIndex
+	if err := yaml.Unmarshal(data, &remote); err != nil {
 		return nil, fmt.Errorf("index.yaml: %w", err)
 	}
-	if index.APIVersion == "" {
+	if remote.APIVersion == "" {
 		return nil, errors.New("index.yaml has no apiVersion: it is not a helm repository index")
 	}
-	for name, versions := range index.Entries {
+	index := &IndexFile{APIVersion: remote.APIVersion, Entries: map[string][]*ChartVersion{}}
+	for name, versions := range remote.Entries {
 		if ValidateChartName(name) != nil {
-			delete(index.Entries, name)
 			continue
 		}
-		kept := versions[:0]
+		var kept []*ChartVersion
 		for _, v := range versions {
-			if v == nil || v.Metadata == nil || v.Name != name || len(v.URLs) == 0 {
+			if v.Name != name || len(v.URLs) == 0 {
 				continue
 			}
 			if _, err := semver.NewVersion(v.Version); err != nil {
 				continue
 			}
-			kept = append(kept, v)
+			kept = append(kept, &ChartVersion{
+				Metadata: &chart.Metadata{Name: v.Name, Version: v.Version, AppVersion: v.AppVersion, Description: v.Description},
+				URLs:     v.URLs, Created: v.Created, Digest: v.Digest,
+			})
 		}
-		if len(kept) == 0 {
-			delete(index.Entries, name)
-			continue
+		if len(kept) > 0 {
+			sortVersions(kept)
+			index.Entries[name] = kept
 		}
-		index.Entries[name] = kept
-		sortVersions(kept)
 	}
-	return &index, nil
+	return index, nil
 }
 
 // Marshal writes the index as helm reads it.
@@ -84,7 +105,7 @@ func (i *IndexFile) Marshal() ([]byte, error) {
 	if i.Entries == nil {
 		i.Entries = map[string][]*ChartVersion{}
 	}
-	return yaml.Marshal(i)
+	return sigsyaml.Marshal(i)
 }
 
 // Charts counts the charts of the index.

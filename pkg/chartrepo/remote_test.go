@@ -33,10 +33,10 @@ import (
 	"time"
 )
 
-const remoteIndex = `apiVersion: v1
+const servedIndex = `apiVersion: v1
 entries:
   web:
-  - {name: web, version: 1.0.0, urls: [web-1.0.0.tgz]}
+  - {name: web, version: 1.0.0, urls: [web-1.0.0.tgz], created: "2024-01-02T03:04:05.5Z", appVersion: "2.1", digest: abc}
   - {name: web, version: not-semver, urls: [web-x.tgz]}
   - {name: other, version: 1.0.0, urls: [misfiled.tgz]}
   empty:
@@ -76,7 +76,7 @@ func TestFetchIndexWithTheSecretsCredentials(t *testing.T) {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
-		_, _ = w.Write([]byte(remoteIndex))
+		_, _ = w.Write([]byte(servedIndex))
 	}))
 	server.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
 	server.StartTLS()
@@ -89,7 +89,10 @@ func TestFetchIndexWithTheSecretsCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(index.Entries) != 1 || len(index.Entries["web"]) != 1 || index.Entries["web"][0].Version != "1.0.0" {
-		t.Errorf("entries %+v: want web 1.0.0 alone (no bad version, misfiled chart or version without a URL)", index.Entries)
+		t.Fatalf("entries %+v: want web 1.0.0 alone (no bad version, misfiled chart or version without a URL)", index.Entries)
+	}
+	if web := index.Entries["web"][0]; web.AppVersion != "2.1" || web.Digest != "abc" || !web.Created.Equal(time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC)) {
+		t.Errorf("web 1.0.0 read as %+v %+v", web, web.Metadata)
 	}
 
 	for name, c := range map[string]Credentials{
