@@ -25,15 +25,17 @@ import (
 
 // Local keeps the catalogue's view of Local repositories in step with the
 // store: loading a repository, uploading to it and deleting from it are
-// serialised, so that a load reading the disk cannot pass over an upload.
+// serialised, repository by repository, so that a load reading the disk
+// cannot pass over an upload.
 // Replicas sharing a store see each other's writes: a repository whose
 // revision changed since it was read is read again.
 type Local struct {
 	store   *Store
 	catalog *Catalog
-	mu      sync.Mutex
+	locks   keyedMutex[types.NamespacedName]
 	// removed holds the UIDs of repositories deleted while archon ran.
-	removed map[types.UID]bool
+	removedMu sync.Mutex
+	removed   map[types.UID]bool
 	// read holds, by repository, the store's revision of it when the
 	// catalogue last took it in.
 	read sync.Map // types.NamespacedName -> readState
@@ -64,8 +66,7 @@ func (l *Local) Load(repository types.NamespacedName, uid types.UID) error {
 	if l.current(repository, uid) {
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.locks.lock(repository)()
 	return l.load(repository, uid)
 }
 
@@ -79,22 +80,27 @@ func (l *Local) current(repository types.NamespacedName, uid types.UID) bool {
 	return err == nil && revision == state.(readState).revision
 }
 
-// load reads the repository unless it is current; l.mu is held.
+// load reads the repository unless it is current; its lock is held.
 func (l *Local) load(repository types.NamespacedName, uid types.UID) error {
 	if l.current(repository, uid) {
 		return nil
 	}
-	if l.removed[uid] {
+	if l.isRemoved(uid) {
 		return ErrRepositoryRemoved
 	}
 	return l.reload(repository, uid)
 }
 
+func (l *Local) isRemoved(uid types.UID) bool {
+	l.removedMu.Lock()
+	defer l.removedMu.Unlock()
+	return l.removed[uid]
+}
+
 // Reload reads a repository's index from the store again.
 func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.removed[uid] {
+	defer l.locks.lock(repository)()
+	if l.isRemoved(uid) {
 		return ErrRepositoryRemoved
 	}
 	return l.reload(repository, uid)
@@ -103,9 +109,10 @@ func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
 // Remove forgets a deleted repository and deletes its packages; a load or
 // write racing with the deletion cannot bring it back.
 func (l *Local) Remove(repository types.NamespacedName, uid types.UID) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.locks.lock(repository)()
+	l.removedMu.Lock()
 	l.removed[uid] = true
+	l.removedMu.Unlock()
 	if state, ok := l.read.Load(repository); ok && state.(readState).uid == uid {
 		l.read.Delete(repository)
 		l.catalog.Remove(repository)
@@ -113,7 +120,7 @@ func (l *Local) Remove(repository types.NamespacedName, uid types.UID) error {
 	return l.store.Remove(uid)
 }
 
-// reload reads the repository; l.mu is held.
+// reload reads the repository; its lock is held.
 func (l *Local) reload(repository types.NamespacedName, uid types.UID) error {
 	revision, err := l.store.Revision(uid)
 	if err != nil {
@@ -129,7 +136,7 @@ func (l *Local) reload(repository types.NamespacedName, uid types.UID) error {
 }
 
 // wrote records the revision of a write of this replica, which the
-// catalogue has taken in already; l.mu is held.
+// catalogue has taken in already; the repository's lock is held.
 func (l *Local) wrote(repository types.NamespacedName, uid types.UID) {
 	if revision, err := l.store.Revision(uid); err == nil {
 		l.read.Store(repository, readState{uid: uid, revision: revision})
@@ -144,8 +151,7 @@ func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive [
 	if err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.locks.lock(repository)()
 	if err := l.load(repository, uid); err != nil {
 		return nil, err
 	}
@@ -160,8 +166,7 @@ func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive [
 
 // Delete removes a chart version from a repository and its index.
 func (l *Local) Delete(repository types.NamespacedName, uid types.UID, chart, version string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.locks.lock(repository)()
 	if err := l.load(repository, uid); err != nil {
 		return err
 	}
@@ -171,4 +176,26 @@ func (l *Local) Delete(repository types.NamespacedName, uid types.UID, chart, ve
 	l.catalog.RemoveVersion(repository, chart, version)
 	l.wrote(repository, uid)
 	return nil
+}
+
+// keyedMutex is a mutex per key.
+type keyedMutex[K comparable] struct {
+	mu    sync.Mutex
+	locks map[K]*sync.Mutex
+}
+
+// lock locks key's mutex and returns its unlock.
+func (k *keyedMutex[K]) lock(key K) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[K]*sync.Mutex{}
+	}
+	m, ok := k.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		k.locks[key] = m
+	}
+	k.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }

@@ -18,8 +18,10 @@ package chartrepo
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,5 +201,52 @@ func TestChartsWhosePackageNamesCoincideStayApart(t *testing.T) {
 	}
 	if _, ok := reread.Catalog().Version(repo, "a-1", "0.0.1"); !ok {
 		t.Error("deleting a 1-0.0.1 took a-1 0.0.1 with it")
+	}
+}
+
+func TestConcurrentUploadsReadsAndDeletionsKeepEveryVersion(t *testing.T) {
+	local := NewLocal(mustStore(t), NewCatalog())
+	repos := []types.NamespacedName{{Namespace: "a", Name: "charts"}, {Namespace: "b", Name: "charts"}}
+	const versions = 20
+	var wg sync.WaitGroup
+	for r, repo := range repos {
+		uid := types.UID(fmt.Sprintf("uid-%d", r))
+		for v := 0; v < versions; v++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := local.Upload(repo, uid, charttest.Chart("web", fmt.Sprintf("1.0.%d", v)), false); err != nil {
+					t.Error(err)
+				}
+				if v%5 == 0 {
+					if err := local.Delete(repo, uid, "web", fmt.Sprintf("1.0.%d", v)); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				if err := local.Load(repo, uid); err != nil {
+					t.Error(err)
+				}
+				if _, _, _, err := local.Catalog().IndexYAML(repo); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for r, repo := range repos {
+		chart := local.Catalog().Get(types.NamespacedName{Namespace: repo.Namespace, Name: "web.charts"})
+		if chart == nil || len(chart.Status.Versions) != versions-versions/5 {
+			t.Errorf("repository %d: %+v, want %d versions", r, chart, versions-versions/5)
+		}
+		reread := NewLocal(local.Store(), NewCatalog())
+		if err := reread.Load(repo, types.UID(fmt.Sprintf("uid-%d", r))); err != nil {
+			t.Fatal(err)
+		}
+		if again := reread.Catalog().Get(types.NamespacedName{Namespace: repo.Namespace, Name: "web.charts"}); again == nil || len(again.Status.Versions) != versions-versions/5 {
+			t.Errorf("repository %d read again from the store: %+v", r, again)
+		}
 	}
 }

@@ -52,9 +52,9 @@ var ErrVersionNotFound = errors.New("the repository does not hold this chart ver
 type Store struct {
 	dir    string
 	limits Limits
-	// mu serialises writes, so that two uploads of one version do not both
-	// find it absent.
-	mu sync.Mutex
+	// locks serialise the writes to each repository, so that two uploads
+	// of one version do not both find it absent.
+	locks keyedMutex[types.UID]
 	// read caches what each package file holds, so that reading a
 	// repository again loads only the packages that changed.
 	readMu sync.Mutex
@@ -101,8 +101,7 @@ func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrit
 		Digest:   hex.EncodeToString(digest[:]),
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.lock(uid)()
 	dir := filepath.Join(s.repositoryDir(uid), name)
 	if err := s.makeDirs(dir); err != nil {
 		return nil, err
@@ -172,8 +171,7 @@ func syncDir(dir string) error {
 
 // Delete removes a chart version from the repository.
 func (s *Store) Delete(uid types.UID, chart, version string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.lock(uid)()
 	dir := filepath.Join(s.repositoryDir(uid), filepath.Base(chart))
 	err := os.Remove(filepath.Join(dir, filepath.Base(PackageFile(chart, version))))
 	if errors.Is(err, os.ErrNotExist) {
@@ -218,8 +216,8 @@ func (s *Store) Revision(uid types.UID) (string, error) {
 	return string(revision), err
 }
 
-// newRevision records that the repository's packages changed; s.mu is
-// held.
+// newRevision records that the repository's packages changed; its lock
+// is held.
 func (s *Store) newRevision(uid types.UID) error {
 	dir := s.repositoryDir(uid)
 	return writeDurably(dir, filepath.Join(dir, revisionFile), []byte(uuid.NewUUID()))
@@ -305,8 +303,7 @@ func (s *Store) readPackage(file string) (*ChartVersion, error) {
 
 // Remove deletes every package of a repository that no longer exists.
 func (s *Store) Remove(uid types.UID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.lock(uid)()
 	dir := s.repositoryDir(uid)
 	s.readMu.Lock()
 	for file := range s.read {
