@@ -35,6 +35,7 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
 // strategy governs writes to the spec and metadata; the status belongs to
@@ -89,13 +90,7 @@ type statusStrategy struct {
 }
 
 func (statusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(appv1beta1.SchemeGroupVersion.String()): fieldpath.NewSet(
-			fieldpath.MakePathOrDie("spec"),
-			fieldpath.MakePathOrDie("metadata", "labels"),
-			fieldpath.MakePathOrDie("metadata", "annotations"),
-		),
-	}
+	return statusrest.ResetFields(appv1beta1.SchemeGroupVersion)
 }
 
 func (statusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {

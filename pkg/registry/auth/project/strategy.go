@@ -35,6 +35,7 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
+	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
 // projectStrategy governs writes to the main resource: the spec and metadata.
@@ -106,13 +107,7 @@ type projectStatusStrategy struct {
 }
 
 func (projectStatusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(authv1.SchemeGroupVersion.String()): fieldpath.NewSet(
-			fieldpath.MakePathOrDie("spec"),
-			fieldpath.MakePathOrDie("metadata", "labels"),
-			fieldpath.MakePathOrDie("metadata", "annotations"),
-		),
-	}
+	return statusrest.ResetFields(authv1.SchemeGroupVersion)
 }
 
 func (projectStatusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
