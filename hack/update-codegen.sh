@@ -6,7 +6,12 @@ set -o errexit -o nounset -o pipefail
 SCRIPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "${SCRIPT_ROOT}"
 
-CODEGEN_PKG=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+# shellcheck source=hack/lib/modules.sh
+source "${SCRIPT_ROOT}/hack/lib/modules.sh"
+CODEGEN_PKG=$(archon::modules::dir k8s.io/code-generator)
+# kube_codegen.sh installs its generators into GOBIN: keep them in the
+# checkout rather than the user's own GOBIN.
+export GOBIN="${ARCHON_CODEGEN_BIN:-${SCRIPT_ROOT}/_output/bin/codegen}"
 # shellcheck source=/dev/null
 source "${CODEGEN_PKG}/kube_codegen.sh"
 

@@ -9,7 +9,7 @@ trap 'rm -rf "${WORK}"' EXIT
 
 # Generate into a copy of the tree so a stale checkout is reported, not fixed.
 tar -C "${SCRIPT_ROOT}" --exclude=./_output --exclude=./.git -cf - . | tar -C "${WORK}" -xf -
-"${WORK}/hack/update-codegen.sh"
+ARCHON_CODEGEN_BIN="${SCRIPT_ROOT}/_output/bin/codegen" "${WORK}/hack/update-codegen.sh"
 
 if ! diff -Nur "${SCRIPT_ROOT}/pkg" "${WORK}/pkg" ||
     ! diff -Nu "${SCRIPT_ROOT}/hack/api-rule-violations.list" "${WORK}/hack/api-rule-violations.list"; then
