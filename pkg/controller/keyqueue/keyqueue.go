@@ -22,6 +22,7 @@ package keyqueue
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,43 +36,63 @@ import (
 // SyncFunc reconciles one key; an error retries it with backoff.
 type SyncFunc func(ctx context.Context, key string) error
 
-// Queue feeds keys to a SyncFunc.
+// Queue feeds keys to a SyncFunc. Each Run has a work queue of its own, so
+// a controller stopped (a replica losing the lease) runs again as new when
+// Run is called again; keys added while no Run is going are dropped, and
+// Run starts from every key the watched informers hold instead.
 type Queue struct {
-	name   string
-	sync   SyncFunc
-	queue  workqueue.TypedRateLimitingInterface[string]
-	synced []cache.InformerSynced
+	name    string
+	sync    SyncFunc
+	sources []source
+
+	mu sync.RWMutex
+	// queue is the running Run's work queue; nil between runs.
+	queue workqueue.TypedRateLimitingInterface[string]
+}
+
+// source is an informer whose objects lead to keys.
+type source struct {
+	informer cache.SharedIndexInformer
+	keys     func(obj any) []string
 }
 
 // New returns a queue named after its controller.
 func New(name string, sync SyncFunc) *Queue {
-	return &Queue{
-		name: name,
-		sync: sync,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
-	}
+	return &Queue{name: name, sync: sync}
 }
 
 // Add queues a key.
-func (q *Queue) Add(key string) { q.queue.Add(key) }
+func (q *Queue) Add(key string) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.queue != nil {
+		q.queue.Add(key)
+	}
+}
 
 // AddAfter queues a key once delay has passed; a key already waiting keeps
 // the earlier time, so a burst of AddAfter calls queues it once.
-func (q *Queue) AddAfter(key string, delay time.Duration) { q.queue.AddAfter(key, delay) }
+func (q *Queue) AddAfter(key string, delay time.Duration) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.queue != nil {
+		q.queue.AddAfter(key, delay)
+	}
+}
 
 // Watch queues the keys enqueue derives from every object the informer
-// adds, changes (old and new) or deletes; Run waits for its cache.
+// adds, changes (old and new) or deletes; Run waits for its cache and
+// starts from the keys of all its objects.
 func (q *Queue) Watch(informer cache.SharedIndexInformer, keys func(obj any) []string) error {
 	enqueue := func(obj any) {
 		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tombstone.Obj
 		}
 		for _, key := range keys(obj) {
-			q.queue.Add(key)
+			q.Add(key)
 		}
 	}
-	q.synced = append(q.synced, informer.HasSynced)
+	q.sources = append(q.sources, source{informer: informer, keys: keys})
 	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(old, new any) { enqueue(old); enqueue(new) },
@@ -81,34 +102,69 @@ func (q *Queue) Watch(informer cache.SharedIndexInformer, keys func(obj any) []s
 }
 
 // Run waits for the watched caches, then syncs keys with workers until ctx
-// is done.
+// is done, starting from every key the caches lead to.
 func (q *Queue) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrash()
-	defer q.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), q.synced...) {
+	logger := klog.FromContext(ctx).WithValues("controller", q.name)
+	synced := make([]cache.InformerSynced, 0, len(q.sources))
+	for _, s := range q.sources {
+		synced = append(synced, s.informer.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
-	klog.InfoS("Controller started", "controller", q.name)
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: q.name})
+	q.mu.Lock()
+	if q.queue != nil {
+		q.mu.Unlock()
+		queue.ShutDown()
+		utilruntime.HandleError(fmt.Errorf("%s: Run called while it runs", q.name))
+		return
+	}
+	q.queue = queue
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.queue = nil
+		q.mu.Unlock()
+		queue.ShutDown()
+	}()
+	// Events before this run went nowhere: start from everything.
+	for _, s := range q.sources {
+		for _, obj := range s.informer.GetStore().List() {
+			for _, key := range s.keys(obj) {
+				queue.Add(key)
+			}
+		}
+	}
+
+	logger.Info("Controller started", "workers", workers)
+	ctx = klog.NewContext(ctx, logger)
 	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, q.work, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) {
+			for q.processNext(ctx, queue) {
+			}
+		}, time.Second)
 	}
 	<-ctx.Done()
+	logger.Info("Controller stopped")
 }
 
-func (q *Queue) work(ctx context.Context) {
-	for {
-		key, quit := q.queue.Get()
-		if quit {
-			return
-		}
-		if err := q.sync(ctx, key); err != nil {
-			utilruntime.HandleError(fmt.Errorf("%s: syncing %q: %w", q.name, key, err))
-			q.queue.AddRateLimited(key)
-		} else {
-			q.queue.Forget(key)
-		}
-		q.queue.Done(key)
+// processNext syncs one key; it returns false once the queue shuts down.
+func (q *Queue) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string]) bool {
+	key, quit := queue.Get()
+	if quit {
+		return false
 	}
+	defer queue.Done(key)
+	if err := q.sync(ctx, key); err != nil {
+		utilruntime.HandleError(fmt.Errorf("%s: syncing %q: %w", q.name, key, err))
+		queue.AddRateLimited(key)
+		return true
+	}
+	queue.Forget(key)
+	return true
 }
 
 // IndexByLabel indexes the informer's objects by the value of label, once
