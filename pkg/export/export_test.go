@@ -20,10 +20,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -108,7 +112,7 @@ func TestSimplifyKeepsWhatAppliesElsewhere(t *testing.T) {
 }
 
 func TestYAMLPutsServicesBeforeWorkloads(t *testing.T) {
-	artifact, err := YAML("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)})
+	artifact, err := YAML("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)}, OmitSecretData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +126,7 @@ func TestYAMLPutsServicesBeforeWorkloads(t *testing.T) {
 }
 
 func TestKustomizeBaseListsEveryFile(t *testing.T) {
-	artifact, err := Kustomize("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)})
+	artifact, err := Kustomize("shop", []*unstructured.Unstructured{object(t, liveDeployment), object(t, liveService)}, OmitSecretData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func TestKustomizeBaseListsEveryFile(t *testing.T) {
 	if len(artifact.Files) != 3 {
 		t.Errorf("files %v", artifact.Files)
 	}
-	again, _ := Kustomize("shop", []*unstructured.Unstructured{object(t, liveService), object(t, liveDeployment)})
+	again, _ := Kustomize("shop", []*unstructured.Unstructured{object(t, liveService), object(t, liveDeployment)}, OmitSecretData)
 	if !bytes.Equal(again.Data, artifact.Data) {
 		t.Error("the same objects gave different bytes")
 	}
@@ -145,7 +149,7 @@ func TestKustomizeBaseListsEveryFile(t *testing.T) {
 func TestKustomizeKeepsKindsOfOtherGroupsApart(t *testing.T) {
 	knative := object(t, "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: shop}\n")
 	service := object(t, liveService)
-	artifact, err := Kustomize("shop", []*unstructured.Unstructured{service, knative, service})
+	artifact, err := Kustomize("shop", []*unstructured.Unstructured{service, knative, service}, OmitSecretData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +165,7 @@ kind: ConfigMap
 metadata: {name: greeter, namespace: shop, uid: abc}
 data: {template: "Hello {{ .Name }}"}
 `)
-	artifact, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Notes: "In {{ .Release.Namespace }}", Icon: []byte("GIF89a\x01\x00")}, []*unstructured.Unstructured{configMap})
+	artifact, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Notes: "In {{ .Release.Namespace }}", Icon: []byte("GIF89a\x01\x00")}, []*unstructured.Unstructured{configMap}, OmitSecretData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +183,7 @@ data: {template: "Hello {{ .Name }}"}
 	if got := files["shop/Chart.yaml"]; !strings.Contains(got, "version: v1.0.0") || !strings.Contains(got, "apiVersion: v2") {
 		t.Errorf("Chart.yaml:\n%s", got)
 	}
-	if _, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Icon: []byte("<svg/>")}, nil); err == nil {
+	if _, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0", Icon: []byte("<svg/>")}, nil, OmitSecretData); err == nil {
 		t.Error("an SVG icon was packed")
 	}
 }
@@ -203,5 +207,84 @@ func untar(t *testing.T, data []byte) map[string]string {
 		}
 		content, _ := io.ReadAll(tr)
 		files[header.Name] = string(content)
+	}
+}
+
+const secretComponent = `
+apiVersion: v1
+kind: Secret
+metadata: {name: db-credentials, namespace: shop}
+type: Opaque
+data: {password: aHVudGVyMg==, user.name: YWRtaW4=}
+stringData: {token: s3cret-token}
+`
+
+// Secret values never leave in an export unless asked for: YAML and
+// Kustomize carry empty values, a chart takes them as values and renders
+// them with helm into the Secret.
+func TestExportsLeaveSecretValuesOut(t *testing.T) {
+	secret := object(t, secretComponent)
+	for format, render := range map[string]func(SecretData) (Artifact, error){
+		"YAML": func(s SecretData) (Artifact, error) { return YAML("shop", []*unstructured.Unstructured{secret}, s) },
+		"Kustomize": func(s SecretData) (Artifact, error) {
+			return Kustomize("shop", []*unstructured.Unstructured{secret}, s)
+		},
+		"HelmChart": func(s SecretData) (Artifact, error) {
+			return HelmChart(Chart{Name: "shop", Version: "v1.0.0"}, []*unstructured.Unstructured{secret}, s)
+		},
+	} {
+		omitted, err := render(OmitSecretData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(omitted.Data)
+		if format != "YAML" {
+			text = fmt.Sprint(untar(t, omitted.Data))
+		}
+		for _, value := range []string{"aHVudGVyMg==", "YWRtaW4=", "s3cret-token"} {
+			if strings.Contains(text, value) {
+				t.Errorf("%s without Secret data holds %s:\n%s", format, value, text)
+			}
+		}
+		included, err := render(IncludeSecretData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = string(included.Data)
+		if format != "YAML" {
+			text = fmt.Sprint(untar(t, included.Data))
+		}
+		if !strings.Contains(text, "aHVudGVyMg==") {
+			t.Errorf("%s with Secret data lost it:\n%s", format, text)
+		}
+	}
+
+	artifact, err := HelmChart(Chart{Name: "shop", Version: "v1.0.0"}, []*unstructured.Unstructured{secret}, OmitSecretData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := loader.LoadArchive(bytes.NewReader(artifact.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := chartutil.ToRenderValues(loaded, map[string]any{"secrets": map[string]any{
+		"db-credentials": map[string]any{"password": "hunter2", "user.name": "admin", "token": "t0k"},
+	}}, chartutil.ReleaseOptions{Name: "shop", Namespace: "shop"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := engine.Render(loaded, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := rendered["shop/templates/secret-db-credentials.yaml"]
+	for _, want := range []string{`password: "aHVudGVyMg=="`, `user.name: "YWRtaW4="`, `token: "t0k"`} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("the rendered Secret lacks %s:\n%s", want, manifest)
+		}
+	}
+	defaults := string(loaded.Values["secrets"].(map[string]any)["db-credentials"].(map[string]any)["password"].(string))
+	if defaults != "" {
+		t.Errorf("values.yaml gives the password %q", defaults)
 	}
 }

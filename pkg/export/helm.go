@@ -42,7 +42,9 @@ var IconTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "imag
 // namespace: Chart.yaml, values.yaml, a template per object, and the
 // README, NOTES and icon when given. Objects are templates as they are:
 // any "{{" in them is escaped so that helm prints it rather than runs it.
-func HelmChart(chart Chart, objects []*unstructured.Unstructured) (Artifact, error) {
+// Without Secret data, the values of Secrets are the chart's values
+// secrets.<secret>.<key>, empty in values.yaml.
+func HelmChart(chart Chart, objects []*unstructured.Unstructured, secrets SecretData) (Artifact, error) {
 	metadata := map[string]any{
 		"apiVersion":  "v2",
 		"name":        chart.Name,
@@ -61,20 +63,32 @@ func HelmChart(chart Chart, objects []*unstructured.Unstructured) (Artifact, err
 		return Artifact{}, err
 	}
 	files := map[string][]byte{
-		"Chart.yaml":  chartYAML,
-		"values.yaml": []byte("# The exported application's objects take no values.\n{}\n"),
+		"Chart.yaml": chartYAML,
 	}
+	placeholders := newSecretPlaceholders()
 	for _, obj := range ordered(objects) {
 		file := "templates/" + fileName(obj)
 		if _, seen := files[file]; seen {
 			continue
 		}
+		tokens := 0
+		if secrets == OmitSecretData && isSecret(obj) {
+			obj, tokens = placeholders.replaceValues(obj)
+		}
 		data, err := yaml.Marshal(Simplify(obj).Object)
 		if err != nil {
 			return Artifact{}, fmt.Errorf("%s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
-		files[file] = escapeTemplate(data)
+		if strings.Count(string(data), placeholderPrefix) != tokens {
+			return Artifact{}, fmt.Errorf("%s %s holds text archon uses to mark Secret values; rename it or export with Secret data", obj.GetKind(), obj.GetName())
+		}
+		files[file] = placeholders.expand(escapeTemplate(data))
 	}
+	values, err := valuesYAML(placeholders.values)
+	if err != nil {
+		return Artifact{}, err
+	}
+	files["values.yaml"] = values
 	if chart.Readme != "" {
 		files["README.md"] = []byte(chart.Readme)
 	}
@@ -91,6 +105,20 @@ func HelmChart(chart Chart, objects []*unstructured.Unstructured) (Artifact, err
 		files["icon."+ext] = chart.Icon
 	}
 	return tarball(chart.Name, files)
+}
+
+// valuesYAML is the chart's values.yaml: the Secret values it takes, if
+// any.
+func valuesYAML(secrets map[string]map[string]any) ([]byte, error) {
+	if len(secrets) == 0 {
+		return []byte("# The exported application's objects take no values.\n{}\n"), nil
+	}
+	data, err := yaml.Marshal(map[string]any{"secrets": secrets})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# The values of the application's Secrets, left out of the export: give them here as\n"+
+		"# plain text (the chart encodes them), secrets.<secret>.<key>.\n"), data...), nil
 }
 
 // escapeTemplate makes text print as itself when helm renders it.

@@ -63,9 +63,12 @@ func ordered(objects []*unstructured.Unstructured) []*unstructured.Unstructured 
 }
 
 // YAML renders the simplified objects as one YAML stream, application.yaml.
-func YAML(name string, objects []*unstructured.Unstructured) (Artifact, error) {
+func YAML(name string, objects []*unstructured.Unstructured, secrets SecretData) (Artifact, error) {
 	var buf bytes.Buffer
 	for i, obj := range ordered(objects) {
+		if secrets == OmitSecretData {
+			obj = withoutSecretValues(obj)
+		}
 		data, err := yaml.Marshal(Simplify(obj).Object)
 		if err != nil {
 			return Artifact{}, fmt.Errorf("%s %s: %w", obj.GetKind(), obj.GetName(), err)
@@ -80,13 +83,16 @@ func YAML(name string, objects []*unstructured.Unstructured) (Artifact, error) {
 
 // Kustomize renders a Kustomize base: one file per object and a
 // kustomization.yaml listing them, in a gzipped tarball under <name>/.
-func Kustomize(name string, objects []*unstructured.Unstructured) (Artifact, error) {
+func Kustomize(name string, objects []*unstructured.Unstructured, secrets SecretData) (Artifact, error) {
 	files := map[string][]byte{}
 	var resources []string
 	for _, obj := range ordered(objects) {
 		file := fileName(obj)
 		if _, seen := files[file]; seen {
 			continue // listed twice by the application's component kinds
+		}
+		if secrets == OmitSecretData {
+			obj = withoutSecretValues(obj)
 		}
 		data, err := yaml.Marshal(Simplify(obj).Object)
 		if err != nil {

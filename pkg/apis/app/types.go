@@ -112,11 +112,12 @@ type ApplicationExport struct {
 
 // ApplicationExportSpec says what to export and how.
 type ApplicationExportSpec struct {
-	Application string
-	Revision    *int64
-	Format      ApplicationExportFormat
-	Chart       *ExportChart
-	Target      *ExportTarget
+	Application       string
+	Revision          *int64
+	Format            ApplicationExportFormat
+	Chart             *ExportChart
+	Target            *ExportTarget
+	IncludeSecretData bool
 }
 
 // ExportChart describes the chart of a HelmChart export.

@@ -268,6 +268,13 @@ func schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref common.ReferenceCallb
 							Ref:         ref(v1beta1.ExportTarget{}.OpenAPIModelName()),
 						},
 					},
+					"includeSecretData": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IncludeSecretData keeps the data of the application's Secrets in the export. Without it their values are left out: a chart takes them as values (secrets.<secret>.<key>), YAML and Kustomize carry empty values. An export with Secret data cannot go to a repository, whose readers could not read the Secrets.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"application", "format"},
 			},

@@ -161,6 +161,13 @@ type ApplicationExportSpec struct {
 	// Target is where a chart goes besides the response.
 	// +optional
 	Target *ExportTarget `json:"target,omitempty"`
+	// IncludeSecretData keeps the data of the application's Secrets in the
+	// export. Without it their values are left out: a chart takes them as
+	// values (secrets.<secret>.<key>), YAML and Kustomize carry empty
+	// values. An export with Secret data cannot go to a repository, whose
+	// readers could not read the Secrets.
+	// +optional
+	IncludeSecretData bool `json:"includeSecretData,omitempty"`
 }
 
 // ExportChart describes the chart of a HelmChart export.

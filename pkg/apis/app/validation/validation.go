@@ -172,6 +172,10 @@ func ValidateApplicationExport(export *app.ApplicationExport) field.ErrorList {
 	if spec.Target != nil && spec.Format != app.ExportHelmChart {
 		allErrs = append(allErrs, field.Forbidden(path.Child("target"), "only charts go to a repository"))
 	}
+	if spec.Target != nil && spec.IncludeSecretData {
+		allErrs = append(allErrs, field.Forbidden(path.Child("target"),
+			"a chart holding Secret data is not published: the repository's readers could not read the Secrets; export without spec.includeSecretData, and the chart takes the data as values"))
+	}
 	if spec.Chart != nil {
 		allErrs = append(allErrs, validateExportChart(spec.Chart, path.Child("chart"))...)
 	}

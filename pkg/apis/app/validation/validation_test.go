@@ -112,6 +112,10 @@ func TestApplicationExportRules(t *testing.T) {
 		{helmChart(&app.ExportChart{Icon: append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, MaxIconBytes)...)}, nil), "spec.chart.icon"},
 		{helmChart(nil, &app.ExportTarget{}), "spec.target.chartRepo"},
 		{helmChart(nil, &app.ExportTarget{ChartRepo: &app.ChartRepoReference{}}), "spec.target.chartRepo.name"},
+		{func(s *app.ApplicationExportSpec) {
+			helmChart(nil, &app.ExportTarget{ChartRepo: &app.ChartRepoReference{Name: "team"}})(s)
+			s.IncludeSecretData = true
+		}, "spec.target: Forbidden: a chart holding Secret data"},
 	} {
 		export := valid.DeepCopy()
 		c.change(&export.Spec)

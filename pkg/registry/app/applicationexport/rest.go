@@ -124,11 +124,12 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		return nil, err
 	}
 	var artifact export.Artifact
+	secrets := export.SecretData(exp.Spec.IncludeSecretData)
 	switch exp.Spec.Format {
 	case app.ExportYAML:
-		artifact, err = export.YAML(exp.Spec.Application, objects)
+		artifact, err = export.YAML(exp.Spec.Application, objects, secrets)
 	case app.ExportKustomize:
-		artifact, err = export.Kustomize(exp.Spec.Application, objects)
+		artifact, err = export.Kustomize(exp.Spec.Application, objects, secrets)
 	case app.ExportHelmChart:
 		var chart export.Chart
 		if chart, err = chartOf(exp, application); err != nil {
@@ -136,7 +137,7 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		}
 		// The chart installs the Application too, so that the release is
 		// the application again.
-		artifact, err = export.HelmChart(chart, append([]*unstructured.Unstructured{application}, objects...))
+		artifact, err = export.HelmChart(chart, append([]*unstructured.Unstructured{application}, objects...), secrets)
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
