@@ -87,3 +87,21 @@ func Chart(name, version string, extra ...Entry) []byte {
 	}
 	return Archive(entries...)
 }
+
+// NestedBomb is a small chart archive that helm would inflate far: its
+// subchart "sub", kept as a directory, holds n subchart archives that each
+// inflate to size bytes of zeros, in files of at most fileSize bytes. A
+// check that looks only at charts/*.tgz of the top chart misses them.
+func NestedBomb(n int, size, fileSize int64) []byte {
+	zeros := make([]byte, fileSize)
+	extra := []Entry{{Name: "charts/sub/Chart.yaml", Data: ChartYAML("sub", "1.0.0", "1")}}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("bomb%d", i)
+		entries := []Entry{{Name: name + "/Chart.yaml", Data: ChartYAML(name, "1.0.0", "1")}}
+		for left, file := size, 0; left > 0; left, file = left-fileSize, file+1 {
+			entries = append(entries, Entry{Name: fmt.Sprintf("%s/zeros%d", name, file), Data: zeros[:min(left, fileSize)]})
+		}
+		extra = append(extra, Entry{Name: "charts/sub/charts/" + name + "-1.0.0.tgz", Data: Archive(entries...)})
+	}
+	return Chart("web", "1.0.0", extra...)
+}

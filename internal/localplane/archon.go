@@ -25,6 +25,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,13 +74,7 @@ spec:
 // installArchon applies the shipped manifests, with the APIService's port
 // and caBundle set for this plane.
 func (p *Plane) installArchon(ctx context.Context) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	p.archonPort = port
-	p.ArchonURL = "https://127.0.0.1:" + strconv.Itoa(port)
-
+	port := p.archonPort
 	client, err := dynamic.NewForConfig(p.admin)
 	if err != nil {
 		return err
@@ -151,6 +146,12 @@ func (p *Plane) StartArchon(ctx context.Context) error {
 		"--registry-url=https://"+p.RegistryHost,
 		"--registry-ca-file="+p.pki.servingCA,
 		"--registry-token-key-file="+p.pki.registryTokenKey,
+		"--registry-notifications-token-file="+p.pki.registryNotificationsTokenFile,
+		// OCI repositories may live in the platform registry, on loopback
+		// here, whose token realm is archon; nothing else internal may be
+		// read.
+		"--chart-repo-allowed-addresses="+strings.Join(append([]string{p.RegistryHost, "127.0.0.1:" + strconv.Itoa(p.archonPort)},
+			p.opts.ChartRepoAllowedAddresses...), ","),
 	)
 	if err != nil {
 		return err

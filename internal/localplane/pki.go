@@ -23,6 +23,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -203,6 +204,11 @@ func newSerial() *big.Int {
 // to archon when it forwards requests.
 const frontProxyClientName = "front-proxy-client"
 
+// admissionClientName is the identity kube-apiserver proves to archon
+// when it calls archon's admission webhooks; artifacts/webhooks.yaml lets
+// it post admission reviews.
+const admissionClientName = "archon:kube-apiserver-admission"
+
 // pki is every certificate and key file of the local control plane.
 type pki struct {
 	servingAuthority *authority
@@ -215,11 +221,15 @@ type pki struct {
 	kubeAPIServerCert, kubeAPIServerKey        string
 	archonCert, archonKey                      string
 	frontProxyClientCert, frontProxyClientKey  string
+	admissionClientCert, admissionClientKey    string
 	serviceAccountKey, serviceAccountPublicKey string
 	registryCert, registryKey                  string
 	// registryTokenKey signs registry tokens; registryTokenCert, its
 	// self-signed certificate, is what the registry trusts.
 	registryTokenKey, registryTokenCert string
+	// registryNotificationsToken is the secret the registry sends with
+	// its notifications to archon, kept in registryNotificationsTokenFile.
+	registryNotificationsToken, registryNotificationsTokenFile string
 }
 
 // loadOrCreatePKI keeps the authorities and the ServiceAccount key of dir and
@@ -268,6 +278,12 @@ func loadOrCreatePKI(dir string) (*pki, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if p.admissionClientCert, p.admissionClientKey, err = client.issueFiles(dir, "admission-client", certRequest{
+		commonName: admissionClientName,
+		usage:      x509.ExtKeyUsageClientAuth,
+	}); err != nil {
+		return nil, err
+	}
 	if p.serviceAccountKey, p.serviceAccountPublicKey, err = loadOrCreateKey(filepath.Join(dir, "service-account.key")); err != nil {
 		return nil, err
 	}
@@ -285,5 +301,22 @@ func loadOrCreatePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	p.registryTokenKey, p.registryTokenCert = filepath.Join(dir, "registry-token.key"), filepath.Join(dir, "registry-token.crt")
+	p.registryNotificationsTokenFile = filepath.Join(dir, "registry-notifications.token")
+	if p.registryNotificationsToken, err = loadOrCreateSecret(p.registryNotificationsTokenFile); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// loadOrCreateSecret keeps a random secret in path, made on first use.
+func loadOrCreateSecret(path string) (string, error) {
+	if secret, err := os.ReadFile(path); err == nil {
+		return string(secret), nil
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(raw)
+	return secret, os.WriteFile(path, []byte(secret), 0o600)
 }

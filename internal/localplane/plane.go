@@ -62,6 +62,10 @@ type Options struct {
 	BinDir string
 	// Log receives progress lines; components log to Dir/logs.
 	Log io.Writer
+	// ChartRepoAllowedAddresses are loopback addresses (IP:port) remote
+	// chart repositories may be read from besides the platform registry,
+	// such as a test's repository server; archon refuses every other.
+	ChartRepoAllowedAddresses []string
 }
 
 // Plane is a running local control plane.
@@ -128,6 +132,12 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if p.pki, err = loadOrCreatePKI(filepath.Join(dir, "pki")); err != nil {
 		return nil, fmt.Errorf("preparing certificates: %w", err)
 	}
+	// archon's address comes first: kube-apiserver's admission
+	// configuration names it.
+	if p.archonPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	p.ArchonURL = "https://127.0.0.1:" + strconv.Itoa(p.archonPort)
 	p.logf("Starting etcd for kube-apiserver")
 	if p.etcd, err = embeddedetcd.Start(ctx, filepath.Join(dir, "kube-etcd")); err != nil {
 		return nil, err
@@ -251,6 +261,10 @@ func (p *Plane) startKubeAPIServer(ctx context.Context) error {
 	}
 	p.KubeAPIServerURL = "https://127.0.0.1:" + strconv.Itoa(port)
 	pki := p.pki
+	admissionConfig, err := p.writeAdmissionConfig()
+	if err != nil {
+		return err
+	}
 	p.logf("Starting kube-apiserver on %s", p.KubeAPIServerURL)
 	p.kubeAPIServer, err = startProcess("kube-apiserver", filepath.Join(p.opts.BinDir, "kube-apiserver"),
 		filepath.Join(p.opts.Dir, "logs", "kube-apiserver.log"),
@@ -276,6 +290,7 @@ func (p *Plane) startKubeAPIServer(ctx context.Context) error {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file="+pki.frontProxyClientCert,
 		"--proxy-client-key-file="+pki.frontProxyClientKey,
+		"--admission-control-config-file="+admissionConfig,
 	)
 	if err != nil {
 		return err
@@ -295,6 +310,39 @@ func (p *Plane) startKubeAPIServer(ctx context.Context) error {
 		err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 		return err == nil, nil
 	})
+}
+
+// admissionConfigTemplate makes kube-apiserver present a client
+// certificate to admission webhooks, found by the webhook's host:port in
+// the kubeconfig: archon serves nothing without credentials.
+const admissionConfigTemplate = `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: %[1]s
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: %[1]s
+`
+
+// writeAdmissionConfig writes kube-apiserver's admission configuration
+// and the kubeconfig it names, and returns the configuration's path.
+func (p *Plane) writeAdmissionConfig() (string, error) {
+	kubeconfig := clientcmdapi.NewConfig()
+	kubeconfig.AuthInfos["localhost:"+strconv.Itoa(p.archonPort)] = &clientcmdapi.AuthInfo{
+		ClientCertificate: p.pki.admissionClientCert, ClientKey: p.pki.admissionClientKey,
+	}
+	kubeconfigPath := filepath.Join(p.opts.Dir, "admission-webhooks.kubeconfig")
+	if err := clientcmd.WriteToFile(*kubeconfig, kubeconfigPath); err != nil {
+		return "", err
+	}
+	configPath := filepath.Join(p.opts.Dir, "admission-config.yaml")
+	return configPath, os.WriteFile(configPath, []byte(fmt.Sprintf(admissionConfigTemplate, kubeconfigPath)), 0o644)
 }
 
 // waitFor polls until ready, the process exits or the timeout passes.

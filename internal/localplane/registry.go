@@ -62,6 +62,8 @@ notifications:
   endpoints:
   - name: archon
     url: %[3]s/registry/notifications
+    headers:
+      Authorization: [Bearer %[4]s]
     timeout: 2s
     threshold: 3
     backoff: 1s
@@ -84,7 +86,7 @@ func (p *Plane) startRegistry(ctx context.Context) error {
 		// Registry clients refuse realms at IP literals of private ranges
 		// (a guard against servers sending credentials to internal hosts);
 		// a name is accepted.
-		"https://localhost:"+strconv.Itoa(p.archonPort), p.pki.registryTokenCert, p.ArchonURL)
+		"https://localhost:"+strconv.Itoa(p.archonPort), p.pki.registryTokenCert, p.ArchonURL, p.pki.registryNotificationsToken)
 	p.logf("Starting the container registry on %s", p.RegistryHost)
 	var err error
 	p.registry, err = p.runRegistry(ctx, "registry", p.registryPort, archonParts)

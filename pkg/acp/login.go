@@ -37,19 +37,20 @@ func newLoginCommand(o *options) *cobra.Command {
 ($DOCKER_CONFIG/config.json or ~/.docker/config.json), so that docker, crane and kubectl acp reach
 the registry as that user. The credential is the user's token; a user who authenticates with a
 client certificate passes a token with --token (kubectl acp pull and push use the certificate
-directly and need no login).`,
-		Example: `  kubectl acp login registry.example.com
-  kubectl acp login 127.0.0.1:5000 --token "$(kubectl create token builder -n team-a)"`,
+directly and need no login). It logs in to the platform's registry only (--registry or $REGISTRY):
+any other registry would get your Kubernetes token.`,
+		Example: `  kubectl acp login registry.example.com --registry registry.example.com
+  REGISTRY=127.0.0.1:5000 kubectl acp login 127.0.0.1:5000 --token "$(kubectl create token builder -n team-a)"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			registry, err := name.NewRegistry(args[0])
 			if err != nil {
 				return fmt.Errorf("registry %q: %w", args[0], err)
 			}
-			if o.registry != "" {
-				if err := o.checkRegistry(registry.RegistryStr()); err != nil {
-					return err
-				}
+			// The credential stored is the user's Kubernetes token: only
+			// the platform's registry may have it.
+			if err := o.checkRegistry(registry.RegistryStr()); err != nil {
+				return err
 			}
 			kubeConfig, err := o.restConfig()
 			if err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/acp-archon/archon/pkg/chartrepo"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
@@ -52,6 +53,9 @@ type Config struct {
 	Registry *RegistryConfig
 	// Charts configures the chart catalogue.
 	Charts ChartsConfig
+	// ProtectedNamespaces never join a project, besides kube-*, default
+	// and archon's own.
+	ProtectedNamespaces []string
 }
 
 // CompletedConfig is a Config with every default filled in.
@@ -64,6 +68,7 @@ type CompletedConfig struct {
 	clusterName   string
 	registry      *RegistryConfig
 	charts        ChartsConfig
+	protected     protectednamespace.Set
 }
 
 // Complete fills in defaults; it mutates the receiver.
@@ -75,6 +80,7 @@ func (c *Config) Complete() CompletedConfig {
 		clusterName:   c.ClusterName,
 		registry:      c.Registry,
 		charts:        c.Charts,
+		protected:     protectednamespace.New(c.ProtectedNamespaces...),
 	}
 }
 
@@ -92,10 +98,10 @@ func (c CompletedConfig) New() (*Server, error) {
 	routes := []directRoute{{path: chartrepo.PathPrefix, handler: catalog.server}}
 	var registryParts *registryParts
 	if c.registry != nil {
-		if registryParts, err = newRegistryParts(c.generic, c.registry); err != nil {
+		if registryParts, err = newRegistryParts(c.generic, c.kubeConfig, c.registry); err != nil {
 			return nil, err
 		}
-		routes = append(routes, registryParts.tokenRoute())
+		routes = append(routes, registryParts.routes()...)
 		catalog.listPlatformRepositories(registryParts)
 	}
 	c.generic.BuildHandlerChainFunc = withDirectRoutes(c.generic.BuildHandlerChainFunc, routes)
@@ -112,13 +118,13 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
-		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName)
+		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName, c.protected)
 	}
 	kube, err := kubernetes.NewForConfig(withClientRate(c.kubeConfig))
 	if err != nil {
 		return nil, err
 	}
-	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, c.clusterName); err != nil {
+	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, c.clusterName, c.protected); err != nil {
 		return nil, err
 	}
 	if err := c.installClusterParts(generic, kube, catalog); err != nil {
@@ -129,7 +135,8 @@ func (c CompletedConfig) New() (*Server, error) {
 
 // installAuthGroup serves auth.alauda.io; kube is nil when archon runs
 // standalone, and then the resources that act on the cluster are left out.
-func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, kubeConfig *restclient.Config, cluster string) error {
+func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, kubeConfig *restclient.Config,
+	cluster string, protected protectednamespace.Set) error {
 	var namespaces projectstore.NamespaceFinder
 	if kube != nil {
 		namespaces = func(ctx context.Context, project string) ([]string, error) {
@@ -162,10 +169,16 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		if err != nil {
 			return err
 		}
-		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube)
-		if resources["namespaceimports"], err = namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer); err != nil {
+		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube, protected)
+		imports, err := namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer, protected)
+		if err != nil {
 			return err
 		}
+		resources["namespaceimports"] = imports
+		server.AddPostStartHookOrDie("namespace-import-recovery", func(hook genericapiserver.PostStartHookContext) error {
+			go imports.RecoverInterrupted(hook)
+			return nil
+		})
 		resources["namespacemembers"] = namespacemember.NewREST(kube, kubeConfig, archon.AuthV1().Projects())
 	}
 	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = resources
@@ -196,7 +209,11 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 	if err != nil {
 		return err
 	}
-	webhook := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube)
+	webhook, err := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube, c.generic.Authorization.Authorizer, c.protected,
+		c.kubeInformers.Core().V1().ResourceQuotas().Informer())
+	if err != nil {
+		return err
+	}
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
 	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
 
@@ -204,11 +221,7 @@ func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPI
 		kube:   []kubeinformers.SharedInformerFactory{c.kubeInformers},
 		archon: archoninformers.NewSharedInformerFactory(archon, 0),
 	}
-	registryHost := ""
-	if c.registry != nil {
-		registryHost = c.registry.Host
-	}
-	if err := addControllers(server, c.clusterName, kube, archon, registryHost, informers); err != nil {
+	if err := addControllers(server, c.clusterName, kube, archon, c.registry, informers); err != nil {
 		return err
 	}
 	if err := catalog.addSync(server, archon, kube, informers.archon, c.charts.Resync); err != nil {

@@ -38,6 +38,7 @@ import (
 	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/controller/chartreposync"
+	"github.com/acp-archon/archon/pkg/egress"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/registry/app/chart"
@@ -54,6 +55,10 @@ type ChartsConfig struct {
 	Limits chartrepo.Limits
 	// Resync is how often remote repositories are fetched again.
 	Resync time.Duration
+	// AllowedAddresses are the internal addresses (CIDRs, or IP:port)
+	// remote repositories may be read from; every other loopback,
+	// link-local, private or cluster address is refused.
+	AllowedAddresses []string
 }
 
 // maxChartRequestsInFlight bounds concurrent reads of Local repositories
@@ -75,6 +80,8 @@ type catalogParts struct {
 	platformRegistry     string
 	platformRepositories chartrepo.OCIRepositories
 	platformImages       *containerregistry.Catalog
+	// egress says where remote repositories may be read from.
+	egress *egress.Policy
 }
 
 func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
@@ -86,7 +93,11 @@ func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfi
 	if err != nil {
 		return nil, err
 	}
-	parts := &catalogParts{repositories: repositories, status: status, local: chartrepo.NewLocal(store, chartrepo.NewCatalog())}
+	policy, err := egress.New(charts.AllowedAddresses)
+	if err != nil {
+		return nil, err
+	}
+	parts := &catalogParts{repositories: repositories, status: status, local: chartrepo.NewLocal(store, chartrepo.NewCatalog()), egress: policy}
 	// helm's reads find the repository in the synchroniser's cache, and
 	// in etcd when it is not there (yet).
 	getRepository := func(ctx context.Context, namespace, name string) (types.UID, app.ChartRepoType, error) {
@@ -157,8 +168,8 @@ func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon
 			return p.platformRepositories
 		}
 		return chartrepo.RegistryCatalog
-	})
-	sync, err := chartreposync.New(archon, kube, informers, p.local, oci, resync)
+	}, p.egress)
+	sync, err := chartreposync.New(archon, kube, informers, p.local, chartrepo.NewIndexFetcher(p.egress), oci, resync)
 	if err != nil {
 		return err
 	}

@@ -21,19 +21,23 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+	archonscheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 )
 
@@ -68,13 +72,14 @@ type controller interface {
 
 // addControllers runs archon's controllers once the server serves, under
 // leader election. The image pull secret controller runs when archon
-// fronts a registry (registryHost is where pods pull from).
+// fronts a registry.
 func addControllers(server *genericapiserver.GenericAPIServer, cluster string, kube kubernetes.Interface, archon archonclient.Interface,
-	registryHost string, informers *informerFactories) error {
+	registry *RegistryConfig, informers *informerFactories) error {
 	shared := informers.kube[0]
-	ownedRBAC := projectrbac.NewOwnedInformers(kube)
-	informers.kube = append(informers.kube, ownedRBAC)
-	rbacController, err := projectrbac.New(kube, shared, ownedRBAC, informers.archon)
+	ownedRBAC, seats := projectrbac.NewOwnedInformers(kube), projectrbac.NewSeatInformers(kube)
+	informers.kube = append(informers.kube, ownedRBAC, seats)
+	recorder := newEventRecorder(server, kube, "archon-project-rbac")
+	rbacController, err := projectrbac.New(kube, archon, recorder, shared, ownedRBAC, seats, informers.archon)
 	if err != nil {
 		return err
 	}
@@ -83,10 +88,11 @@ func addControllers(server *genericapiserver.GenericAPIServer, cluster string, k
 		return err
 	}
 	controllers := []controller{rbacController, statusController}
-	if registryHost != "" {
-		owned, serviceAccounts := pullsecret.NewOwnedInformers(kube), pullsecret.NewDefaultServiceAccountInformers(kube)
-		informers.kube = append(informers.kube, owned, serviceAccounts)
-		pullSecrets, err := pullsecret.New(kube, registryHost, shared, owned, serviceAccounts)
+	if registry != nil {
+		secrets, bindings := pullsecret.NewOwnedInformers(kube)
+		serviceAccounts := pullsecret.NewDefaultServiceAccountInformers(kube)
+		informers.kube = append(informers.kube, secrets, bindings, serviceAccounts)
+		pullSecrets, err := pullsecret.New(kube, registry.Host, registry.Service, shared, secrets, bindings, serviceAccounts)
 		if err != nil {
 			return err
 		}
@@ -101,6 +107,19 @@ func addControllers(server *genericapiserver.GenericAPIServer, cluster string, k
 		})
 		return nil
 	})
+}
+
+// newEventRecorder returns a recorder of Events from component about
+// archon's and Kubernetes' objects, sent to kube-apiserver until the
+// server stops.
+func newEventRecorder(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, component string) record.EventRecorder {
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	server.AddPreShutdownHookOrDie(component+"-events", func() error {
+		broadcaster.Shutdown()
+		return nil
+	})
+	return broadcaster.NewRecorder(archonscheme.Scheme, corev1.EventSource{Component: component})
 }
 
 func runWhileLeading(ctx context.Context, kube kubernetes.Interface, run func(context.Context)) {

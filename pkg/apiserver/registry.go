@@ -17,6 +17,7 @@ limitations under the License.
 package apiserver
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -24,14 +25,19 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/registry"
 	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/containerregistry/tokenservice"
 	"github.com/acp-archon/archon/pkg/registry/registry/image"
+	"github.com/acp-archon/archon/pkg/requestauth"
 )
 
 // RegistryConfig says which container registry archon fronts and how it
@@ -53,6 +59,10 @@ type RegistryConfig struct {
 	// registry's token auth is configured.
 	Issuer, Service string
 	TokenTTL        time.Duration
+	// NotificationsTokenFile holds the secret the registry sends with its
+	// notifications, as a bearer token; empty leaves notifications out and
+	// images follow the registry at each resync.
+	NotificationsTokenFile string
 }
 
 // NotificationsPath is where the registry sends its events.
@@ -67,9 +77,15 @@ type registryParts struct {
 	host    string
 	catalog *containerregistry.Catalog
 	tokens  *tokenservice.Service
+	// notificationsToken is the registry's notification secret; nil when
+	// notifications are off.
+	notificationsToken []byte
 }
 
-func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *RegistryConfig) (*registryParts, error) {
+// kubeConfig reaches the cluster, whose TokenReviews also accept tokens
+// issued for the registry alone (pull secrets hold such tokens); nil when
+// archon runs standalone.
+func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restclient.Config, registryConfig *RegistryConfig) (*registryParts, error) {
 	signer, err := containerregistry.NewSigner(registryConfig.TokenKeyFile, registryConfig.Issuer, registryConfig.Service, registryConfig.TokenTTL)
 	if err != nil {
 		return nil, err
@@ -82,19 +98,54 @@ func newRegistryParts(config genericapiserver.CompletedConfig, registryConfig *R
 	if err != nil {
 		return nil, err
 	}
-	return &registryParts{
+	authn := config.Authentication.Authenticator
+	if kubeConfig != nil {
+		kube, err := kubernetes.NewForConfig(kubeConfig)
+		if err != nil {
+			return nil, err
+		}
+		registryTokens, err := requestauth.Audience(kube.AuthenticationV1(), registryConfig.Service)
+		if err != nil {
+			return nil, err
+		}
+		// Registry tokens first: the server's authenticator answers
+		// anonymous for a token it does not accept, which ends a union.
+		authn = union.New(registryTokens, authn)
+	}
+	parts := &registryParts{
 		host:    registryConfig.Host,
 		catalog: containerregistry.NewCatalog(client),
-		tokens:  tokenservice.New(signer, config.Authentication.Authenticator, config.Authorization.Authorizer, client),
-	}, nil
+		tokens:  tokenservice.New(signer, authn, config.Authorization.Authorizer, client),
+	}
+	if registryConfig.NotificationsTokenFile == "" {
+		klog.InfoS("Registry notifications are off (no --registry-notifications-token-file): images follow the registry at each resync")
+		return parts, nil
+	}
+	token, err := os.ReadFile(registryConfig.NotificationsTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("registry notifications token: %w", err)
+	}
+	if len(bytes.TrimSpace(token)) < minNotificationsTokenBytes {
+		return nil, fmt.Errorf("registry notifications token %s: want at least %d characters of secret", registryConfig.NotificationsTokenFile, minNotificationsTokenBytes)
+	}
+	parts.notificationsToken = token
+	return parts, nil
 }
 
-// tokenRoute serves the registry's token realm around the server's
-// filters (see withDirectRoutes), with its own bounds: a limit on requests
-// in flight and a deadline.
-func (r *registryParts) tokenRoute() directRoute {
+// routes serve the registry's token realm and its notifications around
+// the server's filters (see withDirectRoutes), with their own bounds: a
+// limit on requests in flight and a deadline. The token realm
+// authenticates Kubernetes credentials; notifications carry the secret the
+// registry is configured with.
+func (r *registryParts) routes() []directRoute {
 	limited := limitInFlight(r.tokens, maxTokenRequestsInFlight, "too many registry token requests; retry")
-	return directRoute{path: tokenservice.Path, handler: http.TimeoutHandler(limited, tokenRequestTimeout, "the registry token request timed out")}
+	routes := []directRoute{{path: tokenservice.Path, handler: http.TimeoutHandler(limited, tokenRequestTimeout, "the registry token request timed out")}}
+	if r.notificationsToken != nil {
+		notifications := limitInFlight(requestauth.SharedToken(r.notificationsToken, http.HandlerFunc(r.catalog.ServeNotifications)),
+			maxNotificationsInFlight, "too many registry notifications; retry")
+		routes = append(routes, directRoute{path: NotificationsPath, handler: http.TimeoutHandler(notifications, tokenRequestTimeout, "the notification timed out")})
+	}
+	return routes
 }
 
 const (
@@ -102,16 +153,20 @@ const (
 	// 429 and retry.
 	maxTokenRequestsInFlight = 200
 	tokenRequestTimeout      = 30 * time.Second
+	// maxNotificationsInFlight bounds concurrent notifications; the
+	// registry retries what gets 429.
+	maxNotificationsInFlight = 20
+	// minNotificationsTokenBytes keeps the notification secret unguessable.
+	minNotificationsTokenBytes = 16
 )
 
-// install serves registry.alauda.io and the registry's notification
-// endpoint, and keeps the catalogue current once the server runs.
+// install serves registry.alauda.io and keeps the catalogue current once
+// the server runs.
 func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error {
 	server.AddPostStartHookOrDie("image-catalog", func(hook genericapiserver.PostStartHookContext) error {
 		go r.catalog.Run(hook, catalogWorkers)
 		return nil
 	})
-	server.Handler.NonGoRestfulMux.HandleFunc(NotificationsPath, r.catalog.ServeNotifications)
 
 	group := newAPIGroupInfo(registry.GroupName)
 	group.VersionedResourcesStorageMap[registryv1.SchemeGroupVersion.Version] = map[string]rest.Storage{

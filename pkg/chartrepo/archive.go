@@ -79,14 +79,19 @@ const (
 // gzipped tar of regular files under one directory named after the chart,
 // no links, devices or paths leaving that directory, within the limits,
 // with a Chart.yaml whose name and semantic version helm accepts.
-// Subcharts packed in charts/ are checked the same way, their contents
-// counted against the same limits, before helm unpacks them.
+// Every archive helm would unpack from it (charts/*.tgz, in the chart and
+// in subcharts kept as directories, at any depth) is read first, as a
+// stream, its contents counted against the same limits. At most
+// maxConcurrentLoads archives are loaded at once; more wait.
 func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
 	if int64(len(data)) > limits.Archive {
 		return nil, &TooLargeError{Reason: fmt.Sprintf("the archive is %d bytes; the limit is %d", len(data), limits.Archive)}
 	}
+	loadSlots <- struct{}{}
+	defer func() { <-loadSlots }()
+
 	budget := &budget{limits: limits, remaining: limits.Total, entries: maxEntries}
-	top, files, err := budget.scan(data, 0)
+	top, files, err := budget.scan(data)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +111,12 @@ func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
 	return loaded, nil
 }
 
+// maxConcurrentLoads bounds the archives loaded at once: each may hold
+// up to Limits.Total decompressed while helm reads it.
+const maxConcurrentLoads = 4
+
+var loadSlots = make(chan struct{}, maxConcurrentLoads)
+
 // budget is what is left of the limits while an archive and its subcharts
 // are read.
 type budget struct {
@@ -115,16 +126,66 @@ type budget struct {
 }
 
 // scan reads a gzipped tar of one directory into files and checks it, and
-// the subcharts of its charts/ directory, against the budget. It returns
-// the directory's name and its files, by their path inside it.
-func (b *budget) scan(data []byte, depth int) (string, []*loader.BufferedFile, error) {
-	unzipped, err := gzip.NewReader(bytes.NewReader(data))
+// the subchart archives in it, against the budget. It returns the
+// directory's name and its files, by their path inside it.
+func (b *budget) scan(data []byte) (string, []*loader.BufferedFile, error) {
+	var files []*loader.BufferedFile
+	top, err := b.walk(bytes.NewReader(data), 0, func(rel string, content io.Reader, depth int) error {
+		// Tar headers can lie about sizes: read at most what is left.
+		data, err := io.ReadAll(io.LimitReader(content, b.limits.File+1))
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) > b.limits.File {
+			return &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", rel, b.limits.File)}
+		}
+		if isSubchartArchive(rel) {
+			// helm unpacks subcharts with its own, larger limits: count
+			// what they hold here first.
+			if _, err := b.walk(bytes.NewReader(data), depth+1, b.discard); err != nil {
+				return fmt.Errorf("subchart %s: %w", rel, err)
+			}
+		}
+		files = append(files, &loader.BufferedFile{Name: rel, Data: data})
+		return nil
+	})
 	if err != nil {
-		return "", nil, invalid("a chart is a gzipped tar archive (.tgz): %v", err)
+		return "", nil, err
+	}
+	if len(files) == 0 {
+		return "", nil, invalid("the archive holds no files")
+	}
+	return top, files, nil
+}
+
+// discard reads a file of a subchart archive without keeping it, and any
+// archive helm would unpack from it, at the next depth, the same way:
+// however deep the nesting, nothing is held but the stream's buffers.
+func (b *budget) discard(rel string, content io.Reader, depth int) error {
+	if isSubchartArchive(rel) {
+		if _, err := b.walk(content, depth+1, b.discard); err != nil {
+			return fmt.Errorf("subchart %s: %w", rel, err)
+		}
+	}
+	_, err := io.Copy(io.Discard, content)
+	return err
+}
+
+// walk reads a gzipped tar of one directory from r, an archive nested
+// depth deep, checking each entry against the budget, and hands each
+// regular file to visit by its path inside the directory, as a reader of
+// at most the per-file limit whose bytes count against the total as they
+// are read. It returns the directory's name.
+func (b *budget) walk(r io.Reader, depth int, visit func(rel string, content io.Reader, depth int) error) (string, error) {
+	if depth > maxNesting {
+		return "", invalid("subcharts nest more than %d deep", maxNesting)
+	}
+	unzipped, err := gzip.NewReader(r)
+	if err != nil {
+		return "", invalid("a chart is a gzipped tar archive (.tgz): %v", err)
 	}
 	defer unzipped.Close()
 
-	var files []*loader.BufferedFile
 	top := ""
 	tr := tar.NewReader(unzipped)
 	for {
@@ -133,76 +194,90 @@ func (b *budget) scan(data []byte, depth int) (string, []*loader.BufferedFile, e
 			break
 		}
 		if err != nil {
-			return "", nil, invalid("reading the tar archive: %v", err)
+			if tooLarge := (*TooLargeError)(nil); errors.As(err, &tooLarge) {
+				return "", err
+			}
+			return "", invalid("reading the tar archive: %v", err)
 		}
 		b.entries--
 		b.remaining -= headerCost
 		if b.entries < 0 {
-			return "", nil, &TooLargeError{Reason: fmt.Sprintf("the chart holds more than %d entries", maxEntries)}
+			return "", &TooLargeError{Reason: fmt.Sprintf("the chart holds more than %d entries, subcharts included", maxEntries)}
 		}
 		if b.remaining < 0 {
-			return "", nil, b.tooLarge()
+			return "", b.tooLarge()
 		}
 		switch header.Typeflag {
 		case tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeDir:
 			continue
 		case tar.TypeReg:
 		case tar.TypeSymlink, tar.TypeLink:
-			return "", nil, invalid("%q is a link; charts hold regular files only", header.Name)
+			return "", invalid("%q is a link; charts hold regular files only", header.Name)
 		default:
-			return "", nil, invalid("%q is not a regular file; charts hold regular files only", header.Name)
+			return "", invalid("%q is not a regular file; charts hold regular files only", header.Name)
 		}
 		dir, rel, err := splitEntry(header.Name)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 		if top == "" {
 			top = dir
 		} else if dir != top {
-			return "", nil, invalid("%q is outside the chart's directory %q", header.Name, top)
+			return "", invalid("%q is outside the chart's directory %q", header.Name, top)
 		}
 		if header.Size > b.limits.File {
-			return "", nil, &TooLargeError{Reason: fmt.Sprintf("%q is %d bytes decompressed; the limit is %d", header.Name, header.Size, b.limits.File)}
+			return "", &TooLargeError{Reason: fmt.Sprintf("%q is %d bytes decompressed; the limit is %d", header.Name, header.Size, b.limits.File)}
 		}
-		// Tar headers can lie about sizes: read at most what is left.
-		content, err := io.ReadAll(io.LimitReader(tr, min(b.limits.File, b.remaining)+1))
-		if err != nil {
-			return "", nil, invalid("reading %q: %v", header.Name, err)
+		content := &budgetReader{budget: b, r: io.LimitReader(tr, b.limits.File+1), name: header.Name}
+		if err := visit(rel, content, depth); err != nil {
+			return "", err
 		}
-		if int64(len(content)) > b.limits.File {
-			return "", nil, &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", header.Name, b.limits.File)}
+		if content.read > b.limits.File {
+			return "", &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", header.Name, b.limits.File)}
 		}
-		b.remaining -= int64(len(content))
-		if b.remaining < 0 {
-			return "", nil, b.tooLarge()
-		}
-		if isSubchartArchive(rel) {
-			// helm unpacks subcharts with its own, larger limits: count
-			// what they hold here first.
-			if depth+1 > maxNesting {
-				return "", nil, invalid("%q nests subcharts more than %d deep", header.Name, maxNesting)
-			}
-			if _, _, err := b.scan(content, depth+1); err != nil {
-				return "", nil, fmt.Errorf("subchart %s: %w", header.Name, err)
-			}
-		}
-		files = append(files, &loader.BufferedFile{Name: rel, Data: content})
 	}
-	if len(files) == 0 {
-		return "", nil, invalid("the archive holds no files")
+	return top, nil
+}
+
+// budgetReader counts what it reads against the budget's total and fails
+// with TooLargeError once the total is spent.
+type budgetReader struct {
+	budget *budget
+	r      io.Reader
+	name   string
+	read   int64
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.read += int64(n)
+	r.budget.remaining -= int64(n)
+	if r.budget.remaining < 0 {
+		return n, r.budget.tooLarge()
 	}
-	return top, files, nil
+	return n, err
 }
 
 func (b *budget) tooLarge() error {
 	return &TooLargeError{Reason: fmt.Sprintf("the chart is larger than %d bytes decompressed, subcharts included", b.limits.Total)}
 }
 
-// isSubchartArchive says whether helm's loader unpacks the file as a
-// subchart: a .tgz or .tar.gz directly under charts/.
+// isSubchartArchive says whether helm's loader unpacks the file at rel (a
+// path inside a chart) as a subchart archive: charts/<name>.tgz of the
+// chart, or of a subchart kept as a directory (charts/<dir>/...), at any
+// depth. (.tar.gz is counted too, though helm leaves it packed.)
 func isSubchartArchive(rel string) bool {
-	name, found := strings.CutPrefix(rel, "charts/")
-	return found && !strings.Contains(name, "/") && (strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.gz"))
+	for {
+		rest, found := strings.CutPrefix(rel, "charts/")
+		if !found {
+			return false
+		}
+		name, inner, isDir := strings.Cut(rest, "/")
+		if !isDir {
+			return strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.gz")
+		}
+		rel = inner
+	}
 }
 
 // splitEntry splits an archive path into the chart's directory and the

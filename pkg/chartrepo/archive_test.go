@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -137,5 +138,53 @@ func TestLoadArchiveEnforcesThePerFileLimit(t *testing.T) {
 	var tooLarge *TooLargeError
 	if _, err := LoadArchive(archive, Limits{Archive: 1 << 20, File: 5, Total: 1 << 20}); !errors.As(err, &tooLarge) {
 		t.Errorf("a file over the per-file limit: %v", err)
+	}
+}
+
+// Archives helm unpacks from subcharts kept as directories count against
+// the one budget, read as streams: a small upload holding three archives
+// of 95 MiB each is refused as too large, and checking it allocates a
+// small part of what it would inflate to.
+func TestLoadArchiveCountsNestedArchivesAtAnyDepth(t *testing.T) {
+	bomb := charttest.NestedBomb(3, 95<<20, 4<<20)
+	if len(bomb) > 64<<10 {
+		t.Fatalf("the bomb is %d bytes; the test wants a small upload", len(bomb))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := LoadArchive(bomb, DefaultLimits)
+	runtime.ReadMemStats(&after)
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "subcharts included") {
+		t.Fatalf("a %d-byte archive inflating to 285 MiB through nested subcharts: %v, want TooLargeError", len(bomb), err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 16<<20 {
+		t.Errorf("checking the archive allocated %d MiB; nested archives must be streamed, not held", allocated>>20)
+	}
+
+	// Within the budget, nested archives load as helm loads them.
+	small := charttest.NestedBomb(2, 1<<20, 512<<10)
+	loaded, err := LoadArchive(small, DefaultLimits)
+	if err != nil || len(loaded.Dependencies()) != 1 || len(loaded.Dependencies()[0].Dependencies()) != 2 {
+		t.Fatalf("a chart with a directory subchart holding two archives: %v", err)
+	}
+}
+
+func TestIsSubchartArchive(t *testing.T) {
+	for rel, want := range map[string]bool{
+		"charts/a-1.0.0.tgz":                   true,
+		"charts/a-1.0.0.tar.gz":                true,
+		"charts/a/charts/b-1.0.0.tgz":          true,
+		"charts/a/charts/b/charts/c-1.0.0.tgz": true,
+		"charts/a/templates/b-1.0.0.tgz":       false,
+		"templates/charts/a-1.0.0.tgz":         false,
+		"files/a.tgz":                          false,
+		"charts/a/charts/b/values.yaml":        false,
+		"charts/a.txt":                         false,
+	} {
+		if got := isSubchartArchive(rel); got != want {
+			t.Errorf("%s: %v, want %v", rel, got, want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ package chartrepo
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -67,9 +68,15 @@ type remoteVersion struct {
 // and archon can name: charts whose names are DNS labels, versions with a
 // semantic version and a package URL.
 func ParseIndex(data []byte) (*IndexFile, error) {
+	budget := indexNodeBudget(len(data))
+	if nodes := countYAMLNodes(data, budget); nodes > budget {
+		return nil, fmt.Errorf("index.yaml holds more than %d YAML nodes, more than a helm index of %d bytes would: refused unread", budget, len(data))
+	}
 	var remote remoteIndex
 	if err := yaml.Unmarshal(data, &remote); err != nil {
-		return nil, fmt.Errorf("index.yaml: %w", err)
+		// The decoder's message may quote the document, which came from
+		// wherever the repository's URL pointed: say where, not what.
+		return nil, fmt.Errorf("index.yaml is not a helm repository index (%s)", yamlErrorPosition(err))
 	}
 	if remote.APIVersion == "" {
 		return nil, errors.New("index.yaml has no apiVersion: it is not a helm repository index")
@@ -99,6 +106,21 @@ func ParseIndex(data []byte) (*IndexFile, error) {
 	}
 	return index, nil
 }
+
+// yamlErrorPosition is the line a YAML error names, without the content
+// the error may quote.
+func yamlErrorPosition(err error) string {
+	var typeErr *yaml.TypeError
+	if errors.As(err, &typeErr) {
+		return "values of the wrong type"
+	}
+	if line := yamlLine.FindString(err.Error()); line != "" {
+		return "invalid YAML at " + line
+	}
+	return "invalid YAML"
+}
+
+var yamlLine = regexp.MustCompile(`line \d+`)
 
 // Marshal writes the index as helm reads it.
 func (i *IndexFile) Marshal() ([]byte, error) {

@@ -52,10 +52,14 @@ func TestLocalRepositoryKeepsUploadsAcrossRestarts(t *testing.T) {
 		}
 	}
 	var exists *VersionExistsError
-	if _, err := local.Upload(repo, uid, charttest.Chart("web", "1.2.0"), false); !errors.As(err, &exists) {
-		t.Errorf("a second upload of 1.2.0: %v", err)
+	other := charttest.Chart("web", "1.2.0", charttest.Entry{Name: "README.md", Data: []byte("changed")})
+	if _, err := local.Upload(repo, uid, other, false); !errors.As(err, &exists) {
+		t.Errorf("other bytes as 1.2.0: %v, want VersionExistsError", err)
 	}
-	if _, err := local.Upload(repo, uid, charttest.Chart("web", "1.2.0"), true); err != nil {
+	if _, err := local.Upload(repo, uid, charttest.Chart("web", "1.2.0"), false); err != nil {
+		t.Errorf("the same bytes as 1.2.0 again: %v, want success", err)
+	}
+	if _, err := local.Upload(repo, uid, other, true); err != nil {
 		t.Errorf("overwriting 1.2.0: %v", err)
 	}
 	if err := local.Delete(repo, uid, "web", "1.0.0"); err != nil {
@@ -247,6 +251,57 @@ func TestConcurrentUploadsReadsAndDeletionsKeepEveryVersion(t *testing.T) {
 		}
 		if again := reread.Catalog().Get(types.NamespacedName{Namespace: repo.Namespace, Name: "web.charts"}); again == nil || len(again.Status.Versions) != versions-versions/5 {
 			t.Errorf("repository %d read again from the store: %+v", r, again)
+		}
+	}
+}
+
+// Two replicas sharing the chart directory, each with its own locks,
+// racing to store one version with different bytes: one succeeds, the
+// other is told the version exists; the same bytes again succeed.
+func TestReplicasCreateAVersionOnce(t *testing.T) {
+	dir := t.TempDir()
+	replicas := make([]*Local, 2)
+	for i := range replicas {
+		store, err := NewStore(dir, DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = NewLocal(store, NewCatalog())
+	}
+	repo := types.NamespacedName{Namespace: "team", Name: "charts"}
+	for round := 0; round < 20; round++ {
+		version := fmt.Sprintf("1.0.%d", round)
+		archives := [][]byte{
+			charttest.Chart("web", version, charttest.Entry{Name: "replica", Data: []byte("a")}),
+			charttest.Chart("web", version, charttest.Entry{Name: "replica", Data: []byte("b")}),
+		}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = replicas[i].Upload(repo, "uid", archives[i], false)
+			}()
+		}
+		wg.Wait()
+		winner, exists := -1, 0
+		for i, err := range errs {
+			var conflict *VersionExistsError
+			switch {
+			case err == nil:
+				winner = i
+			case errors.As(err, &conflict):
+				exists++
+			default:
+				t.Fatal(err)
+			}
+		}
+		if winner < 0 || exists != 1 {
+			t.Fatalf("round %d: %v, want one upload stored and one told the version exists", round, errs)
+		}
+		if _, err := replicas[1-winner].Upload(repo, "uid", archives[winner], false); err != nil {
+			t.Errorf("round %d: the stored bytes again: %v, want success", round, err)
 		}
 	}
 }

@@ -17,10 +17,12 @@ limitations under the License.
 package chartrepo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -34,13 +36,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"helm.sh/helm/v3/pkg/chart"
+
+	"github.com/acp-archon/archon/pkg/egress"
 )
 
 const (
 	// helmConfigMediaType marks an OCI artifact as a helm chart.
 	helmConfigMediaType = "application/vnd.cncf.helm.config.v1+json"
-	// maxCachedCharts bounds the Chart.yaml files kept by manifest digest.
+	// maxCachedCharts bounds the Chart.yaml files kept by config digest.
 	maxCachedCharts = 50000
+	// maxConfigBytes bounds a chart's config blob: a Chart.yaml in JSON,
+	// a few kilobytes.
+	maxConfigBytes = 1 << 20
 )
 
 // OCIRepositories lists the repositories of registry under path/.
@@ -71,15 +78,17 @@ func RegistryCatalog(ctx context.Context, registry, path string, options ...remo
 // version, Chart.yaml in the config blob.
 type OCIFetcher struct {
 	repositories func(registry string) OCIRepositories
+	policy       *egress.Policy
 	mu           sync.Mutex
-	// metadata caches Chart.yaml by manifest digest, which fixes it.
+	// metadata caches Chart.yaml by the digest of the config blob that
+	// holds it.
 	metadata map[string]*chart.Metadata
 }
 
 // NewOCIFetcher lists repositories with what repositories returns for a
-// registry.
-func NewOCIFetcher(repositories func(registry string) OCIRepositories) *OCIFetcher {
-	return &OCIFetcher{repositories: repositories, metadata: map[string]*chart.Metadata{}}
+// registry, and connects where policy allows.
+func NewOCIFetcher(repositories func(registry string) OCIRepositories, policy *egress.Policy) *OCIFetcher {
+	return &OCIFetcher{repositories: repositories, policy: policy, metadata: map[string]*chart.Metadata{}}
 }
 
 // Fetch reads the charts under an oci://<registry>/<path> URL.
@@ -89,7 +98,7 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 	if !found || path == "" {
 		return nil, fmt.Errorf("%s: want oci://<registry>/<path>", url)
 	}
-	client, err := httpClient(credentials)
+	client, err := httpClient(credentials, f.policy)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +186,7 @@ func (f *OCIFetcher) versions(registry, repository, chartName string, options []
 		if err != nil || manifest.Config.MediaType != helmConfigMediaType {
 			continue // not a chart
 		}
-		metadata, err := f.chartMetadata(descriptor, repo, manifest.Config.Digest, options)
+		metadata, err := f.chartMetadata(repo, manifest.Config, options)
 		if err != nil {
 			return nil, fmt.Errorf("reading the chart of %s:%s: %w", repository, tag, err)
 		}
@@ -200,14 +209,23 @@ func (f *OCIFetcher) versions(registry, repository, chartName string, options []
 	return versions, nil
 }
 
-func (f *OCIFetcher) chartMetadata(descriptor *remote.Descriptor, repo name.Repository, config v1.Hash, options []remote.Option) (*chart.Metadata, error) {
+// chartMetadata reads the Chart.yaml of a chart from its config blob: at
+// most maxConfigBytes, checked against the digest the manifest names, and
+// cached by that digest, which fixes the content wherever it is read
+// (a manifest's digest would not: a registry could answer one manifest
+// with another config).
+func (f *OCIFetcher) chartMetadata(repo name.Repository, config v1.Descriptor, options []remote.Option) (*chart.Metadata, error) {
+	if config.Size > maxConfigBytes {
+		return nil, fmt.Errorf("the chart's config blob is %d bytes; at most %d are read", config.Size, maxConfigBytes)
+	}
+	key := config.Digest.String()
 	f.mu.Lock()
-	cached, ok := f.metadata[descriptor.Digest.String()]
+	cached, ok := f.metadata[key]
 	f.mu.Unlock()
 	if ok {
 		return cached, nil
 	}
-	layer, err := remote.Layer(repo.Digest(config.String()), options...)
+	layer, err := remote.Layer(repo.Digest(key), options...)
 	if err != nil {
 		return nil, err
 	}
@@ -216,15 +234,25 @@ func (f *OCIFetcher) chartMetadata(descriptor *remote.Descriptor, repo name.Repo
 		return nil, err
 	}
 	defer blob.Close()
-	metadata := &chart.Metadata{}
-	if err := json.NewDecoder(blob).Decode(metadata); err != nil {
+	data, err := io.ReadAll(io.LimitReader(blob, maxConfigBytes+1))
+	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("the chart's config blob is larger than %d bytes", maxConfigBytes)
+	}
+	if digest, _, err := v1.SHA256(bytes.NewReader(data)); err != nil || digest != config.Digest {
+		return nil, fmt.Errorf("the chart's config blob does not match its digest %s", config.Digest)
+	}
+	metadata := &chart.Metadata{}
+	if err := json.Unmarshal(data, metadata); err != nil {
+		return nil, errors.New("the chart's config blob is not a Chart.yaml in JSON")
 	}
 	f.mu.Lock()
 	if len(f.metadata) >= maxCachedCharts {
 		clear(f.metadata) // start again rather than grow without bound
 	}
-	f.metadata[descriptor.Digest.String()] = metadata
+	f.metadata[key] = metadata
 	f.mu.Unlock()
 	return metadata, nil
 }

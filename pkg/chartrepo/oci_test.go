@@ -34,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/acp-archon/archon/internal/charttest"
+	"github.com/acp-archon/archon/pkg/egress"
 )
 
 // rawManifest is a manifest pushed as it is.
@@ -90,7 +91,11 @@ func TestOCIFetcherReadsChartsUnderAPath(t *testing.T) {
 	push(t, host, "team/charts/nested/deeper", "1.0.0", helmConfigMediaType, chartConfig("deeper", "1.0.0"))
 	push(t, host, "team/other/api", "1.0.0", helmConfigMediaType, chartConfig("api", "1.0.0"))
 
-	fetcher := NewOCIFetcher(func(string) OCIRepositories { return RegistryCatalog })
+	loopback, err := egress.New([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := NewOCIFetcher(func(string) OCIRepositories { return RegistryCatalog }, loopback)
 	index, err := fetcher.Fetch(context.Background(), "oci://"+host+"/team/charts", Credentials{})
 	if err != nil {
 		t.Fatal(err)

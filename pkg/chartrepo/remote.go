@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/acp-archon/archon/pkg/egress"
 )
 
 const (
@@ -44,9 +46,26 @@ type Credentials struct {
 	CA, Cert, Key      []byte
 }
 
-// FetchIndex reads the index.yaml of a helm repository over HTTP(S).
-func FetchIndex(ctx context.Context, repositoryURL string, credentials Credentials) (*IndexFile, error) {
-	client, err := httpClient(credentials)
+// hasSecrets says whether the credentials hold anything to keep from
+// plain HTTP.
+func (c Credentials) hasSecrets() bool {
+	return c.Username != "" || c.Password != "" || len(c.Cert) > 0 || len(c.Key) > 0
+}
+
+// IndexFetcher reads the index.yaml of helm repositories over HTTP(S),
+// connecting only where its egress policy allows.
+type IndexFetcher struct {
+	policy *egress.Policy
+}
+
+// NewIndexFetcher returns a fetcher that connects where policy allows.
+func NewIndexFetcher(policy *egress.Policy) *IndexFetcher { return &IndexFetcher{policy: policy} }
+
+// Fetch reads the index.yaml of the helm repository at repositoryURL.
+// Errors say what failed and where, never what the server answered
+// beyond its status: the URL is the user's choice.
+func (f *IndexFetcher) Fetch(ctx context.Context, repositoryURL string, credentials Credentials) (*IndexFile, error) {
+	client, err := httpClient(credentials, f.policy)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +102,11 @@ func FetchIndex(ctx context.Context, repositoryURL string, credentials Credentia
 	return index, nil
 }
 
-func httpClient(credentials Credentials) (*http.Client, error) {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+// httpClient connects where policy allows, with the credentials' CA and
+// client certificate, and over HTTPS only when the credentials hold
+// anything secret.
+func httpClient(credentials Credentials, policy *egress.Policy) (*http.Client, error) {
+	transport := policy.Transport()
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(credentials.CA) > 0 {
 		roots := x509.NewCertPool()
@@ -101,5 +123,9 @@ func httpClient(credentials Credentials) (*http.Client, error) {
 		tlsConfig.Certificates = []tls.Certificate{pair}
 	}
 	transport.TLSClientConfig = tlsConfig
-	return &http.Client{Transport: transport, Timeout: fetchTimeout}, nil
+	var rt http.RoundTripper = transport
+	if credentials.hasSecrets() {
+		rt = egress.HTTPSOnly(transport)
+	}
+	return &http.Client{Transport: rt, Timeout: fetchTimeout}, nil
 }

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/acp-archon/archon/pkg/egress"
 )
 
 const servedIndex = `apiVersion: v1
@@ -83,8 +85,13 @@ func TestFetchIndexWithTheSecretsCredentials(t *testing.T) {
 	t.Cleanup(server.Close)
 	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw})
 
+	loopback, err := egress.New([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := NewIndexFetcher(loopback)
 	credentials := Credentials{Username: "sync", Password: "s3cret", CA: serverCA, Cert: cert, Key: key}
-	index, err := FetchIndex(context.Background(), server.URL+"/stable/", credentials)
+	index, err := fetcher.Fetch(context.Background(), server.URL+"/stable/", credentials)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +107,26 @@ func TestFetchIndexWithTheSecretsCredentials(t *testing.T) {
 		"an unknown CA":         {Username: "sync", Password: "s3cret", Cert: cert, Key: key},
 		"a wrong password":      {Username: "sync", Password: "guess", CA: serverCA, Cert: cert, Key: key},
 	} {
-		if _, err := FetchIndex(context.Background(), server.URL+"/stable", c); err == nil {
+		if _, err := fetcher.Fetch(context.Background(), server.URL+"/stable", c); err == nil {
 			t.Errorf("%s: fetched", name)
 		}
 	}
-	if _, err := FetchIndex(context.Background(), server.URL, Credentials{CA: []byte("not PEM")}); err == nil || !strings.Contains(err.Error(), "ca.crt") {
+	if _, err := fetcher.Fetch(context.Background(), server.URL, Credentials{CA: []byte("not PEM")}); err == nil || !strings.Contains(err.Error(), "ca.crt") {
 		t.Errorf("a bad ca.crt: %v", err)
+	}
+
+	// Credentials never travel over plain HTTP, asked for or redirected to.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			t.Error("credentials reached a plain HTTP server")
+		}
+		_, _ = w.Write([]byte(servedIndex))
+	}))
+	t.Cleanup(plain.Close)
+	if _, err := fetcher.Fetch(context.Background(), plain.URL, Credentials{Username: "sync", Password: "s3cret"}); err == nil || !strings.Contains(err.Error(), "https only") {
+		t.Errorf("credentials to http://: %v, want refused", err)
+	}
+	if _, err := fetcher.Fetch(context.Background(), plain.URL, Credentials{}); err != nil {
+		t.Errorf("a public index over http without credentials: %v", err)
 	}
 }

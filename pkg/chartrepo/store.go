@@ -17,6 +17,7 @@ limitations under the License.
 package chartrepo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -91,6 +92,10 @@ func PackageURL(chart, version string) string {
 
 // Put stores a chart archive, checked and loaded by LoadArchive, in the
 // repository; a version it holds already is replaced only with overwrite.
+// Without overwrite a version is created only if absent, across every
+// process sharing the directory: of replicas racing to store one version,
+// one succeeds and the others get VersionExistsError, except those storing
+// the very same bytes, which succeed without writing.
 func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrite bool) (*ChartVersion, error) {
 	name, version := loaded.Name(), loaded.Metadata.Version
 	digest := sha256.Sum256(archive)
@@ -107,11 +112,28 @@ func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrit
 		return nil, err
 	}
 	target := filepath.Join(dir, PackageFile(name, version))
-	if _, err := os.Stat(target); err == nil && !overwrite {
-		return nil, &VersionExistsError{Chart: name, Version: version}
+	if overwrite {
+		if err := writeDurably(dir, target, archive); err != nil {
+			return nil, err
+		}
+		return stored, s.newRevision(uid)
 	}
-	if err := writeDurably(dir, target, archive); err != nil {
+	created, err := createDurably(dir, target, archive)
+	if err != nil {
 		return nil, err
+	}
+	if !created {
+		existing, err := os.ReadFile(target)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(existing, archive) {
+			return nil, &VersionExistsError{Chart: name, Version: version}
+		}
+		if info, err := os.Stat(target); err == nil {
+			stored.Created = info.ModTime().UTC()
+		}
+		return stored, nil // stored already, byte for byte
 	}
 	return stored, s.newRevision(uid)
 }
@@ -158,6 +180,35 @@ func writeDurably(dir, target string, data []byte) error {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// createDurably writes data to target unless target exists, through a
+// synced temporary file hard-linked to target: link(2) fails when the name
+// is taken, atomically, whichever process asks. It reports whether it
+// created target.
+func createDurably(dir, target string, data []byte) (bool, error) {
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Link(tmp.Name(), target); errors.Is(err, os.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, syncDir(dir)
 }
 
 func syncDir(dir string) error {

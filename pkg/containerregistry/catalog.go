@@ -134,7 +134,7 @@ func (c *Catalog) Refresh(repository string) { c.queue.AddAfter(repository, noti
 // The tag is read now and once more a moment later: the registry notifies
 // a pushed manifest before it writes the tag.
 func (c *Catalog) TagPushed(repository, tag string) {
-	if ValidateRepository(repository) == nil && tag != "" {
+	if ValidateRepository(repository) == nil && ValidTag(tag) {
 		c.tagQueue.Add(repository + ":" + tag)
 		c.tagQueue.AddAfter(repository+":"+tag, notificationSettle)
 	}

@@ -38,6 +38,13 @@ const nestedSeparator = "~"
 // distribution reference grammar.
 var pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
 
+// tagPattern is a tag, per the distribution reference grammar.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// ValidTag says whether tag is a tag name the registry accepts: anything
+// else (a "?" or "/", say) would change the URL it is read from.
+func ValidTag(tag string) bool { return tagPattern.MatchString(tag) }
+
 // SplitRepository returns the namespace and the Image name of a repository
 // path, or an error saying why the path is not one of the platform's.
 func SplitRepository(repository string) (namespace, image string, err error) {

@@ -29,8 +29,9 @@ const maxNotificationBytes = 1 << 20
 
 // ServeNotifications receives the registry's event envelopes and refreshes
 // the repositories they name. A notification only says where to look: the
-// catalog reads the registry itself, so a forged one costs a read and
-// changes nothing, and the endpoint needs no credentials.
+// catalog reads the registry itself, so what it says never becomes a tag
+// by itself. Serve it behind the secret the registry sends
+// (requestauth.SharedToken): each notification costs reads.
 func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "registry notifications are POSTed", http.StatusMethodNotAllowed)
@@ -53,7 +54,10 @@ func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 	for _, event := range envelope.Events {
 		target := event.Target
 		switch {
-		case target.Repository == "" || !changesTags(event.Action, target.MediaType, target.Tag):
+		case ValidateRepository(target.Repository) != nil || !changesTags(event.Action, target.MediaType, target.Tag):
+		case event.Action == "push" && target.Tag != "" && !ValidTag(target.Tag):
+			// Not a tag the registry could have written: nothing to read.
+			// Answered 200 all the same, or the registry would resend it.
 		case event.Action == "push" && target.Tag != "":
 			c.TagPushed(target.Repository, target.Tag)
 		default:

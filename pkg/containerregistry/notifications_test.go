@@ -16,7 +16,10 @@ limitations under the License.
 
 package containerregistry
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOnlyPushesAndDeletionsRefresh(t *testing.T) {
 	for _, c := range []struct {
@@ -33,6 +36,19 @@ func TestOnlyPushesAndDeletionsRefresh(t *testing.T) {
 	} {
 		if got := changesTags(c.action, c.mediaType, c.tag); got != c.refresh {
 			t.Errorf("%s of %s (tag %q): refresh %v, want %v", c.action, c.mediaType, c.tag, got, c.refresh)
+		}
+	}
+}
+
+// A notification's tag is read from the registry by name: one that is not
+// a tag would change the URL read (v1?x reads v1) and show as a tag.
+func TestValidTag(t *testing.T) {
+	for tag, valid := range map[string]bool{
+		"v1": true, "1.2.3-rc.1": true, "latest": true, "_x": true, strings.Repeat("a", 128): true,
+		"": false, "v1?x": false, "a/b": false, ".hidden": false, "-x": false, "a b": false, strings.Repeat("a", 129): false,
+	} {
+		if got := ValidTag(tag); got != valid {
+			t.Errorf("ValidTag(%q) = %v, want %v", tag, got, valid)
 		}
 	}
 }

@@ -18,7 +18,9 @@ package quota
 
 import (
 	"context"
+	"sync"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -28,29 +30,44 @@ import (
 
 // ProjectQuotas reads the ResourceQuotas of every namespace of project from
 // kube-apiserver, by namespace. It reads live rather than from a cache so
-// that a quota created a moment ago counts, and in two requests however
-// many namespaces the project has.
+// that a quota created a moment ago counts, and reads only the project's
+// namespaces: one list of namespaces by label, then one list of quotas per
+// namespace, a few at a time.
 func ProjectQuotas(ctx context.Context, kube kubernetes.Interface, project string) (map[string][]*corev1.ResourceQuota, error) {
 	namespaces, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
 	if err != nil {
 		return nil, err
 	}
-	byNamespace := make(map[string][]*corev1.ResourceQuota, len(namespaces.Items))
+	var (
+		mu          sync.Mutex
+		byNamespace = make(map[string][]*corev1.ResourceQuota, len(namespaces.Items))
+	)
+	group, ctx := errgroup.WithContext(ctx)
+	group.SetLimit(parallelReads)
 	for _, namespace := range namespaces.Items {
-		byNamespace[namespace.Name] = nil
+		group.Go(func() error {
+			quotas, err := kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			inNamespace := make([]*corev1.ResourceQuota, 0, len(quotas.Items))
+			for i := range quotas.Items {
+				inNamespace = append(inNamespace, &quotas.Items[i])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			byNamespace[namespace.Name] = inNamespace
+			return nil
+		})
 	}
-	quotas, err := kube.CoreV1().ResourceQuotas(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	if err := group.Wait(); err != nil {
 		return nil, err
-	}
-	for i := range quotas.Items {
-		q := &quotas.Items[i]
-		if inProject, ok := byNamespace[q.Namespace]; ok {
-			byNamespace[q.Namespace] = append(inProject, q)
-		}
 	}
 	return byNamespace, nil
 }
+
+// parallelReads bounds the quota lists ProjectQuotas has in flight.
+const parallelReads = 8
 
 // Use is what a project's namespaces draw: the sum of their effective
 // quotas.

@@ -21,11 +21,19 @@ limitations under the License.
 package requestauth
 
 import (
+	"bytes"
+	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
+	"time"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/authentication/user"
+	webhooktoken "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 )
 
 // ErrUnauthenticated says the request carried no valid credentials.
@@ -48,3 +56,46 @@ func Authenticate(authn authenticator.Request, r *http.Request) (user.Info, erro
 	}
 	return answer.User, nil
 }
+
+// SharedToken serves h to requests whose bearer token is token, a secret
+// shared with one client (the registry's notifications), and answers 401
+// to every other request. token must not be empty.
+func SharedToken(token []byte, h http.Handler) http.Handler {
+	want := []byte("Bearer " + string(bytes.TrimSpace(token)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="archon"`)
+			http.Error(w, "this endpoint needs the secret it shares with its client as a bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Audience returns an authenticator of bearer tokens issued for audience
+// alone (a ServiceAccount token requested with that audience), by a
+// TokenReview that asks kube-apiserver for it. Such tokens are useless
+// against kube-apiserver itself, so a pull secret holding one hands its
+// readers nothing more than pulls. Answers are cached for a few seconds,
+// as the server's own authenticator caches them.
+func Audience(reviews authenticationv1client.AuthenticationV1Interface, audience string) (authenticator.Request, error) {
+	noMetrics := webhooktoken.AuthenticatorMetrics{
+		RecordRequestTotal:   func(context.Context, string) {},
+		RecordRequestLatency: func(context.Context, string, float64) {},
+	}
+	audiences := authenticator.Audiences{audience}
+	tokens, err := webhooktoken.NewFromInterface(reviews, audiences, *webhooktoken.DefaultRetryBackoff(), tokenReviewTimeout, noMetrics)
+	if err != nil {
+		return nil, err
+	}
+	bearer := bearertoken.New(tokencache.New(tokens, false, tokenCacheTTL, tokenCacheTTL))
+	// The review asks for the audiences of the request's context.
+	return authenticator.RequestFunc(func(r *http.Request) (*authenticator.Response, bool, error) {
+		return bearer.AuthenticateRequest(r.WithContext(authenticator.WithAudiences(r.Context(), audiences)))
+	}), nil
+}
+
+const (
+	tokenReviewTimeout = 10 * time.Second
+	tokenCacheTTL      = 10 * time.Second
+)

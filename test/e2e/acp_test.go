@@ -127,6 +127,11 @@ func TestKubectlACP(t *testing.T) {
 
 	t.Run("login stores credentials registry clients use", func(t *testing.T) {
 		dockerConfig := t.TempDir()
+		// The stored credential is the user's Kubernetes token: no other
+		// registry may have it.
+		if _, err := kubectlACP(t, pullerConfig, dockerConfig, "login", "elsewhere.example.com"); err == nil || !strings.Contains(err.Error(), "not the platform's registry") {
+			t.Errorf("login to another registry: %v", err)
+		}
 		out, err := kubectlACP(t, pullerConfig, dockerConfig, "login", registry)
 		if err != nil || !strings.Contains(out, "system:serviceaccount:acp-a:puller") {
 			t.Fatalf("login: %q %v", out, err)

@@ -20,9 +20,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,10 +101,14 @@ spec: {type: Local}
 	if status, err := uploadChart(t, reader, ns, "team", charttest.Chart("web", "0.3.0"), false); !apierrors.IsForbidden(err) {
 		t.Errorf("a viewer uploads: %d %v", status, err)
 	}
-	if status, err := uploadChart(t, maintainer, ns, "team", charttest.Chart("web", "0.2.0"), false); status != http.StatusConflict {
-		t.Errorf("the same version again: %d %v, want 409", status, err)
+	changed := charttest.Chart("web", "0.2.0", charttest.Entry{Name: "README.md", Data: []byte("changed")})
+	if status, err := uploadChart(t, maintainer, ns, "team", changed, false); status != http.StatusConflict {
+		t.Errorf("other bytes as the same version: %d %v, want 409", status, err)
 	}
-	if status, err := uploadChart(t, maintainer, ns, "team", charttest.Chart("web", "0.2.0"), true); status != http.StatusCreated {
+	if status, err := uploadChart(t, maintainer, ns, "team", charttest.Chart("web", "0.2.0"), false); status != http.StatusCreated {
+		t.Errorf("the same bytes again: %d %v, want success", status, err)
+	}
+	if status, err := uploadChart(t, maintainer, ns, "team", changed, true); status != http.StatusCreated {
 		t.Errorf("the same version with overwrite: %d %v", status, err)
 	}
 
@@ -219,7 +223,7 @@ entries:
     urls: [https://charts.example.com/redis-7.0.0.tgz]
 `
 	var broken atomic.Bool
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	repositoryMux.HandleFunc("/stable/", func(w http.ResponseWriter, r *http.Request) {
 		user, password, ok := r.BasicAuth()
 		switch {
 		case !ok || user != "sync" || password != "s3cret":
@@ -231,13 +235,12 @@ entries:
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(server.Close)
+	})
 
 	ctx := testContext(t)
 	if _, err := kubeClient(t).CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "stable-auth"},
-		StringData: map[string]string{"username": "sync", "password": "s3cret"},
+		StringData: map[string]string{"username": "sync", "password": "s3cret", "ca.crt": repositoryServerCA()},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +252,7 @@ spec:
   type: Chart
   url: %s/stable
   secret: {name: stable-auth}
-`, server.URL), "apply", "-f", "-")
+`, repositoryServer.URL), "apply", "-f", "-")
 
 	archon := archonClient(t, adminConfig(t))
 	eventually(t, "the repository synchronises", func() error {
@@ -279,6 +282,12 @@ spec:
 	if out := adminKubectl(t, "", "get", "charts", "-n", ns, "-o", "name"); !strings.Contains(out, "nginx.stable") || !strings.Contains(out, "redis.stable") {
 		t.Errorf("the last good index is no longer served:\n%s", out)
 	}
+}
+
+// repositoryServerCA is the PEM certificate repositoryServer serves, as a
+// repository secret's ca.crt holds it.
+func repositoryServerCA() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: repositoryServer.Certificate().Raw}))
 }
 
 func TestOCIRepositoryInThePlatformRegistry(t *testing.T) {

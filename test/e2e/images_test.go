@@ -44,6 +44,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/acp-archon/archon/pkg/containerregistry"
 )
@@ -461,5 +463,17 @@ func TestDefaultServiceAccountsGetPullSecrets(t *testing.T) {
 	}
 	if err := kubelet.pull(t, "pull-b/app:v1"); err == nil {
 		t.Error("the pull secret pulled from another namespace")
+	}
+
+	// The token is the registry's alone: whoever reads the secret gets
+	// pulls, not the ServiceAccount's rights in kube-apiserver.
+	asToken := rest.AnonymousClientConfig(adminConfig(t))
+	asToken.BearerToken = password
+	tokenClient, err := kubernetes.NewForConfig(asToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokenClient.CoreV1().ServiceAccounts("pull-a").Get(ctx, "default", metav1.GetOptions{}); !apierrors.IsUnauthorized(err) {
+		t.Errorf("kube-apiserver with the pull secret's token: %v, want 401", err)
 	}
 }

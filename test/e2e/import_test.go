@@ -108,6 +108,8 @@ func TestNamespaceImport(t *testing.T) {
 		"a": resources("requests.cpu", "1", "requests.memory", "500Mi", "limits.cpu", "2"),
 		"b": resources("requests.cpu", "2", "requests.memory", "300Mi", "limits.memory", "1Gi"),
 	}, "limits")
+	// Importing takes the right to update the namespace itself too.
+	allowNamespaceUpdates(ctx, t, "ingrid", "legacy")
 
 	ingrid := clientAs(t, "ingrid").AuthV1().NamespaceImports()
 	var imp *authv1.NamespaceImport

@@ -23,6 +23,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +42,14 @@ import (
 // plane is the control plane every test of the package shares.
 var plane *localplane.Plane
 
+// repositoryServer is a remote chart repository on loopback for the
+// tests, over TLS; archon is allowed to read from it, and from no other
+// loopback address but the registry. Tests add handlers to its mux.
+var (
+	repositoryServer *httptest.Server
+	repositoryMux    = http.NewServeMux()
+)
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -55,9 +65,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	repositoryServer = httptest.NewTLSServer(repositoryMux)
+	defer repositoryServer.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	plane, err = localplane.Start(ctx, localplane.Options{Dir: dir, BinDir: binDir, Log: os.Stdout})
+	plane, err = localplane.Start(ctx, localplane.Options{Dir: dir, BinDir: binDir, Log: os.Stdout,
+		ChartRepoAllowedAddresses: []string{repositoryServer.Listener.Addr().String()}})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
 		return 1

@@ -18,6 +18,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,9 +124,14 @@ func TestProjectLifecycleWithClientset(t *testing.T) {
 	if err := projects.Delete(ctx, "lifecycle", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := projects.Get(ctx, "lifecycle", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("get after delete: %v, want NotFound", err)
-	}
+	// The RBAC finalizer holds the project until its members' rights are
+	// gone; then it goes.
+	eventually(t, "the deleted project goes", func() error {
+		if _, err := projects.Get(ctx, "lifecycle", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get after delete: %v, want NotFound", err)
+		}
+		return nil
+	})
 
 	// The status controller may add MODIFIED events of its own.
 	var events []watch.EventType

@@ -75,6 +75,9 @@ type Options struct {
 	Registry apiserver.RegistryConfig
 	// Charts configures the chart catalogue.
 	Charts apiserver.ChartsConfig
+	// ProtectedNamespaces never join a project, besides kube-*, default
+	// and archon-system.
+	ProtectedNamespaces []string
 }
 
 // NewOptions returns options with archon's defaults.
@@ -95,11 +98,10 @@ func NewOptions() *Options {
 			Resync:     10 * time.Minute,
 		},
 	}
-	// kube-apiserver calls the admission webhooks without credentials.
-	// The registry posts notifications that only trigger reads of the
-	// registry.
-	o.Recommended.Authorization.AlwaysAllowPaths = append(o.Recommended.Authorization.AlwaysAllowPaths,
-		"/admission/*", apiserver.NotificationsPath)
+	// Nothing is served without credentials: kube-apiserver calls the
+	// admission webhooks with a client certificate, authorised like any
+	// other caller (nonResourceURLs /admission/*), and the registry's
+	// notifications carry their own secret around these filters.
 	// Self-signed serving certificates, made when none are given, live next
 	// to the embedded etcd data rather than in the working directory.
 	o.Recommended.SecureServing.ServerCert.CertDirectory = "archon-data/certs"
@@ -134,12 +136,18 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"Audience of registry tokens, as the registry's auth.token.service says.")
 	flags.DurationVar(&o.Registry.TokenTTL, "registry-token-ttl", o.Registry.TokenTTL,
 		"How long a registry token is valid.")
+	flags.StringVar(&o.Registry.NotificationsTokenFile, "registry-notifications-token-file", o.Registry.NotificationsTokenFile,
+		"File holding the secret the registry sends with its notifications (headers: Authorization: [Bearer <secret>] in its endpoint); empty turns notifications off.")
 	flags.StringVar(&o.Charts.StorageDir, "chart-storage-dir", o.Charts.StorageDir,
 		"Directory holding the charts of Local chart repositories; keep it on a persistent volume.")
 	flags.Int64Var(&o.Charts.Limits.Archive, "chart-max-archive-bytes", o.Charts.Limits.Archive,
 		"Largest chart archive (.tgz) a Local repository accepts.")
 	flags.DurationVar(&o.Charts.Resync, "chart-repo-resync", o.Charts.Resync,
 		"How often Chart repositories are fetched again.")
+	flags.StringSliceVar(&o.Charts.AllowedAddresses, "chart-repo-allowed-addresses", o.Charts.AllowedAddresses,
+		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private or cluster address is refused.")
+	flags.StringSliceVar(&o.ProtectedNamespaces, "protected-namespaces", o.ProtectedNamespaces,
+		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labelled auth.alauda.io/protected=true.")
 }
 
 // NewCommand returns the archon-apiserver command.
@@ -246,7 +254,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if config.Authorization.Authorizer == nil {
 		return nil, errors.New("no authorizer configured")
 	}
-	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName, Charts: o.Charts}
+	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName, Charts: o.Charts, ProtectedNamespaces: o.ProtectedNamespaces}
 	if o.Registry.URL != "" {
 		if o.Registry.TokenKeyFile == "" {
 			return nil, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens")

@@ -25,15 +25,21 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
+	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
+	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
 const (
@@ -51,14 +57,23 @@ const (
 // quotas live rather than from caches: a quota created a moment ago must
 // count against the next one.
 type Webhook struct {
-	cluster  string
-	projects authclient.ProjectInterface
-	kube     kubernetes.Interface
+	cluster    string
+	projects   authclient.ProjectInterface
+	kube       kubernetes.Interface
+	authorizer authorizer.Authorizer
+	protected  protectednamespace.Set
+	// writes are the quota writes seen, which spend reservations.
+	writes *quotaWrites
 }
 
-// New returns a webhook for the cluster named cluster.
-func New(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface) *Webhook {
-	return &Webhook{cluster: cluster, projects: projects, kube: kube}
+// New returns a webhook for the cluster named cluster. authz decides who
+// may put a namespace into a project; protected namespaces never join one.
+// quotas is an informer of ResourceQuotas, through which the webhook
+// sees the quotas it allowed written.
+func New(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface, authz authorizer.Authorizer,
+	protected protectednamespace.Set, quotas cache.SharedIndexInformer) (*Webhook, error) {
+	wh := &Webhook{cluster: cluster, projects: projects, kube: kube, authorizer: authz, protected: protected, writes: newQuotaWrites()}
+	return wh, wh.writes.Watch(quotas)
 }
 
 // ServeNamespaces reviews namespaces labelled with a project.
@@ -132,6 +147,22 @@ func (wh *Webhook) reviewNamespace(ctx context.Context, request *admissionv1.Adm
 	if name == "" {
 		return nil, nil // released, or never in a project
 	}
+	if wh.protected.Has(namespace) {
+		return []string{protectednamespace.Refusal(namespace.Name)}, nil
+	}
+	if joins := old == nil || old.Labels[authv1.NamespaceProjectLabel] != name; joins {
+		// Whoever puts a namespace into a project hands its project's
+		// administrators the namespace: only those who may update the
+		// project may (archon's imports among them).
+		allowed, _ := callers.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
+			Verb: "update", APIGroup: authv1.GroupName, APIVersion: authv1.SchemeGroupVersion.Version,
+			Resource: "projects", Name: name, ResourceRequest: true,
+		})
+		if !allowed {
+			return []string{fmt.Sprintf("putting namespace %s into project %s needs permission to update the project (kubectl auth can-i update projects.auth.alauda.io/%s)",
+				namespace.Name, name, name)}, nil
+		}
+	}
 	project, err := wh.project(ctx, name)
 	if err != nil {
 		return nil, err
@@ -139,12 +170,21 @@ func (wh *Webhook) reviewNamespace(ctx context.Context, request *admissionv1.Adm
 	return namespaceRules(namespace, old, project, wh.cluster), nil
 }
 
+// admissionUser is the author of the request under review.
+func admissionUser(info authenticationv1.UserInfo) user.Info {
+	extra := make(map[string][]string, len(info.Extra))
+	for key, values := range info.Extra {
+		extra[key] = values
+	}
+	return &user.DefaultInfo{Name: info.Username, UID: info.UID, Groups: info.Groups, Extra: extra}
+}
+
 func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.AdmissionRequest) ([]string, error) {
-	quota := &corev1.ResourceQuota{}
-	if err := json.Unmarshal(request.Object.Raw, quota); err != nil {
+	reviewed := &corev1.ResourceQuota{}
+	if err := json.Unmarshal(request.Object.Raw, reviewed); err != nil {
 		return nil, err
 	}
-	quota.Namespace = request.Namespace
+	reviewed.Namespace = request.Namespace
 	namespace, err := wh.kube.CoreV1().Namespaces().Get(ctx, request.Namespace, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -157,28 +197,48 @@ func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.Admissi
 	if err != nil || project == nil {
 		return nil, err
 	}
-	others, err := wh.projectQuotas(ctx, name, quota)
-	if err != nil {
+	dryRun := request.DryRun != nil && *request.DryRun
+	for attempt := 0; attempt < reservationAttempts; attempt++ {
+		lease, reservations, err := wh.reservations(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, name)
+		if err != nil {
+			return nil, err
+		}
+		kept := pending(reservations, byNamespace, reviewed, wh.writes)
+		if problems := quotaRules(reviewed, project, wh.cluster, otherQuotas(byNamespace, reviewed)); len(problems) > 0 || dryRun {
+			return problems, nil
+		}
+		old := ""
+		if request.Operation == admissionv1.Update {
+			previous := &metav1.PartialObjectMetadata{}
+			if err := json.Unmarshal(request.OldObject.Raw, previous); err != nil {
+				return nil, err
+			}
+			old = previous.ResourceVersion
+		}
+		err = wh.reserve(ctx, name, lease, kept, reviewed, old)
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			continue // another review reserved first: count it
+		}
 		return nil, err
 	}
-	return quotaRules(quota, project, wh.cluster, others), nil
+	return nil, fmt.Errorf("quotas of project %s are being changed by many at once; try again", name)
 }
 
-// projectQuotas are the quotas of every namespace of the project, by
+// otherQuotas are the quotas of every namespace of the project, by
 // namespace, except the one under review.
-func (wh *Webhook) projectQuotas(ctx context.Context, project string, except *corev1.ResourceQuota) (map[string][]*corev1.ResourceQuota, error) {
-	byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, project)
-	if err != nil {
-		return nil, err
-	}
-	others := byNamespace[except.Namespace][:0]
+func otherQuotas(byNamespace map[string][]*corev1.ResourceQuota, except *corev1.ResourceQuota) map[string][]*corev1.ResourceQuota {
+	others := byNamespace[except.Namespace][:0:0]
 	for _, q := range byNamespace[except.Namespace] {
 		if q.Name != except.Name {
 			others = append(others, q)
 		}
 	}
 	byNamespace[except.Namespace] = others
-	return byNamespace, nil
+	return byNamespace
 }
 
 func (wh *Webhook) project(ctx context.Context, name string) (*authv1.Project, error) {

@@ -133,6 +133,7 @@ type NamespaceImportSpec struct {
 type NamespaceImportPhase string
 
 const (
+	NamespaceImportImporting NamespaceImportPhase = "Importing"
 	NamespaceImportSucceeded NamespaceImportPhase = "Succeeded"
 	NamespaceImportFailed    NamespaceImportPhase = "Failed"
 )

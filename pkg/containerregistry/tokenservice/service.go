@@ -41,6 +41,14 @@ import (
 // Path is where the registry sends clients for tokens.
 const Path = "/registry/token"
 
+// MaxScopes bounds the scopes of one token request. Registry clients ask
+// for one or two (a push from another repository: pull there, push here);
+// each scope costs up to three authorisation checks.
+const MaxScopes = 8
+
+// maxActions bounds the actions of one scope; there are three.
+const maxActions = 4
+
 // Repositories tells whether a repository exists, which decides whether a
 // push needs create or update.
 type Repositories interface {
@@ -79,6 +87,23 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("this token service issues tokens for the registry service %q, not %q", s.signer.Audience(), service), http.StatusBadRequest)
 		return
 	}
+	// Scopes are read and bounded before anything is asked of
+	// kube-apiserver: each costs authorisation checks.
+	var requested []containerregistry.Access
+	for _, param := range r.URL.Query()["scope"] {
+		for _, scope := range strings.Fields(param) {
+			if len(requested) == MaxScopes {
+				http.Error(w, fmt.Sprintf("a token request may ask for at most %d scopes; ask for the rest in another request", MaxScopes), http.StatusBadRequest)
+				return
+			}
+			access, err := parseScope(scope)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			requested = append(requested, access)
+		}
+	}
 	caller, status, reason := s.authenticate(r)
 	if caller == nil {
 		w.Header().Set("WWW-Authenticate", `Basic realm="archon registry token service"`)
@@ -87,17 +112,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var granted []containerregistry.Access
-	for _, param := range r.URL.Query()["scope"] {
-		for _, scope := range strings.Fields(param) {
-			access, err := parseScope(scope)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			allowed := s.authorize(r.Context(), caller, access)
-			if len(allowed.Actions) > 0 {
-				granted = append(granted, allowed)
-			}
+	for _, access := range requested {
+		allowed := s.authorize(r.Context(), caller, access)
+		if len(allowed.Actions) > 0 {
+			granted = append(granted, allowed)
 		}
 	}
 
@@ -222,9 +240,13 @@ func parseScope(scope string) (containerregistry.Access, error) {
 	if i := strings.Index(resourceType, "("); i >= 0 {
 		resourceType = resourceType[:i]
 	}
+	actions := strings.Split(scope[last+1:], ",")
+	if len(actions) > maxActions {
+		return containerregistry.Access{}, fmt.Errorf("scope %q: at most %d actions", scope, maxActions)
+	}
 	return containerregistry.Access{
 		Type:    resourceType,
 		Name:    scope[first+1 : last],
-		Actions: strings.Split(scope[last+1:], ","),
+		Actions: actions,
 	}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -180,5 +181,39 @@ func TestRefusals(t *testing.T) {
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", rec.Code)
+	}
+}
+
+// A request for many scopes is refused before any authorisation: each
+// scope would cost checks against kube-apiserver.
+func TestScopesAreBounded(t *testing.T) {
+	s := newService(t)
+	checks := 0
+	authz := s.authorizer
+	s.authorizer = authorizer.AuthorizerFunc(func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		checks++
+		return authz.Authorize(ctx, a)
+	})
+	scope := func(n int) []string {
+		scopes := make([]string, n)
+		for i := range scopes {
+			scopes[i] = fmt.Sprintf("repository:team-a/app%d:pull", i)
+		}
+		return scopes
+	}
+	if code, granted := grants(t, s, "puller", scope(MaxScopes)...); code != http.StatusOK || len(granted) != MaxScopes {
+		t.Errorf("%d scopes: %d %v, want 200 granting each", MaxScopes, code, granted)
+	}
+	checks = 0
+	for _, n := range []int{MaxScopes + 1, 10000} {
+		if code, _ := grants(t, s, "puller", strings.Join(scope(n), " ")); code != http.StatusBadRequest {
+			t.Errorf("%d scopes: %d, want 400", n, code)
+		}
+	}
+	if code, _ := grants(t, s, "puller", "repository:team-a/app:pull,pull,pull,pull,pull"); code != http.StatusBadRequest {
+		t.Errorf("five actions: %d, want 400", code)
+	}
+	if checks != 0 {
+		t.Errorf("refused requests cost %d authorisation checks, want none", checks)
 	}
 }

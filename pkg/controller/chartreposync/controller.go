@@ -83,7 +83,7 @@ type fetch struct {
 // New wires the controller to the ChartRepo informer; call before starting
 // it.
 func New(archon archonclient.Interface, kube kubernetes.Interface, informers archoninformers.SharedInformerFactory,
-	local *chartrepo.Local, oci *chartrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
+	local *chartrepo.Local, index *chartrepo.IndexFetcher, oci *chartrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
 	informer := informers.App().V1beta1().ChartRepos()
 	c := &Controller{
 		archon: archon, kube: kube,
@@ -91,7 +91,7 @@ func New(archon archonclient.Interface, kube kubernetes.Interface, informers arc
 		synced: informer.Informer().HasSynced,
 		local:  local, catalog: local.Catalog(), resync: resync,
 		readers: map[appv1beta1.ChartRepoType]indexReader{
-			appv1beta1.ChartRepoTypeChart: chartrepo.FetchIndex,
+			appv1beta1.ChartRepoTypeChart: index.Fetch,
 			appv1beta1.ChartRepoTypeOCI:   oci.Fetch,
 		},
 		fetched: map[types.NamespacedName]fetch{},

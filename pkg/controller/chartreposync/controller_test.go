@@ -33,6 +33,7 @@ import (
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/egress"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 )
@@ -54,7 +55,18 @@ type harness struct {
 	catalog *chartrepo.Catalog
 }
 
+// newHarness returns a harness whose repositories may be read from
+// loopback, where the tests serve them.
 func newHarness(t *testing.T, repos ...*appv1beta1.ChartRepo) *harness {
+	t.Helper()
+	policy, err := egress.New([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarnessWithPolicy(t, policy, repos...)
+}
+
+func newHarnessWithPolicy(t *testing.T, policy *egress.Policy, repos ...*appv1beta1.ChartRepo) *harness {
 	t.Helper()
 	var objects []runtime.Object
 	for _, repo := range repos {
@@ -67,8 +79,8 @@ func newHarness(t *testing.T, repos ...*appv1beta1.ChartRepo) *harness {
 		t.Fatal(err)
 	}
 	catalog := chartrepo.NewCatalog()
-	c, err := New(archon, kubefake.NewSimpleClientset(), informers, chartrepo.NewLocal(store, catalog),
-		chartrepo.NewOCIFetcher(func(string) chartrepo.OCIRepositories { return chartrepo.RegistryCatalog }), time.Hour)
+	c, err := New(archon, kubefake.NewSimpleClientset(), informers, chartrepo.NewLocal(store, catalog), chartrepo.NewIndexFetcher(policy),
+		chartrepo.NewOCIFetcher(func(string) chartrepo.OCIRepositories { return chartrepo.RegistryCatalog }, policy), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,5 +169,33 @@ func TestUnreachableOCIRepositoryFails(t *testing.T) {
 	h := newHarness(t, chartRepo("oci", appv1beta1.ChartRepoTypeOCI, "oci://127.0.0.1:1/charts"))
 	if status := h.sync("oci"); status.Phase != appv1beta1.ChartRepoFailed || status.Reason == "" {
 		t.Errorf("an unreachable OCI repository: %+v", status)
+	}
+}
+
+// A repository at an internal address fails without archon connecting to
+// it, and its status says why without anything the address would answer.
+func TestRepositoriesAtInternalAddressesAreRefused(t *testing.T) {
+	var reached atomic.Bool
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Store(true)
+		_, _ = w.Write([]byte("internal secret"))
+	}))
+	t.Cleanup(server.Close)
+	strict, err := egress.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWithPolicy(t, strict,
+		chartRepo("internal", appv1beta1.ChartRepoTypeChart, server.URL),
+		chartRepo("named", appv1beta1.ChartRepoTypeChart, strings.Replace(server.URL, "127.0.0.1", "localhost", 1)),
+		chartRepo("oci", appv1beta1.ChartRepoTypeOCI, "oci://"+strings.TrimPrefix(server.URL, "http://")+"/charts"))
+	for _, name := range []string{"internal", "named", "oci"} {
+		status := h.sync(name)
+		if status.Phase != appv1beta1.ChartRepoFailed || !strings.Contains(status.Reason, "loopback") || strings.Contains(status.Reason, "secret") {
+			t.Errorf("%s: %+v, want Failed naming a loopback address", name, status)
+		}
+	}
+	if reached.Load() {
+		t.Error("archon connected to the internal address")
 	}
 }

@@ -59,8 +59,10 @@ const (
 	ExpiresAnnotation = "registry.alauda.io/token-expires"
 	RenewAnnotation   = "registry.alauda.io/token-renew-at"
 	// hostAnnotation records the registry the secret is for, so that a new
-	// registry address means a new secret.
-	hostAnnotation = "registry.alauda.io/host"
+	// registry address means a new secret; audienceAnnotation the audience
+	// of its token, likewise.
+	hostAnnotation     = "registry.alauda.io/host"
+	audienceAnnotation = "registry.alauda.io/token-audience"
 
 	serviceAccountName = "default"
 	// tokenLifetime is how long a pull token is asked to be valid; it is
@@ -70,8 +72,12 @@ const (
 
 // Controller keeps the pull secret of every namespace current.
 type Controller struct {
-	kube            kubernetes.Interface
-	registryHost    string
+	kube         kubernetes.Interface
+	registryHost string
+	// audience is what the tokens are issued for: the registry's token
+	// service accepts it and kube-apiserver does not, so a pull secret's
+	// readers get pulls and nothing else.
+	audience        string
 	namespaces      corelisters.NamespaceLister
 	serviceAccounts corelisters.ServiceAccountLister
 	secrets         corelisters.SecretLister
@@ -80,11 +86,18 @@ type Controller struct {
 	now             func() time.Time
 }
 
-// NewOwnedInformers is the informer factory for the secrets and bindings
-// this controller owns, so that it never caches every secret of the cluster.
-func NewOwnedInformers(kube kubernetes.Interface) kubeinformers.SharedInformerFactory {
-	return kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
-		kubeinformers.WithTweakListOptions(func(options *metav1.ListOptions) { options.LabelSelector = ManagedLabel }))
+// NewOwnedInformers are the informer factories for the secrets and the
+// bindings this controller owns, by label and name, so that it never
+// caches any other secret of the cluster.
+func NewOwnedInformers(kube kubernetes.Interface) (secrets, bindings kubeinformers.SharedInformerFactory) {
+	named := func(name string) kubeinformers.SharedInformerFactory {
+		return kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
+			kubeinformers.WithTweakListOptions(func(options *metav1.ListOptions) {
+				options.LabelSelector = ManagedLabel
+				options.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			}))
+	}
+	return named(SecretName), named(PullersBindingName)
 }
 
 // NewDefaultServiceAccountInformers is the informer factory for the
@@ -96,15 +109,18 @@ func NewDefaultServiceAccountInformers(kube kubernetes.Interface) kubeinformers.
 		}))
 }
 
-// New wires the controller; registryHost is the host:port pods pull from.
-func New(kube kubernetes.Interface, registryHost string, kubeInformers, ownedInformers, serviceAccountInformers kubeinformers.SharedInformerFactory) (*Controller, error) {
+// New wires the controller; registryHost is the host:port pods pull from
+// and audience the one its token service accepts. secretInformers and
+// bindingInformers come from NewOwnedInformers.
+func New(kube kubernetes.Interface, registryHost, audience string, kubeInformers, secretInformers, bindingInformers, serviceAccountInformers kubeinformers.SharedInformerFactory) (*Controller, error) {
 	namespaces := kubeInformers.Core().V1().Namespaces()
 	serviceAccounts := serviceAccountInformers.Core().V1().ServiceAccounts()
-	secrets := ownedInformers.Core().V1().Secrets()
-	roleBindings := ownedInformers.Rbac().V1().RoleBindings()
+	secrets := secretInformers.Core().V1().Secrets()
+	roleBindings := bindingInformers.Rbac().V1().RoleBindings()
 	c := &Controller{
 		kube:            kube,
 		registryHost:    registryHost,
+		audience:        audience,
 		namespaces:      namespaces.Lister(),
 		serviceAccounts: serviceAccounts.Lister(),
 		secrets:         secrets.Lister(),
@@ -201,13 +217,14 @@ func (c *Controller) ensureSecret(ctx context.Context, serviceAccount *corev1.Se
 		return time.Time{}, err
 	}
 	if renewAt, err := time.Parse(time.RFC3339, secret.Annotations[RenewAnnotation]); err == nil && c.now().Before(renewAt) &&
-		secret.Annotations[hostAnnotation] == c.registryHost {
+		secret.Annotations[hostAnnotation] == c.registryHost && secret.Annotations[audienceAnnotation] == c.audience {
 		return renewAt, nil
 	}
 
 	seconds := int64(tokenLifetime.Seconds())
 	token, err := c.kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, serviceAccount.Name, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{
+			Audiences:         []string{c.audience},
 			ExpirationSeconds: &seconds,
 			BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Secret", Name: secret.Name, UID: secret.UID},
 		},
@@ -228,6 +245,7 @@ func (c *Controller) ensureSecret(ctx context.Context, serviceAccount *corev1.Se
 	updated.Annotations[ExpiresAnnotation] = expires.UTC().Format(time.RFC3339)
 	updated.Annotations[RenewAnnotation] = renewAt.UTC().Format(time.RFC3339)
 	updated.Annotations[hostAnnotation] = c.registryHost
+	updated.Annotations[audienceAnnotation] = c.audience
 	updated.Data = map[string][]byte{corev1.DockerConfigJsonKey: config}
 	if _, err := c.kube.CoreV1().Secrets(namespace).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
 		return time.Time{}, err

@@ -51,6 +51,9 @@ func newController(t *testing.T, lifetime time.Duration) (*Controller, *fake.Cli
 		if request.Spec.BoundObjectRef == nil || request.Spec.BoundObjectRef.Kind != "Secret" || request.Spec.BoundObjectRef.Name != SecretName {
 			t.Errorf("token not bound to the secret: %+v", request.Spec.BoundObjectRef)
 		}
+		if len(request.Spec.Audiences) != 1 || request.Spec.Audiences[0] != "archon-registry" {
+			t.Errorf("token for audiences %q, want the registry's alone: kube-apiserver must not accept it", request.Spec.Audiences)
+		}
 		request.Status = authenticationv1.TokenRequestStatus{
 			Token:               "token-" + string(rune('0'+issued)),
 			ExpirationTimestamp: metav1.NewTime(now.Add(lifetime)),
@@ -58,15 +61,16 @@ func newController(t *testing.T, lifetime time.Duration) (*Controller, *fake.Cli
 		return true, request, nil
 	})
 	shared := kubeinformers.NewSharedInformerFactory(kube, 0)
-	owned, serviceAccounts := NewOwnedInformers(kube), NewDefaultServiceAccountInformers(kube)
-	c, err := New(kube, "registry.example.com", shared, owned, serviceAccounts)
+	secrets, bindings := NewOwnedInformers(kube)
+	serviceAccounts := NewDefaultServiceAccountInformers(kube)
+	c, err := New(kube, "registry.example.com", "archon-registry", shared, secrets, bindings, serviceAccounts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.now = func() time.Time { return now }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	for _, f := range []kubeinformers.SharedInformerFactory{shared, owned, serviceAccounts} {
+	for _, f := range []kubeinformers.SharedInformerFactory{shared, secrets, bindings, serviceAccounts} {
 		f.Start(ctx.Done())
 		for typ, synced := range f.WaitForCacheSync(ctx.Done()) {
 			if !synced {

@@ -964,10 +964,10 @@ func schema_pkg_apis_auth_v1_NamespaceImportStatus(ref common.ReferenceCallback)
 				Properties: map[string]spec.Schema{
 					"phase": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Phase is Succeeded or Failed.\n\nPossible enum values:\n - `\"Failed\"` imports changed nothing; the Imported condition says why.\n - `\"Succeeded\"` imports changed the namespace as described.",
+							Description: "Phase is Succeeded or Failed; Importing while under way.\n\nPossible enum values:\n - `\"Failed\"` imports changed nothing; the Imported condition says why.\n - `\"Importing\"` imports are under way: the record is written before the namespace changes, so that an import archon is interrupted in is found and finished.\n - `\"Succeeded\"` imports changed the namespace as described.",
 							Type:        []string{"string"},
 							Format:      "",
-							Enum:        []interface{}{"Failed", "Succeeded"},
+							Enum:        []interface{}{"Failed", "Importing", "Succeeded"},
 						},
 					},
 					"conditions": {

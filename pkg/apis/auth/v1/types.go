@@ -35,8 +35,20 @@ const (
 	// ManageMembersVerb is the RBAC verb on projects that allows changing
 	// spec.members.
 	ManageMembersVerb = "manage-members"
+	// ManageClustersVerb is the RBAC verb on projects that allows changing
+	// spec.clusters, the clusters and quota a project may use. Only
+	// platform administrators hold it: project administrators manage
+	// members, not their own quota.
+	ManageClustersVerb = "manage-clusters"
+	// ProtectedNamespaceLabel set to "true" on a namespace keeps it out of
+	// every project, as kube-* and archon's own namespaces always are.
+	ProtectedNamespaceLabel = "auth.alauda.io/protected"
 	// NamespaceMemberLabel marks the RoleBindings that are NamespaceMembers.
 	NamespaceMemberLabel = "auth.alauda.io/namespace-member"
+	// ProjectRBACFinalizer holds a deleted project until archon has removed
+	// the RBAC its members had, so that a project made again under the
+	// same name never inherits the old members' rights.
+	ProjectRBACFinalizer = "auth.alauda.io/project-rbac"
 )
 
 // +genclient
@@ -213,6 +225,10 @@ type NamespaceImportSpec struct {
 type NamespaceImportPhase string
 
 const (
+	// NamespaceImportImporting imports are under way: the record is written
+	// before the namespace changes, so that an import archon is
+	// interrupted in is found and finished.
+	NamespaceImportImporting NamespaceImportPhase = "Importing"
 	// NamespaceImportSucceeded imports changed the namespace as described.
 	NamespaceImportSucceeded NamespaceImportPhase = "Succeeded"
 	// NamespaceImportFailed imports changed nothing; the Imported condition
@@ -226,7 +242,7 @@ const NamespaceImportConditionImported = "Imported"
 
 // NamespaceImportStatus is what the import did.
 type NamespaceImportStatus struct {
-	// Phase is Succeeded or Failed.
+	// Phase is Succeeded or Failed; Importing while under way.
 	// +optional
 	Phase NamespaceImportPhase `json:"phase,omitempty"`
 	// Conditions hold the Imported condition with the reason of a failure.

@@ -18,20 +18,22 @@ package namespaceimport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
+	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
 )
 
@@ -40,14 +42,16 @@ const mergedName = "default"
 
 // Importer brings namespaces into projects in the cluster it serves.
 type Importer struct {
-	cluster  string
-	projects authclient.ProjectInterface
-	kube     kubernetes.Interface
+	cluster   string
+	projects  authclient.ProjectInterface
+	kube      kubernetes.Interface
+	protected protectednamespace.Set
 }
 
-// NewImporter returns an importer for the cluster named cluster.
-func NewImporter(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface) *Importer {
-	return &Importer{cluster: cluster, projects: projects, kube: kube}
+// NewImporter returns an importer for the cluster named cluster that
+// refuses the namespaces in protected.
+func NewImporter(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface, protected protectednamespace.Set) *Importer {
+	return &Importer{cluster: cluster, projects: projects, kube: kube, protected: protected}
 }
 
 // failure is a reason an import cannot go ahead; it becomes the Imported
@@ -71,10 +75,26 @@ type plan struct {
 	warnings   []string
 }
 
-// Import imports the namespace of spec, or changes nothing and says why.
+// Import imports the namespace of spec, or grants nothing and says why.
 // With dryRun it only checks. Errors other than the returned status are
-// failures to talk to kube-apiserver.
+// refusals of protected namespaces and failures to talk to kube-apiserver.
 func (im *Importer) Import(ctx context.Context, spec auth.NamespaceImportSpec, dryRun bool) (auth.NamespaceImportStatus, error) {
+	return im.run(ctx, spec, dryRun, false)
+}
+
+// Resume finishes an import that was interrupted: the label, written
+// last, says whether it got that far; otherwise it runs again.
+func (im *Importer) Resume(ctx context.Context, spec auth.NamespaceImportSpec) (auth.NamespaceImportStatus, error) {
+	return im.run(ctx, spec, false, true)
+}
+
+func (im *Importer) run(ctx context.Context, spec auth.NamespaceImportSpec, dryRun, resume bool) (auth.NamespaceImportStatus, error) {
+	if resume {
+		namespace, err := im.kube.CoreV1().Namespaces().Get(ctx, spec.Namespace, metav1.GetOptions{})
+		if err == nil && namespace.Labels[authv1.NamespaceProjectLabel] == spec.Project {
+			return succeeded(spec, &plan{}, false), nil
+		}
+	}
 	p, err := im.plan(ctx, spec)
 	if err == nil && !dryRun {
 		err = im.apply(ctx, spec, p)
@@ -122,6 +142,9 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	} else if err != nil {
 		return nil, err
 	}
+	if im.protected.Has(namespace) {
+		return nil, apierrors.NewForbidden(auth.Resource("namespaceimports"), "", errors.New(protectednamespace.Refusal(spec.Namespace)))
+	}
 	if owner := namespace.Labels[authv1.NamespaceProjectLabel]; owner != "" {
 		return nil, fail("NamespaceInProject", "namespace %s already belongs to project %s; release it first (kubectl label namespace %s %s-)",
 			spec.Namespace, owner, spec.Namespace, authv1.NamespaceProjectLabel)
@@ -132,6 +155,7 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	if err != nil {
 		return nil, err
 	}
+	limitRanges.Items = withoutCopies(limitRanges.Items)
 	switch len(limitRanges.Items) {
 	case 0:
 	case 1:
@@ -173,94 +197,82 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	return p, nil
 }
 
-// apply labels the namespace first: the update carries the resourceVersion
-// the plan was made from, so of two concurrent imports exactly one gets
-// past it. If a later write fails, the earlier ones are undone.
+// apply writes the merged quota and the LimitRange copy, then labels the
+// namespace. The first two change nothing Kubernetes enforces (a quota
+// equal to the minimum of the namespace's quotas, a second LimitRange like
+// its only one), so the label, which grants the project's members their
+// rights, comes last: an import interrupted before it has granted
+// nothing, and running it again finishes it. The label carries the
+// resourceVersion the plan was made from, so of two concurrent imports
+// exactly one gets past it.
 func (im *Importer) apply(ctx context.Context, spec auth.NamespaceImportSpec, p *plan) error {
-	namespaces := im.kube.CoreV1().Namespaces()
-	labelled := p.namespace.DeepCopy()
-	if labelled.Labels == nil {
-		labelled.Labels = map[string]string{}
-	}
-	labelled.Labels[authv1.NamespaceProjectLabel] = spec.Project
-	labelled, err := namespaces.Update(ctx, labelled, metav1.UpdateOptions{})
-	switch {
-	case apierrors.IsConflict(err):
-		return fail("Conflict", "namespace %s changed while it was being imported (another import?); nothing was changed", spec.Namespace)
-	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
-		return fail("Refused", "labelling namespace %s was refused: %v", spec.Namespace, err)
-	case err != nil:
-		return err
-	}
-	var undo []func()
-	rollback := func(cause error) error {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-		released := labelled.DeepCopy()
-		delete(released.Labels, authv1.NamespaceProjectLabel)
-		if _, err := namespaces.Update(context.WithoutCancel(ctx), released, metav1.UpdateOptions{}); err != nil {
-			klog.ErrorS(err, "Releasing a namespace after a failed import", "namespace", spec.Namespace)
-		}
-		if apierrors.IsForbidden(cause) || apierrors.IsInvalid(cause) {
-			return fail("Refused", "%v", cause)
-		}
-		return cause
-	}
-
 	if len(p.quotas) > 0 {
-		undoQuota, err := im.writeQuota(ctx, spec.Namespace, p)
-		if err != nil {
-			return rollback(err)
+		if err := im.writeQuota(ctx, spec.Namespace, p); err != nil {
+			return refusal(err, spec.Namespace)
 		}
-		undo = append(undo, undoQuota)
 	}
 	if p.limitRange != nil && p.limitRange.Name != mergedName {
 		copied := &corev1.LimitRange{
 			ObjectMeta: metav1.ObjectMeta{Name: mergedName, Namespace: spec.Namespace, Labels: p.limitRange.Labels},
 			Spec:       *p.limitRange.Spec.DeepCopy(),
 		}
-		if _, err := im.kube.CoreV1().LimitRanges(spec.Namespace).Create(ctx, copied, metav1.CreateOptions{}); err != nil {
-			return rollback(err)
+		if _, err := im.kube.CoreV1().LimitRanges(spec.Namespace).Create(ctx, copied, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return refusal(err, spec.Namespace)
 		}
 	}
-	return nil
+	labelled := p.namespace.DeepCopy()
+	if labelled.Labels == nil {
+		labelled.Labels = map[string]string{}
+	}
+	labelled.Labels[authv1.NamespaceProjectLabel] = spec.Project
+	_, err := im.kube.CoreV1().Namespaces().Update(ctx, labelled, metav1.UpdateOptions{})
+	return refusal(err, spec.Namespace)
 }
 
-// writeQuota makes the quota named default hold the merged limits and
-// returns how to undo that.
-func (im *Importer) writeQuota(ctx context.Context, namespace string, p *plan) (func(), error) {
+// refusal turns kube-apiserver refusing a write into a failed import.
+func refusal(err error, namespace string) error {
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+		return fail("Conflict", "namespace %s changed while it was being imported (another import?); it did not join the project", namespace)
+	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+		return fail("Refused", "%v", err)
+	}
+	return err
+}
+
+// writeQuota makes the quota named default hold the merged limits.
+func (im *Importer) writeQuota(ctx context.Context, namespace string, p *plan) error {
 	client := im.kube.CoreV1().ResourceQuotas(namespace)
 	for _, q := range p.quotas {
 		if q.Name != mergedName {
 			continue
 		}
-		original := q.DeepCopy()
 		updated := q.DeepCopy()
 		updated.Spec.Hard = p.merged
-		written, err := client.Update(ctx, updated, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return func() {
-			original.ResourceVersion = written.ResourceVersion
-			if _, err := client.Update(context.WithoutCancel(ctx), original, metav1.UpdateOptions{}); err != nil {
-				klog.ErrorS(err, "Restoring a quota after a failed import", "namespace", namespace)
-			}
-		}, nil
+		_, err := client.Update(ctx, updated, metav1.UpdateOptions{})
+		return err
 	}
 	merged := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: mergedName, Namespace: namespace},
 		Spec:       corev1.ResourceQuotaSpec{Hard: p.merged},
 	}
-	if _, err := client.Create(ctx, merged, metav1.CreateOptions{}); err != nil {
-		return nil, err
+	_, err := client.Create(ctx, merged, metav1.CreateOptions{})
+	return err
+}
+
+// withoutCopies leaves out a LimitRange named default that holds what
+// another holds: the copy an interrupted import made of the only one.
+func withoutCopies(limitRanges []corev1.LimitRange) []corev1.LimitRange {
+	if len(limitRanges) != 2 {
+		return limitRanges
 	}
-	return func() {
-		if err := client.Delete(context.WithoutCancel(ctx), mergedName, metav1.DeleteOptions{}); err != nil {
-			klog.ErrorS(err, "Removing a quota after a failed import", "namespace", namespace)
+	for i, lr := range limitRanges {
+		other := limitRanges[1-i]
+		if lr.Name == mergedName && apiequality.Semantic.DeepEqual(lr.Spec, other.Spec) {
+			return []corev1.LimitRange{other}
 		}
-	}, nil
+	}
+	return limitRanges
 }
 
 func succeeded(spec auth.NamespaceImportSpec, p *plan, dryRun bool) auth.NamespaceImportStatus {

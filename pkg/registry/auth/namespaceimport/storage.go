@@ -18,30 +18,40 @@ package namespaceimport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage/names"
+	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
+	"github.com/acp-archon/archon/pkg/protectednamespace"
+	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
 // REST serves namespaceimports: create, get, list, watch and delete of
 // the records. It offers no update: a record says what happened.
 type REST struct {
-	store      *genericregistry.Store
+	store *genericregistry.Store
+	// completion writes an import's outcome into its record, which the
+	// store's own strategy never lets change.
+	completion *genericregistry.Store
 	importer   *Importer
 	authorizer authorizer.Authorizer
+	protected  protectednamespace.Set
 }
 
 var (
@@ -58,7 +68,8 @@ var (
 )
 
 // NewStorage returns the storage of namespace imports performed by importer.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, importer *Importer, authz authorizer.Authorizer) (*REST, error) {
+// Namespaces in protected are refused before anything else.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, importer *Importer, authz authorizer.Authorizer, protected protectednamespace.Set) (*REST, error) {
 	strategy := importStrategy{scheme, names.SimpleNameGenerator}
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.NamespaceImport{} },
@@ -74,12 +85,15 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, im
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: getAttrs}); err != nil {
 		return nil, err
 	}
-	return &REST{store: store, importer: importer, authorizer: authz}, nil
+	completion := *store
+	completion.UpdateStrategy = completionStrategy{strategy}
+	return &REST{store: store, completion: &completion, importer: importer, authorizer: authz, protected: protected}, nil
 }
 
 // Create imports the namespace, then stores the record with the outcome.
-// Malformed requests get 422 and callers who may not change the project
-// 403; imports the platform rules refuse are stored as Failed.
+// Malformed requests get 422; callers who may not change the project and
+// the namespace, and protected namespaces, 403; imports the platform rules
+// refuse are stored as Failed.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	imp := obj.(*auth.NamespaceImport)
 	if errs := validation.ValidateNamespaceImport(imp); len(errs) > 0 {
@@ -90,34 +104,99 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 			return nil, err
 		}
 	}
-	if err := r.authorizeProjectChange(ctx, imp); err != nil {
+	if err := r.authorize(ctx, imp); err != nil {
 		return nil, err
 	}
-	status, err := r.importer.Import(ctx, imp.Spec, len(options.DryRun) > 0)
+	if len(options.DryRun) > 0 {
+		status, err := r.importer.Import(ctx, imp.Spec, true)
+		if err != nil {
+			return nil, err
+		}
+		imp.Status = status
+		return r.store.Create(ctx, imp, nil, options)
+	}
+	// The record comes first: a name already taken changes nothing, and
+	// an import archon is interrupted in is found by its phase.
+	imp.Status = auth.NamespaceImportStatus{Phase: auth.NamespaceImportImporting}
+	created, err := r.store.Create(ctx, imp, nil, options)
 	if err != nil {
 		return nil, err
 	}
-	imp.Status = status
-	return r.store.Create(ctx, imp, nil, options)
+	status, err := r.importer.Import(ctx, imp.Spec, false)
+	if err != nil {
+		// Left Importing: RecoverInterrupted finishes it.
+		return nil, err
+	}
+	return r.complete(ctx, created.(*auth.NamespaceImport), status)
 }
 
-// authorizeProjectChange lets only those who may update the project bring
-// namespaces into it.
-func (r *REST) authorizeProjectChange(ctx context.Context, imp *auth.NamespaceImport) error {
+// complete writes an import's outcome into its record.
+func (r *REST) complete(ctx context.Context, imp *auth.NamespaceImport, status auth.NamespaceImportStatus) (runtime.Object, error) {
+	done := imp.DeepCopy()
+	done.Status = status
+	obj, _, err := r.completion.Update(ctx, imp.Name, rest.DefaultUpdatedObjectInfo(done), nil, nil, false, &metav1.UpdateOptions{})
+	return obj, err
+}
+
+// interruptedAge is how long an import must have been Importing before it
+// counts as interrupted: a request lasts a minute at most.
+const interruptedAge = 2 * time.Minute
+
+// RecoverInterrupted finishes, every minute until ctx is done, the
+// imports an archon stopped in the middle of: their records say Importing
+// and are older than any request. Finishing runs the import again, or
+// finds that its last write (the label) was done.
+func (r *REST) RecoverInterrupted(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		listed, err := r.store.List(ctx, &metainternalversion.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("status.phase", string(auth.NamespaceImportImporting)),
+		})
+		if err != nil {
+			klog.ErrorS(err, "Listing interrupted namespace imports failed")
+			return
+		}
+		for i := range listed.(*auth.NamespaceImportList).Items {
+			imp := &listed.(*auth.NamespaceImportList).Items[i]
+			if time.Since(imp.CreationTimestamp.Time) < interruptedAge {
+				continue
+			}
+			status, err := r.importer.Resume(ctx, imp.Spec)
+			if err != nil {
+				klog.ErrorS(err, "Finishing an interrupted namespace import failed; trying again", "import", imp.Name)
+				continue
+			}
+			if _, err := r.complete(ctx, imp, status); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+				klog.ErrorS(err, "Recording an interrupted namespace import failed", "import", imp.Name)
+				continue
+			}
+			klog.InfoS("Finished an interrupted namespace import", "import", imp.Name, "phase", status.Phase)
+		}
+	}, time.Minute)
+}
+
+// authorize lets an import go ahead only for callers who may update both
+// the project and the namespace, and never for a namespace protected by
+// its name. It runs before anything about the namespace is read, dry runs
+// included, so a refusal tells the caller nothing they could not know.
+func (r *REST) authorize(ctx context.Context, imp *auth.NamespaceImport) error {
+	if r.protected.ByName(imp.Spec.Namespace) {
+		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, errors.New(protectednamespace.Refusal(imp.Spec.Namespace)))
+	}
 	if r.authorizer == nil {
 		return nil
 	}
-	u, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, fmt.Errorf("no user to authorise"))
-	}
-	decision, _, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User: u, Verb: "update", APIGroup: auth.GroupName, APIVersion: "v1",
-		Resource: "projects", Name: imp.Spec.Project, ResourceRequest: true,
-	})
-	if err != nil || decision != authorizer.DecisionAllow {
-		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name,
-			fmt.Errorf("importing into project %s needs permission to update it", imp.Spec.Project))
+	for _, check := range []struct {
+		attrs authorizer.AttributesRecord
+		need  string
+	}{
+		{authorizer.AttributesRecord{Verb: "update", APIGroup: auth.GroupName, APIVersion: "v1", Resource: "projects", Name: imp.Spec.Project, ResourceRequest: true},
+			fmt.Sprintf("importing into project %s needs permission to update it", imp.Spec.Project)},
+		{authorizer.AttributesRecord{Verb: "update", APIVersion: "v1", Resource: "namespaces", Name: imp.Spec.Namespace, ResourceRequest: true},
+			fmt.Sprintf("importing namespace %s needs permission to update it (kubectl auth can-i update namespace/%s)", imp.Spec.Namespace, imp.Spec.Namespace)},
+	} {
+		if allowed, _ := callers.Allowed(ctx, r.authorizer, check.attrs); !allowed {
+			return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, errors.New(check.need))
+		}
 	}
 	return nil
 }

@@ -67,6 +67,26 @@ func (importStrategy) AllowCreateOnUpdate(context.Context) bool { return false }
 
 func (importStrategy) AllowUnconditionalUpdate(context.Context) bool { return false }
 
+// completionStrategy governs the one change a record sees: archon writing
+// the outcome of an import that was Importing.
+type completionStrategy struct {
+	importStrategy
+}
+
+func (completionStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+	imp, oldImp := obj.(*auth.NamespaceImport), old.(*auth.NamespaceImport)
+	status := imp.Status
+	*imp = *oldImp.DeepCopy()
+	imp.Status = status
+}
+
+func (completionStrategy) ValidateUpdate(_ context.Context, _, old runtime.Object) field.ErrorList {
+	if phase := old.(*auth.NamespaceImport).Status.Phase; phase != auth.NamespaceImportImporting {
+		return field.ErrorList{field.Forbidden(field.NewPath("status"), fmt.Sprintf("the import is %s already", phase))}
+	}
+	return nil
+}
+
 func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 	imp, ok := obj.(*auth.NamespaceImport)
 	if !ok {

@@ -40,6 +40,7 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/registry/auth/project/visibility"
+	"github.com/acp-archon/archon/pkg/registry/callers"
 	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
@@ -68,7 +69,8 @@ type StatusREST = statusrest.REST
 // namespaces finds a project's namespaces, which block its deletion; nil
 // when archon runs without a cluster.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cluster string, authz authorizer.Authorizer, namespaces NamespaceFinder) (*REST, *StatusREST, error) {
-	strategy := newStrategy(scheme, cluster)
+	// With a cluster, the controllers run and remove the finalizer.
+	strategy := newStrategy(scheme, cluster, namespaces != nil)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.Project{} },
 		NewListFunc:               func() runtime.Object { return &auth.ProjectList{} },
@@ -137,13 +139,27 @@ func (r *REST) RunVisibilityIndex(ctx context.Context) {
 }
 
 // List returns every project to those who may get any project, and their
-// own projects to everyone else. Pages of a member's list may hold fewer
-// projects than the limit, as the API allows.
+// own projects to everyone else. A member's list is never paginated: a
+// page's continue token names where the store stopped, which may be
+// another tenant's project, so limit is ignored (as the API allows) and
+// the whole list, as long as the caller's memberships, comes in one
+// response without a continue token.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
 	u, restricted := r.restrictedUser(ctx)
-	listed, err := r.Store.List(ctx, options)
-	if err != nil || !restricted {
-		return listed, err
+	if !restricted {
+		return r.Store.List(ctx, options)
+	}
+	unpaged := &metainternalversion.ListOptions{}
+	if options != nil {
+		if options.Continue != "" {
+			return nil, apierrors.NewBadRequest("continue tokens are not issued for lists of your own projects: list again without continue")
+		}
+		unpaged = options.DeepCopy()
+		unpaged.Limit = 0
+	}
+	listed, err := r.Store.List(ctx, unpaged)
+	if err != nil {
+		return nil, err
 	}
 	// The store's list is consistent and served from its cache; keeping
 	// the caller's projects costs a look at each one's members.
@@ -156,6 +172,7 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 		}
 	}
 	list.Items = kept
+	list.Continue = ""
 	list.RemainingItemCount = nil
 	return list, nil
 }
@@ -175,11 +192,12 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 }
 
 // Update refuses changes of spec.members from callers without the
-// manage-members permission on the project; updates, patches and applies
-// all come through here.
+// manage-members permission on the project, and changes of spec.clusters
+// (the project's clusters and quota) from callers without manage-clusters;
+// updates, patches and applies all come through here.
 func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	checkMembers := func(ctx context.Context, obj, old runtime.Object) error {
-		if err := r.authorizeMemberChange(ctx, obj.(*auth.Project), old.(*auth.Project)); err != nil {
+	checkSpec := func(ctx context.Context, obj, old runtime.Object) error {
+		if err := r.authorizeSpecChange(ctx, obj.(*auth.Project), old.(*auth.Project)); err != nil {
 			return err
 		}
 		if updateValidation == nil {
@@ -187,29 +205,38 @@ func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObje
 		}
 		return updateValidation(ctx, obj, old)
 	}
-	return r.Store.Update(ctx, name, objInfo, createValidation, checkMembers, forceAllowCreate, options)
+	return r.Store.Update(ctx, name, objInfo, createValidation, checkSpec, forceAllowCreate, options)
 }
 
-func (r *REST) authorizeMemberChange(ctx context.Context, project, old *auth.Project) error {
-	if r.authorizer == nil || apiequality.Semantic.DeepEqual(project.Spec.Members, old.Spec.Members) {
+// authorizeSpecChange asks for the custom verb that guards each part of
+// the spec the update changes: update alone covers labels and annotations.
+func (r *REST) authorizeSpecChange(ctx context.Context, project, old *auth.Project) error {
+	if r.authorizer == nil {
 		return nil
 	}
-	u, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return apierrors.NewForbidden(auth.Resource("projects"), project.Name, fmt.Errorf("no user to authorise the change of spec.members"))
-	}
-	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User:            u,
-		Verb:            authv1.ManageMembersVerb,
-		APIGroup:        auth.GroupName,
-		APIVersion:      "v1",
-		Resource:        "projects",
-		Name:            project.Name,
-		ResourceRequest: true,
-	})
-	if err != nil || decision != authorizer.DecisionAllow {
-		return apierrors.NewForbidden(auth.Resource("projects"), project.Name,
-			fmt.Errorf("changing spec.members needs the %q permission on the project%s", authv1.ManageMembersVerb, parenthesized(reason)))
+	for _, guarded := range []struct {
+		field   string
+		verb    string
+		changed bool
+	}{
+		{"spec.members", authv1.ManageMembersVerb, !apiequality.Semantic.DeepEqual(project.Spec.Members, old.Spec.Members)},
+		{"spec.clusters", authv1.ManageClustersVerb, !apiequality.Semantic.DeepEqual(project.Spec.Clusters, old.Spec.Clusters)},
+	} {
+		if !guarded.changed {
+			continue
+		}
+		allowed, reason := callers.Allowed(ctx, r.authorizer, authorizer.AttributesRecord{
+			Verb:            guarded.verb,
+			APIGroup:        auth.GroupName,
+			APIVersion:      "v1",
+			Resource:        "projects",
+			Name:            project.Name,
+			ResourceRequest: true,
+		})
+		if !allowed {
+			return apierrors.NewForbidden(auth.Resource("projects"), project.Name,
+				fmt.Errorf("changing %s needs the %q permission on the project%s", guarded.field, guarded.verb, parenthesized(reason)))
+		}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -46,12 +47,16 @@ type projectStrategy struct {
 	// cluster is the cluster archon serves; a new project's status starts
 	// with its quota there.
 	cluster string
+	// finalizeRBAC gives new projects the finalizer that holds their
+	// deletion until archon's controllers removed their RBAC; without a
+	// cluster no controller runs to remove it.
+	finalizeRBAC bool
 }
 
 var _ rest.RESTCreateUpdateStrategy = projectStrategy{}
 
-func newStrategy(typer runtime.ObjectTyper, cluster string) projectStrategy {
-	return projectStrategy{typer, names.SimpleNameGenerator, cluster}
+func newStrategy(typer runtime.ObjectTyper, cluster string, finalizeRBAC bool) projectStrategy {
+	return projectStrategy{typer, names.SimpleNameGenerator, cluster, finalizeRBAC}
 }
 
 func (projectStrategy) NamespaceScoped() bool { return false }
@@ -69,6 +74,9 @@ func (projectStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set 
 // write.
 func (s projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 	project := obj.(*auth.Project)
+	if s.finalizeRBAC && !slices.Contains(project.Finalizers, authv1.ProjectRBACFinalizer) {
+		project.Finalizers = append(project.Finalizers, authv1.ProjectRBACFinalizer)
+	}
 	project.Status = auth.ProjectStatus{Phase: auth.ProjectActive}
 	for _, c := range project.Spec.Clusters {
 		if c.Name == s.cluster {
