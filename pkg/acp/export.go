@@ -38,6 +38,7 @@ type exportOptions struct {
 	readmeFile, notesFile     string
 	iconFile                  string
 	toRepo                    string
+	includeSecretData         bool
 }
 
 func newExportCommand(o *options) *cobra.Command {
@@ -71,6 +72,8 @@ func newExportCommand(o *options) *cobra.Command {
 	flags.StringVar(&e.notesFile, "notes-file", "", "File whose text becomes the chart's templates/NOTES.txt.")
 	flags.StringVar(&e.iconFile, "icon-file", "", "PNG, JPG or GIF image of at most 500 KB, the chart's icon.")
 	flags.StringVar(&e.toRepo, "to-repo", "", "Also publish the chart to this Local repository: NAME in the application's namespace, or NAMESPACE/NAME.")
+	flags.BoolVar(&e.includeSecretData, "include-secret-data", false,
+		"Keep the values of the application's Secrets (left out by default: a chart takes them as values secrets.<secret>.<key>); not with --to-repo.")
 	_ = cmd.MarkFlagRequired("format")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -96,7 +99,8 @@ func (e *exportOptions) run(cmd *cobra.Command, application string) error {
 			return err
 		}
 	}
-	spec := appv1beta1.ApplicationExportSpec{Application: application, Format: appv1beta1.ApplicationExportFormat(e.format)}
+	spec := appv1beta1.ApplicationExportSpec{Application: application, Format: appv1beta1.ApplicationExportFormat(e.format),
+		IncludeSecretData: e.includeSecretData}
 	if e.revision != 0 {
 		spec.Revision = &e.revision
 	}

@@ -20,6 +20,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"io"
 	"os"
 	"path/filepath"
@@ -263,6 +264,42 @@ spec:
 		}, metav1.CreateOptions{})
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("unknown application: %v", err)
+		}
+	})
+
+	t.Run("Secret values stay home unless asked for", func(t *testing.T) {
+		adminKubectl(t, `
+apiVersion: v1
+kind: Secret
+metadata: {name: vault-db, labels: {app.kubernetes.io/name: vault}}
+stringData: {password: hunter2-e2e}
+---
+apiVersion: app.k8s.io/v1beta1
+kind: Application
+metadata: {name: vault}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: vault}}
+  componentKinds: [{group: "", kind: Secret}]
+`, "apply", "-n", "export-a", "-f", "-")
+		exports := archonClient(t, adminConfig(t)).AppV1beta1().ApplicationExports("export-a")
+		spec := appv1beta1.ApplicationExportSpec{Application: "vault", Format: appv1beta1.ExportYAML}
+		exp, err := exports.Create(testContext(t), &appv1beta1.ApplicationExport{ObjectMeta: metav1.ObjectMeta{GenerateName: "vault-"}, Spec: spec}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded := base64.StdEncoding.EncodeToString([]byte("hunter2-e2e"))
+		if text := string(exp.Status.Artifact); strings.Contains(text, encoded) || strings.Contains(text, "hunter2-e2e") || !strings.Contains(text, "app.alauda.io/secret-data") {
+			t.Errorf("an export without Secret data:\n%s", text)
+		}
+		spec.IncludeSecretData = true
+		if exp, err = exports.Create(testContext(t), &appv1beta1.ApplicationExport{ObjectMeta: metav1.ObjectMeta{GenerateName: "vault-"}, Spec: spec}, metav1.CreateOptions{}); err != nil || !strings.Contains(string(exp.Status.Artifact), encoded) {
+			t.Errorf("an export asking for Secret data: %v", err)
+		}
+		spec.Format = appv1beta1.ExportHelmChart
+		spec.Target = &appv1beta1.ExportTarget{ChartRepo: &appv1beta1.ChartRepoReference{Name: "exports"}}
+		_, err = exports.Create(testContext(t), &appv1beta1.ApplicationExport{ObjectMeta: metav1.ObjectMeta{GenerateName: "vault-"}, Spec: spec}, metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.target") {
+			t.Errorf("publishing a chart with Secret data: %v, want 422 on spec.target", err)
 		}
 	})
 }
