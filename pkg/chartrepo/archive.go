@@ -90,7 +90,7 @@ func LoadArchive(data []byte, limits Limits) (*chart.Chart, error) {
 	loadSlots <- struct{}{}
 	defer func() { <-loadSlots }()
 
-	budget := &budget{limits: limits, remaining: limits.Total, entries: maxEntries}
+	budget := &budget{limits: limits, remaining: limits.Total, entries: maxEntries, nodes: maxChartNodes}
 	top, files, err := budget.scan(data)
 	if err != nil {
 		return nil, err
@@ -123,6 +123,53 @@ type budget struct {
 	limits    Limits
 	remaining int64
 	entries   int
+	// nodes is what is left of the YAML nodes the files helm parses as
+	// it loads the chart may hold, subcharts included.
+	nodes int
+}
+
+// maxChartNodes bounds the YAML nodes of the files helm parses while it
+// loads a chart (Chart.yaml, values.yaml and the like, subcharts
+// included): decoding costs hundreds of bytes a node, whatever the bytes.
+// Large charts hold tens of thousands.
+const maxChartNodes = 250_000
+
+// checkNodes counts the nodes of a file helm parses at load against the
+// budget, and refuses one denser than YAML that people write.
+func (b *budget) checkNodes(rel string, data []byte) error {
+	if !parsedAtLoad(rel) {
+		return nil
+	}
+	limit := min(b.nodes, indexNodeBudget(len(data)))
+	nodes := countYAMLNodes(data, limit)
+	if nodes > limit {
+		return &TooLargeError{Reason: fmt.Sprintf("%q holds more YAML nodes than a chart of this size may (%d at most, %d left of the chart's %d)",
+			rel, indexNodeBudget(len(data)), b.nodes, maxChartNodes)}
+	}
+	b.nodes -= nodes
+	return nil
+}
+
+// parsedAtLoad says whether helm's loader parses the file at rel (a path
+// inside a chart) as it loads the chart: the YAML files at the root of the
+// chart or of a subchart kept as a directory.
+func parsedAtLoad(rel string) bool {
+	for {
+		rest, found := strings.CutPrefix(rel, "charts/")
+		if !found {
+			break
+		}
+		_, inner, isDir := strings.Cut(rest, "/")
+		if !isDir {
+			return false
+		}
+		rel = inner
+	}
+	switch rel {
+	case "Chart.yaml", "values.yaml", "requirements.yaml", "requirements.lock", "Chart.lock":
+		return true
+	}
+	return false
 }
 
 // scan reads a gzipped tar of one directory into files and checks it, and
@@ -138,6 +185,9 @@ func (b *budget) scan(data []byte) (string, []*loader.BufferedFile, error) {
 		}
 		if int64(len(data)) > b.limits.File {
 			return &TooLargeError{Reason: fmt.Sprintf("%q is larger than %d bytes decompressed", rel, b.limits.File)}
+		}
+		if err := b.checkNodes(rel, data); err != nil {
+			return err
 		}
 		if isSubchartArchive(rel) {
 			// helm unpacks subcharts with its own, larger limits: count
@@ -162,10 +212,18 @@ func (b *budget) scan(data []byte) (string, []*loader.BufferedFile, error) {
 // archive helm would unpack from it, at the next depth, the same way:
 // however deep the nesting, nothing is held but the stream's buffers.
 func (b *budget) discard(rel string, content io.Reader, depth int) error {
-	if isSubchartArchive(rel) {
+	switch {
+	case isSubchartArchive(rel):
 		if _, err := b.walk(content, depth+1, b.discard); err != nil {
 			return fmt.Errorf("subchart %s: %w", rel, err)
 		}
+	case parsedAtLoad(rel):
+		// Read whole to count its nodes: at most the per-file limit.
+		data, err := io.ReadAll(content)
+		if err != nil {
+			return err
+		}
+		return b.checkNodes(rel, data)
 	}
 	_, err := io.Copy(io.Discard, content)
 	return err

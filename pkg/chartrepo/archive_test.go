@@ -188,3 +188,38 @@ func TestIsSubchartArchive(t *testing.T) {
 		}
 	}
 }
+
+// The YAML helm parses while it loads a chart counts against a node
+// budget, subcharts included: a values.yaml of a flow sequence of 0s is
+// within the byte limits and decodes to millions of nodes.
+func TestLoadArchiveBoundsTheYAMLNodesHelmParses(t *testing.T) {
+	bomb := append([]byte("items: ["), bytes.Repeat([]byte("0,"), 2<<20)...)
+	var tooLarge *TooLargeError
+	for name, archive := range map[string][]byte{
+		"values.yaml":            charttest.Chart("web", "1.0.0", charttest.Entry{Name: "values.yaml", Data: bomb}),
+		"a directory subchart's": charttest.Chart("web", "1.0.0", charttest.Entry{Name: "charts/sub/Chart.yaml", Data: charttest.ChartYAML("sub", "1.0.0", "1")}, charttest.Entry{Name: "charts/sub/values.yaml", Data: bomb}),
+		"a nested archive's":     charttest.Chart("web", "1.0.0", charttest.Entry{Name: "charts/sub-1.0.0.tgz", Data: charttest.Chart("sub", "1.0.0", charttest.Entry{Name: "values.yaml", Data: bomb})}),
+	} {
+		if _, err := LoadArchive(archive, DefaultLimits); !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "YAML nodes") {
+			t.Errorf("%s values.yaml of four million nodes: %v, want TooLargeError", name, err)
+		}
+	}
+	// Subcharts of ordinary YAML share one budget: 15,000 keys each, 30,000
+	// nodes.
+	var values bytes.Buffer
+	for i := 0; i < 15000; i++ {
+		fmt.Fprintf(&values, "key%06d: value\n", i)
+	}
+	var subcharts []charttest.Entry
+	for i := 0; i < 12; i++ {
+		sub := fmt.Sprintf("charts/sub%d/", i)
+		subcharts = append(subcharts, charttest.Entry{Name: sub + "Chart.yaml", Data: charttest.ChartYAML(fmt.Sprintf("sub%d", i), "1.0.0", "1")},
+			charttest.Entry{Name: sub + "values.yaml", Data: values.Bytes()})
+	}
+	if _, err := LoadArchive(charttest.Chart("web", "1.0.0", subcharts...), DefaultLimits); !errors.As(err, &tooLarge) {
+		t.Errorf("twelve subcharts of 30,000 nodes each: %v, want TooLargeError", err)
+	}
+	if _, err := LoadArchive(charttest.Chart("web", "1.0.0", subcharts[:4]...), DefaultLimits); err != nil {
+		t.Errorf("four subcharts of 30,000 nodes each: %v", err)
+	}
+}

@@ -48,6 +48,15 @@ const (
 	// maxConfigBytes bounds a chart's config blob: a Chart.yaml in JSON,
 	// a few kilobytes.
 	maxConfigBytes = 1 << 20
+	// maxOCIResponseBytes bounds each answer of a registry (tag lists,
+	// manifests, catalogue pages) and maxOCIFetchBytes all answers of one
+	// synchronisation.
+	maxOCIResponseBytes = 4 << 20
+	maxOCIFetchBytes    = 64 << 20
+	// maxOCIRepositories and maxOCITags bound the charts and versions of
+	// an OCI repository.
+	maxOCIRepositories = 1000
+	maxOCITags         = 1000
 )
 
 // OCIRepositories lists the repositories of registry under path/.
@@ -111,11 +120,17 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 	if credentials.Username != "" || credentials.Password != "" {
 		auth = &authn.Basic{Username: credentials.Username, Password: credentials.Password}
 	}
-	options := []remote.Option{remote.WithContext(ctx), remote.WithTransport(client.Transport), remote.WithAuth(auth)}
+	// A registry chosen by a user answers within bounds: each response,
+	// and all of one synchronisation's together.
+	transport := egress.LimitResponses(client.Transport, maxOCIResponseBytes, maxOCIFetchBytes)
+	options := []remote.Option{remote.WithContext(ctx), remote.WithTransport(transport), remote.WithAuth(auth)}
 
 	repositories, err := f.repositories(registry)(ctx, registry, path, options...)
 	if err != nil {
 		return nil, err
+	}
+	if len(repositories) > maxOCIRepositories {
+		return nil, fmt.Errorf("more than %d repositories under %s: archon reads at most that many charts of an OCI repository", maxOCIRepositories, path)
 	}
 	index := &IndexFile{APIVersion: "v1", Generated: time.Now().UTC(), Entries: map[string][]*ChartVersion{}}
 	candidates, refused := 0, 0
@@ -142,7 +157,9 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 		}
 	}
 	if candidates > 0 && refused == candidates {
-		return nil, fmt.Errorf("the repository's credentials may read none of the %d repositories under %s", candidates, path)
+		// Not how many: the list may come from archon's catalogue, which
+		// the credentials may not read.
+		return nil, fmt.Errorf("the repository's credentials may read no chart under %s", path)
 	}
 	return index, nil
 }
@@ -171,6 +188,9 @@ func (f *OCIFetcher) versions(registry, repository, chartName string, options []
 	tags, err := remote.List(repo, options...)
 	if err != nil {
 		return nil, fmt.Errorf("listing the tags of %s: %w", repository, err)
+	}
+	if len(tags) > maxOCITags {
+		return nil, fmt.Errorf("%s has more than %d tags: archon reads at most that many versions of a chart", repository, maxOCITags)
 	}
 	sort.Strings(tags)
 	var versions []*ChartVersion

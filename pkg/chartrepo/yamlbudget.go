@@ -40,70 +40,40 @@ func indexNodeBudget(size int) int {
 	return min(maxIndexNodes, max(minIndexNodeBudget, size/bytesPerIndexNode))
 }
 
-// countYAMLNodes returns an upper estimate of the nodes the YAML decoder
-// makes of data, stopping once it passes limit. It counts the tokens that
-// start nodes: a mapping key (": ", two nodes with its value), a block
-// sequence item ("- "), the items and brackets of flow collections, and
-// aliases; it skips quoted scalars and comments, where those characters
-// mean nothing.
+// countYAMLNodes returns an upper bound of the nodes the YAML decoder
+// makes of data, stopping once it passes limit. Every node but the first
+// starts at a token: a mapping key (": ", or ":" right after a quoted
+// key, two nodes with its value), a complex key ("? "), a block sequence
+// item ("- "), the items and brackets of flow collections, an alias. The
+// count takes those characters wherever they are, inside quoted scalars,
+// block scalars and comments too: it may count too many, never too few,
+// whatever the document makes of its quotes.
 func countYAMLNodes(data []byte, limit int) int {
 	nodes := 1
-	lineStart := true // only blanks since the start of the line
-	// prev is the last character outside blanks on the line, or 0 at its
-	// start: a quote starts a quoted scalar only where a scalar may start.
+	// prev is the last character on the line that is not a blank, or 0
+	// at the start of a line.
 	var prev byte
 	for i := 0; i < len(data) && nodes <= limit; i++ {
 		c := data[i]
+		blankAfter := i+1 == len(data) || isBlank(data[i+1])
 		switch {
 		case c == '\n':
-			lineStart, prev = true, 0
+			prev = 0
 			continue
 		case c == ' ' || c == '\t' || c == '\r':
 			continue
-		case c == '#' && (lineStart || i > 0 && (data[i-1] == ' ' || data[i-1] == '\t')):
-			for i < len(data) && data[i] != '\n' {
-				i++
-			}
-			i-- // the newline is seen next
-			continue
-		case (c == '"' || c == '\'') && startsScalar(prev):
-			// Its node was counted with the token before it.
-			i = endOfQuoted(data, i)
 		case c == '[' || c == '{' || c == ',' || c == '*':
 			nodes++
-		case c == ':' && (i+1 == len(data) || data[i+1] == ' ' || data[i+1] == '\n' || data[i+1] == '\r' || data[i+1] == '\t'):
+		case c == ':' && (blankAfter || prev == '"' || prev == '\''):
 			nodes += 2
-		case c == '-' && (prev == 0 || prev == '-') && (i+1 == len(data) || data[i+1] == ' ' || data[i+1] == '\n'):
+		case c == '?' && blankAfter:
+			nodes += 2
+		case c == '-' && blankAfter && (prev == 0 || prev == '-' || prev == '?' || prev == ':'):
 			nodes++
 		}
-		lineStart, prev = false, c
+		prev = c
 	}
 	return nodes
 }
 
-// startsScalar says whether a scalar may start after the character prev
-// (0 at the start of a line).
-func startsScalar(prev byte) bool {
-	switch prev {
-	case 0, ':', '-', '[', '{', ',', '?':
-		return true
-	}
-	return false
-}
-
-// endOfQuoted returns the index of the quote closing the quoted scalar
-// that opens at start, or the last index when it never closes.
-func endOfQuoted(data []byte, start int) int {
-	quote := data[start]
-	for i := start + 1; i < len(data); i++ {
-		switch {
-		case quote == '"' && data[i] == '\\':
-			i++ // an escaped character
-		case data[i] == quote && quote == '\'' && i+1 < len(data) && data[i+1] == '\'':
-			i++ // '' is a quote inside single quotes
-		case data[i] == quote:
-			return i
-		}
-	}
-	return len(data) - 1
-}
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

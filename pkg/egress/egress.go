@@ -25,11 +25,14 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -67,13 +70,15 @@ func New(allowed []string) (*Policy, error) {
 // allowed, besides those netip classifies (loopback, private, link-local,
 // multicast, unspecified).
 var internal = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"), // shared address space, some clusters' pods
-	netip.MustParsePrefix("192.0.0.0/24"),  // protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64 of IPv4, internal ones included
-	netip.MustParsePrefix("2002::/16"),     // 6to4 of IPv4
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),  // shared address space, some clusters' pods
+	netip.MustParsePrefix("192.0.0.0/24"),   // protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 of IPv4, internal ones included
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local NAT64
+	netip.MustParsePrefix("2002::/16"),      // 6to4 of IPv4
+	netip.MustParsePrefix("fec0::/10"),      // site-local, deprecated but routed by some
 }
 
 // Check returns nil when the policy lets archon connect to addr, and
@@ -165,3 +170,47 @@ func HTTPSOnly(rt http.RoundTripper) http.RoundTripper {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// ErrResponseTooLarge says a server sent more than a fetch reads.
+var ErrResponseTooLarge = errors.New("the server sent more than archon reads")
+
+// LimitResponses wraps a round tripper so that each response body yields
+// at most perResponse bytes and all of them together at most total, then
+// fails with ErrResponseTooLarge: a server chosen by a user cannot make
+// archon read without end, one large answer or endless pages of small
+// ones.
+func LimitResponses(rt http.RoundTripper, perResponse, total int64) http.RoundTripper {
+	left := &atomic.Int64{}
+	left.Store(total)
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if left.Load() <= 0 {
+			return nil, ErrResponseTooLarge
+		}
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = &limitedBody{ReadCloser: resp.Body, left: perResponse, total: left}
+		return resp, nil
+	})
+}
+
+// limitedBody is a response body read within LimitResponses' bounds.
+type limitedBody struct {
+	io.ReadCloser
+	left  int64
+	total *atomic.Int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 || b.total.Load() <= 0 {
+		return 0, ErrResponseTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	b.total.Add(-int64(n))
+	return n, err
+}

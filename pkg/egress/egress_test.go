@@ -19,6 +19,7 @@ package egress
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -94,5 +95,32 @@ func TestTransportChecksEveryConnection(t *testing.T) {
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, redirector.URL, nil)
 	if _, err := (&http.Client{Transport: HTTPSOnly(allowRedirector.Transport())}).Do(req); err == nil || !strings.Contains(err.Error(), "https only") {
 		t.Errorf("credentials over http: %v, want refused", err)
+	}
+}
+
+// A server cannot make archon read without end: one large answer, or many
+// small ones.
+func TestLimitResponses(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(make([]byte, 1000))
+	}))
+	defer server.Close()
+	client := &http.Client{Transport: LimitResponses(http.DefaultTransport, 600, 1500)}
+	read := func() error {
+		resp, err := client.Get(server.URL)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return err
+	}
+	if err := read(); !errors.Is(err, ErrResponseTooLarge) {
+		t.Errorf("a 1000-byte answer read within 600: %v", err)
+	}
+	client = &http.Client{Transport: LimitResponses(http.DefaultTransport, 1000, 2500)}
+	errs := []error{read(), read(), read(), read()}
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], ErrResponseTooLarge) || !errors.Is(errs[3], ErrResponseTooLarge) {
+		t.Errorf("four answers of 1000 bytes within 2500 in all: %v", errs)
 	}
 }
