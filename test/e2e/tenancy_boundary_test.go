@@ -23,6 +23,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,7 +59,7 @@ func allowNamespaceUpdates(ctx context.Context, t *testing.T, user string, names
 	name := "e2e:update-namespaces:" + user
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: namespaces,
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces", "namespaces/status"}, ResourceNames: namespaces,
 			Verbs: []string{"get", "update", "patch"}}},
 	}
 	binding := &rbacv1.ClusterRoleBinding{
@@ -173,10 +174,45 @@ func TestOnlyProjectUpdatersPutNamespacesIntoProjects(t *testing.T) {
 		label(editor, "walled-door", "walled"), "needs permission to update the project")
 	expectRefusal(t, "labelling a protected namespace into a project", label(kubeClient(t), "kube-node-lease", "walled"), "protected")
 
-	// The project's admin may, once she may also edit the namespace.
-	allowNamespaceUpdates(ctx, t, "warden", "walled-door")
+	// The status subresource keeps label changes: it may not change the
+	// project label at all.
+	door, err := editor.CoreV1().Namespaces().Get(ctx, "walled-door", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	door.Labels[authv1.NamespaceProjectLabel] = "walled"
+	_, err = editor.CoreV1().Namespaces().UpdateStatus(ctx, door, metav1.UpdateOptions{})
+	expectRefusal(t, "labelling a namespace into a project through its status", err, "cpaas.io/project", "status subresource")
+
+	// The project's admin may, once she may also edit the namespace, and
+	// as long as its quotas fit what the project has left.
+	allowNamespaceUpdates(ctx, t, "warden", "walled-door", "walled-rich", "walled-vault")
 	warden := kubeClientAs(t, "warden")
 	eventually(t, "the project's admin labels the namespace into it", func() error { return label(warden, "walled-door", "walled") })
+	legacyNamespace(ctx, t, "walled-rich", map[string]corev1.ResourceList{"big": resources("requests.cpu", "100")})
+	expectRefusal(t, "a namespace joining with more quota than the project has left", label(warden, "walled-rich", "walled"), "requests.cpu", "walled")
+
+	// A namespace protected by its label stays out, and the label stays
+	// on unless a cluster administrator takes it off.
+	legacyNamespace(ctx, t, "walled-vault", nil)
+	kube := kubeClient(t)
+	vault, err := kube.CoreV1().Namespaces().Get(ctx, "walled-vault", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault.Labels[authv1.ProtectedNamespaceLabel] = "true"
+	if _, err := kube.CoreV1().Namespaces().Update(ctx, vault, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unprotect := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, authv1.ProtectedNamespaceLabel)
+	unprotectAndJoin := fmt.Sprintf(`{"metadata":{"labels":{%q:null,%q:"walled"}}}`, authv1.ProtectedNamespaceLabel, authv1.NamespaceProjectLabel)
+	for what, patch := range map[string]string{"removing the protection": unprotect, "removing it and joining in one step": unprotectAndJoin} {
+		_, err := warden.CoreV1().Namespaces().Patch(ctx, "walled-vault", types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		expectRefusal(t, what+" by a project admin who may update the namespace", err, "protected")
+	}
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, "walled-vault", types.MergePatchType, []byte(unprotect), metav1.PatchOptions{}); err != nil {
+		t.Errorf("a cluster administrator removing the protection: %v", err)
+	}
 }
 
 // Project admins manage members, not their own quota: spec.clusters needs

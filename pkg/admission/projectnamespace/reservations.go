@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,11 +33,13 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/acp-archon/archon/pkg/protectednamespace"
+	"github.com/acp-archon/archon/pkg/quota"
 )
 
 // A quota the webhook allows is written by kube-apiserver after the
 // webhook answers, so two quotas reviewed at once in two namespaces of a
-// project would each see the other's headroom and both pass. Each allowed
+// project would each see the other's headroom and both pass (and so
+// would a namespace joining the project with its quotas). Each allowed
 // quota is therefore reserved first, in a Lease per project that every
 // archon replica reads and writes with optimistic concurrency: of two
 // reviews racing, one writes its reservation and the other conflicts,
@@ -63,8 +66,51 @@ type reservation struct {
 	Hard      corev1.ResourceList `json:"hard"`
 	// Reviewed is the resourceVersion of the quota an update changes,
 	// empty for a new quota.
-	Reviewed string      `json:"reviewed,omitempty"`
-	Expires  metav1.Time `json:"expires"`
+	Reviewed string `json:"reviewed,omitempty"`
+	// Joins says the quota is of a namespace joining the project: it is
+	// written when the namespace shows in the project with it.
+	Joins   bool        `json:"joins,omitempty"`
+	Expires metav1.Time `json:"expires"`
+}
+
+// admit checks quotas against their project with every pending
+// reservation counted, and reserves them when they fit. reviewed are the
+// quotas under review: a quota written, or those of a namespace joining;
+// problems says what is wrong with them given the project's quotas by
+// namespace (the reviewed ones left out). A dry run reserves nothing.
+func (wh *Webhook) admit(ctx context.Context, project string, reviewed []reservation, dryRun bool,
+	problems func(byNamespace map[string][]*corev1.ResourceQuota) []string) ([]string, error) {
+	isReviewed := func(namespace, name string) bool {
+		for _, r := range reviewed {
+			if r.Namespace == namespace && r.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for attempt := 0; attempt < reservationAttempts; attempt++ {
+		lease, reservations, err := wh.reservations(ctx, project)
+		if err != nil {
+			return nil, err
+		}
+		byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, project)
+		if err != nil {
+			return nil, err
+		}
+		kept := pending(reservations, byNamespace, isReviewed, wh.writes)
+		for namespace, quotas := range byNamespace {
+			byNamespace[namespace] = slices.DeleteFunc(quotas, func(q *corev1.ResourceQuota) bool { return isReviewed(q.Namespace, q.Name) })
+		}
+		if found := problems(byNamespace); len(found) > 0 || dryRun || len(reviewed) == 0 {
+			return found, nil
+		}
+		err = wh.reserve(ctx, project, lease, append(kept, reviewed...))
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			continue // another review reserved first: count it
+		}
+		return nil, err
+	}
+	return nil, fmt.Errorf("quotas of project %s are being changed by many at once; try again", project)
 }
 
 func reservationLeaseName(project string) string { return "archon-quota-" + project }
@@ -94,15 +140,18 @@ func (wh *Webhook) reservations(ctx context.Context, project string) (*coordinat
 	return lease, live, nil
 }
 
-// pending drops the reservations whose quota was written, and puts the
-// others in place of what the quotas say: they are what kube-apiserver is
-// about to write. except is the quota under review.
-func pending(reservations []reservation, byNamespace map[string][]*corev1.ResourceQuota, except *corev1.ResourceQuota, writes *quotaWrites) []reservation {
+// pending drops the reservations that were written, and puts the others
+// in place of what the quotas say: they are what kube-apiserver is about
+// to write. A reservation is written once the project's quotas show it
+// (its name with its limits); a new quota also once its UID was seen at
+// all, which catches one written and deleted since. Reservations of the
+// quotas under review are kept but not put in: those count as reviewed.
+func pending(reservations []reservation, byNamespace map[string][]*corev1.ResourceQuota, isReviewed func(namespace, name string) bool, writes *quotaWrites) []reservation {
 	var kept []reservation
 	for _, r := range reservations {
-		written := writes.seen(r.UID, r.Reviewed)
+		written := r.Reviewed == "" && !r.Joins && writes.seen(r.UID, "")
 		for _, q := range byNamespace[r.Namespace] {
-			if q.UID == r.UID && q.ResourceVersion != r.Reviewed || q.Name == r.Name && apiequality.Semantic.DeepEqual(q.Spec.Hard, r.Hard) {
+			if q.Name == r.Name && apiequality.Semantic.DeepEqual(q.Spec.Hard, r.Hard) {
 				written = true
 			}
 		}
@@ -110,7 +159,7 @@ func pending(reservations []reservation, byNamespace map[string][]*corev1.Resour
 			continue
 		}
 		kept = append(kept, r)
-		if r.Namespace == except.Namespace && r.Name == except.Name {
+		if isReviewed(r.Namespace, r.Name) {
 			continue // under review again: its new limits count, below
 		}
 		quotas := byNamespace[r.Namespace][:0:0]
@@ -127,12 +176,10 @@ func pending(reservations []reservation, byNamespace map[string][]*corev1.Resour
 	return kept
 }
 
-// reserve records an allowed quota in the project's Lease, written with
-// the resourceVersion it was read at; a conflict means another review
+// reserve writes the project's reservations into its Lease, with the
+// resourceVersion it was read at; a conflict means another review
 // reserved in between, and the caller reviews again.
-func (wh *Webhook) reserve(ctx context.Context, project string, lease *coordinationv1.Lease, kept []reservation, reviewed *corev1.ResourceQuota, old string) error {
-	kept = append(kept, reservation{Namespace: reviewed.Namespace, Name: reviewed.Name, UID: reviewed.UID, Hard: reviewed.Spec.Hard,
-		Reviewed: old, Expires: metav1.NewTime(time.Now().Add(reservationTTL))})
+func (wh *Webhook) reserve(ctx context.Context, project string, lease *coordinationv1.Lease, kept []reservation) error {
 	raw, err := json.Marshal(kept)
 	if err != nil {
 		return err
@@ -211,7 +258,7 @@ func (w *quotaWrites) observe(uid types.UID, resourceVersion string) {
 }
 
 // seen says whether the quota of uid was seen at a resourceVersion other
-// than reviewed.
+// than reviewed (at all, when reviewed is empty).
 func (w *quotaWrites) seen(uid types.UID, reviewed string) bool {
 	if w == nil || uid == "" {
 		return false

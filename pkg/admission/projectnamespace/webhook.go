@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -147,27 +148,71 @@ func (wh *Webhook) reviewNamespace(ctx context.Context, request *admissionv1.Adm
 	if name == "" {
 		return nil, nil // released, or never in a project
 	}
-	if wh.protected.Has(namespace) {
-		return []string{protectednamespace.Refusal(namespace.Name)}, nil
-	}
-	if joins := old == nil || old.Labels[authv1.NamespaceProjectLabel] != name; joins {
-		// Whoever puts a namespace into a project hands its project's
-		// administrators the namespace: only those who may update the
-		// project may (archon's imports among them).
-		allowed, _ := callers.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
-			Verb: "update", APIGroup: authv1.GroupName, APIVersion: authv1.SchemeGroupVersion.Version,
-			Resource: "projects", Name: name, ResourceRequest: true,
-		})
-		if !allowed {
-			return []string{fmt.Sprintf("putting namespace %s into project %s needs permission to update the project (kubectl auth can-i update projects.auth.alauda.io/%s)",
-				namespace.Name, name, name)}, nil
-		}
+	joins := old == nil || old.Labels[authv1.NamespaceProjectLabel] != name
+	if !joins && request.SubResource != "" {
+		// status and finalize, which keep the label as it was: nothing
+		// of a project changes, and a namespace being deleted must be
+		// able to finish.
+		return nil, nil
 	}
 	project, err := wh.project(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	if joins {
+		return wh.reviewJoin(ctx, request, namespace, old, project, name)
+	}
 	return namespaceRules(namespace, old, project, wh.cluster), nil
+}
+
+// reviewJoin reviews a namespace joining project name (created with its
+// label, or labelled), through any of the namespace's resources: whoever
+// does it hands the project's administrators the namespace, and the
+// namespace draws on the project's quota from then on.
+func (wh *Webhook) reviewJoin(ctx context.Context, request *admissionv1.AdmissionRequest, namespace, old *corev1.Namespace,
+	project *authv1.Project, name string) ([]string, error) {
+	// Protected before or after: one update cannot drop the protection
+	// and join a project at once.
+	if wh.protected.Has(namespace) || old != nil && wh.protected.Has(old) {
+		return []string{protectednamespace.Refusal(namespace.Name)}, nil
+	}
+	// Only those who may update the project may put namespaces into it
+	// (archon's imports among them).
+	allowed, _ := callers.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
+		Verb: "update", APIGroup: authv1.GroupName, APIVersion: authv1.SchemeGroupVersion.Version,
+		Resource: "projects", Name: name, ResourceRequest: true,
+	})
+	if !allowed {
+		return []string{fmt.Sprintf("putting namespace %s into project %s needs permission to update the project (kubectl auth can-i update projects.auth.alauda.io/%s)",
+			namespace.Name, name, name)}, nil
+	}
+	if problems := namespaceRules(namespace, old, project, wh.cluster); len(problems) > 0 || old == nil {
+		return problems, nil // a new namespace holds no quota yet
+	}
+	// The quotas it holds must fit what the project has left, as an
+	// import's must; they are reserved like a new quota until the
+	// namespace shows in the project.
+	quotas, err := wh.kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var joining []*corev1.ResourceQuota
+	var reviewed []reservation
+	for i := range quotas.Items {
+		q := &quotas.Items[i]
+		joining = append(joining, q)
+		reviewed = append(reviewed, reservation{Namespace: q.Namespace, Name: q.Name, UID: q.UID, Hard: q.Spec.Hard, Joins: true,
+			Expires: metav1.NewTime(time.Now().Add(reservationTTL))})
+	}
+	limits := projectCluster(project, wh.cluster)
+	return wh.admit(ctx, name, reviewed, isDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
+		delete(byNamespace, namespace.Name)
+		return quota.Problems(name, wh.cluster, limits.Quota, quota.Use(byNamespace), quota.Effective(joining))
+	})
+}
+
+func isDryRun(request *admissionv1.AdmissionRequest) bool {
+	return request.DryRun != nil && *request.DryRun
 }
 
 // admissionUser is the author of the request under review.
@@ -197,48 +242,18 @@ func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.Admissi
 	if err != nil || project == nil {
 		return nil, err
 	}
-	dryRun := request.DryRun != nil && *request.DryRun
-	for attempt := 0; attempt < reservationAttempts; attempt++ {
-		lease, reservations, err := wh.reservations(ctx, name)
-		if err != nil {
+	reserved := reservation{Namespace: reviewed.Namespace, Name: reviewed.Name, UID: reviewed.UID, Hard: reviewed.Spec.Hard,
+		Expires: metav1.NewTime(time.Now().Add(reservationTTL))}
+	if request.Operation == admissionv1.Update {
+		previous := &metav1.PartialObjectMetadata{}
+		if err := json.Unmarshal(request.OldObject.Raw, previous); err != nil {
 			return nil, err
 		}
-		byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, name)
-		if err != nil {
-			return nil, err
-		}
-		kept := pending(reservations, byNamespace, reviewed, wh.writes)
-		if problems := quotaRules(reviewed, project, wh.cluster, otherQuotas(byNamespace, reviewed)); len(problems) > 0 || dryRun {
-			return problems, nil
-		}
-		old := ""
-		if request.Operation == admissionv1.Update {
-			previous := &metav1.PartialObjectMetadata{}
-			if err := json.Unmarshal(request.OldObject.Raw, previous); err != nil {
-				return nil, err
-			}
-			old = previous.ResourceVersion
-		}
-		err = wh.reserve(ctx, name, lease, kept, reviewed, old)
-		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
-			continue // another review reserved first: count it
-		}
-		return nil, err
+		reserved.Reviewed = previous.ResourceVersion
 	}
-	return nil, fmt.Errorf("quotas of project %s are being changed by many at once; try again", name)
-}
-
-// otherQuotas are the quotas of every namespace of the project, by
-// namespace, except the one under review.
-func otherQuotas(byNamespace map[string][]*corev1.ResourceQuota, except *corev1.ResourceQuota) map[string][]*corev1.ResourceQuota {
-	others := byNamespace[except.Namespace][:0:0]
-	for _, q := range byNamespace[except.Namespace] {
-		if q.Name != except.Name {
-			others = append(others, q)
-		}
-	}
-	byNamespace[except.Namespace] = others
-	return byNamespace
+	return wh.admit(ctx, name, []reservation{reserved}, isDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
+		return quotaRules(reviewed, project, wh.cluster, byNamespace)
+	})
 }
 
 func (wh *Webhook) project(ctx context.Context, name string) (*authv1.Project, error) {
