@@ -45,6 +45,10 @@ const (
 	ProtectedNamespaceLabel = "auth.alauda.io/protected"
 	// NamespaceMemberLabel marks the RoleBindings that are NamespaceMembers.
 	NamespaceMemberLabel = "auth.alauda.io/namespace-member"
+	// ImportRequesterAnnotation on a NamespaceImport records who asked for
+	// it (archon writes it): an import archon is interrupted in is finished
+	// only if they still may.
+	ImportRequesterAnnotation = "auth.alauda.io/requested-by"
 	// ProjectRBACFinalizer holds a deleted project until archon has removed
 	// the RBAC its members had, so that a project made again under the
 	// same name never inherits the old members' rights.

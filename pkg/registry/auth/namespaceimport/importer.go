@@ -290,6 +290,11 @@ func succeeded(spec auth.NamespaceImportSpec, p *plan, dryRun bool) auth.Namespa
 	return status
 }
 
+// refused is the status of an import refused for reason.
+func refused(reason, message string) auth.NamespaceImportStatus {
+	return failed(&failure{reason: reason, message: message})
+}
+
 func failed(f *failure) auth.NamespaceImportStatus {
 	status := auth.NamespaceImportStatus{Phase: auth.NamespaceImportFailed}
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{

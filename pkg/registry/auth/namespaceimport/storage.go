@@ -18,6 +18,7 @@ package namespaceimport
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -29,7 +30,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -37,6 +40,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/registry/callers"
@@ -104,7 +108,8 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 			return nil, err
 		}
 	}
-	if err := r.authorize(ctx, imp); err != nil {
+	u, _ := genericapirequest.UserFrom(ctx)
+	if err := r.authorize(ctx, u, imp); err != nil {
 		return nil, err
 	}
 	if len(options.DryRun) > 0 {
@@ -116,18 +121,62 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		return r.store.Create(ctx, imp, nil, options)
 	}
 	// The record comes first: a name already taken changes nothing, and
-	// an import archon is interrupted in is found by its phase.
+	// an import archon is interrupted in is found by its phase. It says
+	// who asked, whose rights an interrupted import is finished with.
+	requestedBy, err := json.Marshal(requesterOf(u))
+	if err != nil {
+		return nil, err
+	}
+	if imp.Annotations == nil {
+		imp.Annotations = map[string]string{}
+	}
+	imp.Annotations[authv1.ImportRequesterAnnotation] = string(requestedBy)
 	imp.Status = auth.NamespaceImportStatus{Phase: auth.NamespaceImportImporting}
-	created, err := r.store.Create(ctx, imp, nil, options)
+	stored, err := r.store.Create(ctx, imp, nil, options)
 	if err != nil {
 		return nil, err
 	}
+	created := stored.(*auth.NamespaceImport)
 	status, err := r.importer.Import(ctx, imp.Spec, false)
-	if err != nil {
-		// Left Importing: RecoverInterrupted finishes it.
+	// The outcome is written even when the caller has gone.
+	ctx = context.WithoutCancel(ctx)
+	if apierrors.IsForbidden(err) {
+		if _, recordErr := r.complete(ctx, created, refused("Forbidden", err.Error())); recordErr != nil {
+			klog.ErrorS(recordErr, "Recording a refused namespace import failed", "import", created.Name)
+		}
 		return nil, err
 	}
-	return r.complete(ctx, created.(*auth.NamespaceImport), status)
+	if err != nil {
+		// Left Importing: RecoverInterrupted finishes it, if who asked
+		// still may.
+		return nil, err
+	}
+	return r.complete(ctx, created, status)
+}
+
+// requester is who asked for an import, as its record keeps it.
+type requester struct {
+	Name   string              `json:"name"`
+	UID    string              `json:"uid,omitempty"`
+	Groups []string            `json:"groups,omitempty"`
+	Extra  map[string][]string `json:"extra,omitempty"`
+}
+
+func requesterOf(u user.Info) requester {
+	if u == nil {
+		return requester{}
+	}
+	return requester{Name: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: u.GetExtra()}
+}
+
+// requesterFrom reads who asked for an import from its record; nil when
+// the record does not say.
+func requesterFrom(imp *auth.NamespaceImport) user.Info {
+	var r requester
+	if err := json.Unmarshal([]byte(imp.Annotations[authv1.ImportRequesterAnnotation]), &r); err != nil || r.Name == "" {
+		return nil
+	}
+	return &user.DefaultInfo{Name: r.Name, UID: r.UID, Groups: r.Groups, Extra: r.Extra}
 }
 
 // complete writes an import's outcome into its record.
@@ -143,47 +192,58 @@ func (r *REST) complete(ctx context.Context, imp *auth.NamespaceImport, status a
 const interruptedAge = 2 * time.Minute
 
 // RecoverInterrupted finishes, every minute until ctx is done, the
-// imports an archon stopped in the middle of: their records say Importing
-// and are older than any request. Finishing runs the import again, or
-// finds that its last write (the label) was done.
+// imports an archon stopped in the middle of (FinishInterrupted).
 func (r *REST) RecoverInterrupted(ctx context.Context) {
-	wait.UntilWithContext(ctx, func(ctx context.Context) {
-		listed, err := r.store.List(ctx, &metainternalversion.ListOptions{
-			FieldSelector: fields.OneTermEqualSelector("status.phase", string(auth.NamespaceImportImporting)),
-		})
-		if err != nil {
-			klog.ErrorS(err, "Listing interrupted namespace imports failed")
-			return
+	wait.UntilWithContext(ctx, func(ctx context.Context) { r.FinishInterrupted(ctx, interruptedAge) }, time.Minute)
+}
+
+// FinishInterrupted finishes the imports whose records say Importing and
+// are older than olderThan: the request that made them is gone. Each is
+// finished only if who asked may still do it, and runs again or finds its
+// last write (the label) done.
+func (r *REST) FinishInterrupted(ctx context.Context, olderThan time.Duration) {
+	listed, err := r.store.List(ctx, &metainternalversion.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("status.phase", string(auth.NamespaceImportImporting)),
+	})
+	if err != nil {
+		klog.ErrorS(err, "Listing interrupted namespace imports failed")
+		return
+	}
+	for i := range listed.(*auth.NamespaceImportList).Items {
+		imp := &listed.(*auth.NamespaceImportList).Items[i]
+		if time.Since(imp.CreationTimestamp.Time) < olderThan {
+			continue
 		}
-		for i := range listed.(*auth.NamespaceImportList).Items {
-			imp := &listed.(*auth.NamespaceImportList).Items[i]
-			if time.Since(imp.CreationTimestamp.Time) < interruptedAge {
-				continue
-			}
-			status, err := r.importer.Resume(ctx, imp.Spec)
-			if err != nil {
-				klog.ErrorS(err, "Finishing an interrupted namespace import failed; trying again", "import", imp.Name)
-				continue
-			}
-			if _, err := r.complete(ctx, imp, status); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-				klog.ErrorS(err, "Recording an interrupted namespace import failed", "import", imp.Name)
-				continue
-			}
-			klog.InfoS("Finished an interrupted namespace import", "import", imp.Name, "phase", status.Phase)
+		var status auth.NamespaceImportStatus
+		if err := r.authorize(ctx, requesterFrom(imp), imp); err != nil {
+			status = refused("Forbidden", "interrupted, and not finished: "+err.Error())
+		} else if status, err = r.importer.Resume(ctx, imp.Spec); apierrors.IsForbidden(err) {
+			status = refused("Forbidden", err.Error())
+		} else if err != nil {
+			klog.ErrorS(err, "Finishing an interrupted namespace import failed; trying again", "import", imp.Name)
+			continue
 		}
-	}, time.Minute)
+		if _, err := r.complete(ctx, imp, status); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			klog.ErrorS(err, "Recording an interrupted namespace import failed", "import", imp.Name)
+			continue
+		}
+		klog.InfoS("Finished an interrupted namespace import", "import", imp.Name, "phase", status.Phase)
+	}
 }
 
 // authorize lets an import go ahead only for callers who may update both
 // the project and the namespace, and never for a namespace protected by
 // its name. It runs before anything about the namespace is read, dry runs
 // included, so a refusal tells the caller nothing they could not know.
-func (r *REST) authorize(ctx context.Context, imp *auth.NamespaceImport) error {
+func (r *REST) authorize(ctx context.Context, u user.Info, imp *auth.NamespaceImport) error {
 	if r.protected.ByName(imp.Spec.Namespace) {
 		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, errors.New(protectednamespace.Refusal(imp.Spec.Namespace)))
 	}
 	if r.authorizer == nil {
 		return nil
+	}
+	if u == nil {
+		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, callers.ErrNoUser)
 	}
 	for _, check := range []struct {
 		attrs authorizer.AttributesRecord
@@ -194,7 +254,7 @@ func (r *REST) authorize(ctx context.Context, imp *auth.NamespaceImport) error {
 		{authorizer.AttributesRecord{Verb: "update", APIVersion: "v1", Resource: "namespaces", Name: imp.Spec.Namespace, ResourceRequest: true},
 			fmt.Sprintf("importing namespace %s needs permission to update it (kubectl auth can-i update namespace/%s)", imp.Spec.Namespace, imp.Spec.Namespace)},
 	} {
-		if allowed, _ := callers.Allowed(ctx, r.authorizer, check.attrs); !allowed {
+		if allowed, _ := callers.UserAllowed(ctx, r.authorizer, u, check.attrs); !allowed {
 			return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, errors.New(check.need))
 		}
 	}
