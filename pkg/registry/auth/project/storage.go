@@ -19,6 +19,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -209,7 +210,8 @@ func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObje
 }
 
 // authorizeSpecChange asks for the custom verb that guards each part of
-// the spec the update changes: update alone covers labels and annotations.
+// the project the update changes: update alone covers labels and
+// annotations.
 func (r *REST) authorizeSpecChange(ctx context.Context, project, old *auth.Project) error {
 	if r.authorizer == nil {
 		return nil
@@ -221,6 +223,10 @@ func (r *REST) authorizeSpecChange(ctx context.Context, project, old *auth.Proje
 	}{
 		{"spec.members", authv1.ManageMembersVerb, !apiequality.Semantic.DeepEqual(project.Spec.Members, old.Spec.Members)},
 		{"spec.clusters", authv1.ManageClustersVerb, !apiequality.Semantic.DeepEqual(project.Spec.Clusters, old.Spec.Clusters)},
+		// Without it the project's RBAC may outlive it (archon's
+		// controller, which removes it, is a platform admin).
+		{"the finalizer " + authv1.ProjectRBACFinalizer, authv1.ManageClustersVerb,
+			slices.Contains(old.Finalizers, authv1.ProjectRBACFinalizer) && !slices.Contains(project.Finalizers, authv1.ProjectRBACFinalizer)},
 	} {
 		if !guarded.changed {
 			continue
