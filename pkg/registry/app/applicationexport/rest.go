@@ -275,8 +275,20 @@ func decodeStream(stream, history string) ([]*unstructured.Unstructured, error) 
 			}
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("application history %s: spec.yaml: %v", history, err))
 		}
-		if len(obj.Object) > 0 {
-			objects = append(objects, obj)
+		if len(obj.Object) == 0 {
+			continue
 		}
+		// A List is its items: each is exported as itself, Secrets
+		// without their values.
+		if obj.IsList() {
+			if err := obj.EachListItem(func(item runtime.Object) error {
+				objects = append(objects, item.(*unstructured.Unstructured))
+				return nil
+			}); err != nil {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("application history %s: spec.yaml: %v", history, err))
+			}
+			continue
+		}
+		objects = append(objects, obj)
 	}
 }
