@@ -100,7 +100,7 @@ func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restc
 	}
 	authn := config.Authentication.Authenticator
 	if kubeConfig != nil {
-		kube, err := kubernetes.NewForConfig(kubeConfig)
+		kube, err := kubernetes.NewForConfig(withClientRate(kubeConfig))
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +110,7 @@ func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restc
 		}
 		// Registry tokens first: the server's authenticator answers
 		// anonymous for a token it does not accept, which ends a union.
+		// Tokens for other audiences pass through it unreviewed.
 		authn = union.New(registryTokens, authn)
 	}
 	parts := &registryParts{

@@ -24,8 +24,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -76,8 +80,9 @@ func SharedToken(token []byte, h http.Handler) http.Handler {
 // alone (a ServiceAccount token requested with that audience), by a
 // TokenReview that asks kube-apiserver for it. Such tokens are useless
 // against kube-apiserver itself, so a pull secret holding one hands its
-// readers nothing more than pulls. Answers are cached for a few seconds,
-// as the server's own authenticator caches them.
+// readers nothing more than pulls. Tokens that do not name the audience
+// are left to other authenticators without a review, and answers are
+// cached for a few seconds, as the server's own authenticator caches them.
 func Audience(reviews authenticationv1client.AuthenticationV1Interface, audience string) (authenticator.Request, error) {
 	noMetrics := webhooktoken.AuthenticatorMetrics{
 		RecordRequestTotal:   func(context.Context, string) {},
@@ -88,11 +93,39 @@ func Audience(reviews authenticationv1client.AuthenticationV1Interface, audience
 	if err != nil {
 		return nil, err
 	}
-	bearer := bearertoken.New(tokencache.New(tokens, false, tokenCacheTTL, tokenCacheTTL))
-	// The review asks for the audiences of the request's context.
-	return authenticator.RequestFunc(func(r *http.Request) (*authenticator.Response, bool, error) {
-		return bearer.AuthenticateRequest(r.WithContext(authenticator.WithAudiences(r.Context(), audiences)))
-	}), nil
+	cached := tokencache.New(tokens, true, tokenCacheTTL, tokenCacheTTL)
+	return bearertoken.New(authenticator.TokenFunc(func(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+		if !namesAudience(token, audience) {
+			return nil, false, nil
+		}
+		// The review asks for the audiences of the request's context.
+		return cached.AuthenticateToken(authenticator.WithAudiences(ctx, audiences), token)
+	})), nil
+}
+
+// namesAudience says whether token is a JWT whose unverified claims name
+// audience: which authenticator to ask, not whether to believe it.
+func namesAudience(token, audience string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct {
+		Audience json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	var one string
+	if json.Unmarshal(claims.Audience, &one) == nil {
+		return one == audience
+	}
+	var many []string
+	return json.Unmarshal(claims.Audience, &many) == nil && slices.Contains(many, audience)
 }
 
 const (

@@ -17,6 +17,7 @@ limitations under the License.
 package requestauth
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -40,6 +41,25 @@ func TestSharedTokenAdmitsOnlyItsSecret(t *testing.T) {
 		handler.ServeHTTP(rec, req)
 		if rec.Code != want || served != (want == http.StatusOK) {
 			t.Errorf("Authorization %q: %d (served %v), want %d", authorization, rec.Code, served, want)
+		}
+	}
+}
+
+func TestNamesAudience(t *testing.T) {
+	jwt := func(claims string) string {
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".sig"
+	}
+	for token, want := range map[string]bool{
+		jwt(`{"aud":"archon-registry"}`):                                    true,
+		jwt(`{"aud":["https://kubernetes.default.svc","archon-registry"]}`): true,
+		jwt(`{"aud":["https://kubernetes.default.svc"]}`):                   false,
+		jwt(`{"aud":"archon-registry-x"}`):                                  false,
+		jwt(`{}`):                                                           false,
+		"not-a-jwt":                                                         false,
+		"a.!!!.c":                                                           false,
+	} {
+		if got := namesAudience(token, "archon-registry"); got != want {
+			t.Errorf("%s: %v, want %v", token, got, want)
 		}
 	}
 }
