@@ -36,6 +36,7 @@ import (
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
+	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
@@ -118,16 +119,22 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	if c.kubeConfig == nil || c.kubeInformers == nil {
-		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, c.clusterName, c.protected)
+		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, nil, c.clusterName, c.protected)
 	}
 	kube, err := kubernetes.NewForConfig(withClientRate(c.kubeConfig))
 	if err != nil {
 		return nil, err
 	}
-	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, c.clusterName, c.protected); err != nil {
+	// Imports and the webhook find a project's namespaces in the shared
+	// informer, which every replica runs.
+	quotas, err := quota.NewReader(kube, c.kubeInformers.Core().V1().Namespaces().Informer())
+	if err != nil {
 		return nil, err
 	}
-	if err := c.installClusterParts(generic, kube, catalog); err != nil {
+	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, quotas, c.clusterName, c.protected); err != nil {
+		return nil, err
+	}
+	if err := c.installClusterParts(generic, kube, quotas, catalog); err != nil {
 		return nil, err
 	}
 	return &Server{GenericAPIServer: generic}, nil
@@ -136,7 +143,7 @@ func (c CompletedConfig) New() (*Server, error) {
 // installAuthGroup serves auth.alauda.io; kube is nil when archon runs
 // standalone, and then the resources that act on the cluster are left out.
 func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, kubeConfig *restclient.Config,
-	cluster string, protected protectednamespace.Set) error {
+	quotas *quota.Reader, cluster string, protected protectednamespace.Set) error {
 	var namespaces projectstore.NamespaceFinder
 	if kube != nil {
 		namespaces = func(ctx context.Context, project string) ([]string, error) {
@@ -169,7 +176,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		if err != nil {
 			return err
 		}
-		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube, protected)
+		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube, quotas, protected)
 		imports, err := namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer, protected)
 		if err != nil {
 			return err
@@ -204,13 +211,13 @@ func installAppGroup(server *genericapiserver.GenericAPIServer, catalog *catalog
 // installClusterParts adds what needs the cluster archon extends: the
 // admission webhooks kube-apiserver calls and the controllers. Standalone,
 // there is no cluster and none of it runs.
-func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, catalog *catalogParts) error {
+func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, quotas *quota.Reader, catalog *catalogParts) error {
 	archon, err := archonclient.NewForConfig(withClientRate(c.generic.LoopbackClientConfig))
 	if err != nil {
 		return err
 	}
 	webhook, err := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube, c.generic.Authorization.Authorizer, c.protected,
-		c.kubeInformers.Core().V1().ResourceQuotas().Informer())
+		quotas, c.kubeInformers.Core().V1().ResourceQuotas().Informer())
 	if err != nil {
 		return err
 	}

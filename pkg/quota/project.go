@@ -24,29 +24,52 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 )
 
-// ProjectQuotas reads the ResourceQuotas of every namespace of project from
-// kube-apiserver, by namespace. It reads live rather than from a cache so
-// that a quota created a moment ago counts, and reads only the project's
-// namespaces: one list of namespaces by label, then one list of quotas per
-// namespace, a few at a time.
-func ProjectQuotas(ctx context.Context, kube kubernetes.Interface, project string) (map[string][]*corev1.ResourceQuota, error) {
-	namespaces, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
+// Reader reads the ResourceQuotas of a project's namespaces.
+type Reader struct {
+	kube kubernetes.Interface
+	// namespaces is an informer of namespaces indexed by their project
+	// label; nil, or not synced yet, reads them live.
+	namespaces cache.SharedIndexInformer
+}
+
+// NewReader returns a reader that finds a project's namespaces in the
+// namespaces informer (nil: live) and reads their quotas live, so that a
+// quota created a moment ago counts. Listing namespaces by label makes
+// kube-apiserver look at every namespace of the cluster, twice an import;
+// a namespace that joined a moment ago and is not in the cache yet is
+// counted by the reservation the webhook made for it until the cache has
+// it.
+func NewReader(kube kubernetes.Interface, namespaces cache.SharedIndexInformer) (*Reader, error) {
+	if namespaces != nil {
+		if err := keyqueue.IndexByLabel(namespaces, authv1.NamespaceProjectLabel); err != nil {
+			return nil, err
+		}
+	}
+	return &Reader{kube: kube, namespaces: namespaces}, nil
+}
+
+// ProjectQuotas reads the ResourceQuotas of every namespace of project, by
+// namespace: one list of quotas per namespace, a few at a time.
+func (r *Reader) ProjectQuotas(ctx context.Context, project string) (map[string][]*corev1.ResourceQuota, error) {
+	names, err := r.projectNamespaces(ctx, project)
 	if err != nil {
 		return nil, err
 	}
 	var (
 		mu          sync.Mutex
-		byNamespace = make(map[string][]*corev1.ResourceQuota, len(namespaces.Items))
+		byNamespace = make(map[string][]*corev1.ResourceQuota, len(names))
 	)
 	group, ctx := errgroup.WithContext(ctx)
 	group.SetLimit(parallelReads)
-	for _, namespace := range namespaces.Items {
+	for _, name := range names {
 		group.Go(func() error {
-			quotas, err := kube.CoreV1().ResourceQuotas(namespace.Name).List(ctx, metav1.ListOptions{})
+			quotas, err := r.kube.CoreV1().ResourceQuotas(name).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return err
 			}
@@ -56,7 +79,7 @@ func ProjectQuotas(ctx context.Context, kube kubernetes.Interface, project strin
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			byNamespace[namespace.Name] = inNamespace
+			byNamespace[name] = inNamespace
 			return nil
 		})
 	}
@@ -64,6 +87,28 @@ func ProjectQuotas(ctx context.Context, kube kubernetes.Interface, project strin
 		return nil, err
 	}
 	return byNamespace, nil
+}
+
+func (r *Reader) projectNamespaces(ctx context.Context, project string) ([]string, error) {
+	var names []string
+	if r.namespaces != nil && r.namespaces.HasSynced() {
+		namespaces, err := keyqueue.ByLabel[*corev1.Namespace](r.namespaces, authv1.NamespaceProjectLabel, project)
+		if err != nil {
+			return nil, err
+		}
+		for _, namespace := range namespaces {
+			names = append(names, namespace.Name)
+		}
+		return names, nil
+	}
+	namespaces, err := r.kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
+	if err != nil {
+		return nil, err
+	}
+	for _, namespace := range namespaces.Items {
+		names = append(names, namespace.Name)
+	}
+	return names, nil
 }
 
 // parallelReads bounds the quota lists ProjectQuotas has in flight.

@@ -33,7 +33,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/acp-archon/archon/pkg/protectednamespace"
-	"github.com/acp-archon/archon/pkg/quota"
 )
 
 // A quota the webhook allows is written by kube-apiserver after the
@@ -93,7 +92,7 @@ func (wh *Webhook) admit(ctx context.Context, project string, reviewed []reserva
 		if err != nil {
 			return nil, err
 		}
-		byNamespace, err := quota.ProjectQuotas(ctx, wh.kube, project)
+		byNamespace, err := wh.quotas.ProjectQuotas(ctx, project)
 		if err != nil {
 			return nil, err
 		}

@@ -63,18 +63,21 @@ type Webhook struct {
 	kube       kubernetes.Interface
 	authorizer authorizer.Authorizer
 	protected  protectednamespace.Set
+	// quotas reads the quotas of a project's namespaces.
+	quotas *quota.Reader
 	// writes are the quota writes seen, which spend reservations.
 	writes *quotaWrites
 }
 
 // New returns a webhook for the cluster named cluster. authz decides who
 // may put a namespace into a project; protected namespaces never join one.
-// quotas is an informer of ResourceQuotas, through which the webhook
-// sees the quotas it allowed written.
+// quotas reads the quotas of projects; quotaInformer is an informer of
+// ResourceQuotas, through which the webhook sees the quotas it allowed
+// written.
 func New(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface, authz authorizer.Authorizer,
-	protected protectednamespace.Set, quotas cache.SharedIndexInformer) (*Webhook, error) {
-	wh := &Webhook{cluster: cluster, projects: projects, kube: kube, authorizer: authz, protected: protected, writes: newQuotaWrites()}
-	return wh, wh.writes.Watch(quotas)
+	protected protectednamespace.Set, quotas *quota.Reader, quotaInformer cache.SharedIndexInformer) (*Webhook, error) {
+	wh := &Webhook{cluster: cluster, projects: projects, kube: kube, authorizer: authz, protected: protected, quotas: quotas, writes: newQuotaWrites()}
+	return wh, wh.writes.Watch(quotaInformer)
 }
 
 // ServeNamespaces reviews namespaces labelled with a project.

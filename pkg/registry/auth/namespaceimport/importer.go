@@ -45,13 +45,15 @@ type Importer struct {
 	cluster   string
 	projects  authclient.ProjectInterface
 	kube      kubernetes.Interface
+	quotas    *quota.Reader
 	protected protectednamespace.Set
 }
 
 // NewImporter returns an importer for the cluster named cluster that
-// refuses the namespaces in protected.
-func NewImporter(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface, protected protectednamespace.Set) *Importer {
-	return &Importer{cluster: cluster, projects: projects, kube: kube, protected: protected}
+// reads projects' quotas with quotas and refuses the namespaces in
+// protected.
+func NewImporter(cluster string, projects authclient.ProjectInterface, kube kubernetes.Interface, quotas *quota.Reader, protected protectednamespace.Set) *Importer {
+	return &Importer{cluster: cluster, projects: projects, kube: kube, quotas: quotas, protected: protected}
 }
 
 // failure is a reason an import cannot go ahead; it becomes the Imported
@@ -187,7 +189,7 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	}
 	p.merged = quota.Merge(lists...)
 
-	projectQuotas, err := quota.ProjectQuotas(ctx, im.kube, spec.Project)
+	projectQuotas, err := im.quotas.ProjectQuotas(ctx, spec.Project)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
+	"github.com/acp-archon/archon/pkg/quota"
 )
 
 // newImporter returns an importer over a fake cluster holding project
@@ -51,7 +52,11 @@ func newImporter(t *testing.T) (*Importer, *kubefake.Clientset) {
 		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
 		Spec:       authv1.ProjectSpec{Clusters: []authv1.ProjectCluster{{Name: "global", Quota: corev1.ResourceList{"requests.cpu": resource.MustParse("8")}}}},
 	})
-	return NewImporter("global", archon.AuthV1().Projects(), kube, protectednamespace.New()), kube
+	quotas, err := quota.NewReader(kube, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewImporter("global", archon.AuthV1().Projects(), kube, quotas, protectednamespace.New()), kube
 }
 
 var spec = auth.NamespaceImportSpec{Project: "shop", Cluster: "global", Namespace: "legacy"}

@@ -44,6 +44,7 @@ import (
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
+	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 )
 
@@ -101,8 +102,12 @@ func TestInterruptedImportsFinishOnlyWithTheirAuthorsRights(t *testing.T) {
 	optsGetter := generic.RESTOptions{StorageConfig: config.ForResource(auth.Resource("namespaceimports")),
 		Decorator: generic.UndecoratedStorage, ResourcePrefix: auth.GroupName + "/namespaceimports"}
 	protected := protectednamespace.New()
+	quotas, err := quota.NewReader(kube, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	imports, err := namespaceimport.NewStorage(apiserver.Scheme, optsGetter,
-		namespaceimport.NewImporter("global", archon.AuthV1().Projects(), kube, protected), authz, protected)
+		namespaceimport.NewImporter("global", archon.AuthV1().Projects(), kube, quotas, protected), authz, protected)
 	if err != nil {
 		t.Fatal(err)
 	}
