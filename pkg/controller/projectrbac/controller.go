@@ -356,15 +356,22 @@ func isProjectMember(project *authv1.Project, s rbacv1.Subject) bool {
 // that archon did not make is left alone, and the project says so: only
 // cluster administrators can make one, and they may mean it.
 func (c *Controller) applyClusterRole(ctx context.Context, project *authv1.Project, want *rbacv1.ClusterRole) error {
+	client := c.kube.RbacV1().ClusterRoles()
 	have, err := c.clusterRoles.Get(want.Name)
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = c.kube.RbacV1().ClusterRoles().Create(ctx, want, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
+	if apierrors.IsNotFound(err) {
+		if _, err = client.Create(ctx, want, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// Made since the informer looked, by archon or by someone else.
+		if have, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
+			return ignoreNotFound(err)
+		}
+		if !ownedBy(have, project.Name) {
 			c.nameTaken(project, "ClusterRole", want.Name)
 			return nil
 		}
-		return err
+	}
+	switch {
 	case err != nil:
 		return err
 	case reflect.DeepEqual(have.Rules, want.Rules):
@@ -380,14 +387,20 @@ func (c *Controller) applyClusterRole(ctx context.Context, project *authv1.Proje
 func (c *Controller) applyClusterRoleBinding(ctx context.Context, project *authv1.Project, want *rbacv1.ClusterRoleBinding) error {
 	client := c.kube.RbacV1().ClusterRoleBindings()
 	have, err := c.clusterRoleBindings.Get(want.Name)
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = client.Create(ctx, want, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
+	if apierrors.IsNotFound(err) {
+		if _, err = client.Create(ctx, want, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		// Made since the informer looked, by archon or by someone else.
+		if have, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
+			return ignoreNotFound(err)
+		}
+		if !ownedBy(have, project.Name) {
 			c.nameTaken(project, "ClusterRoleBinding", want.Name)
 			return nil
 		}
-		return err
+	}
+	switch {
 	case err != nil:
 		return err
 	case reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef:
@@ -468,6 +481,11 @@ func (c *Controller) nameTaken(project *authv1.Project, kind, name string) {
 // conflictRetry is how soon a project is synced again after a write that
 // raced with another.
 const conflictRetry = time.Second
+
+// ownedBy reports whether obj was made by this controller for project.
+func ownedBy(obj metav1.Object, project string) bool {
+	return obj.GetLabels()[ManagedByProjectLabel] == project
+}
 
 func ignoreNotFound(err error) error {
 	if apierrors.IsNotFound(err) {
