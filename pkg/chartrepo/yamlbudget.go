@@ -25,7 +25,7 @@ package chartrepo
 
 const (
 	// bytesPerIndexNode is the fewest bytes a node of a remote index may
-	// take on average. Helm writes one node per 15 bytes or more (keys and
+	// take on average. Helm writes one node per 13 bytes or more (keys and
 	// values of chart versions, a pair a line); a flow-sequence bomb is one
 	// per 2.
 	bytesPerIndexNode = 6
