@@ -20,7 +20,6 @@ package chartrepo_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -32,49 +31,25 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
-	"k8s.io/apiserver/pkg/storage/storagebackend"
 
+	"github.com/acp-archon/archon/internal/storagetest"
 	"github.com/acp-archon/archon/pkg/apis/app"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apiserver"
-	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
 )
 
 var etcdURL string
 
 func TestMain(m *testing.M) {
-	os.Exit(runWithEtcd(m))
-}
-
-func runWithEtcd(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "archon-chartrepo-storage-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	server, err := embeddedetcd.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer server.Stop()
-	etcdURL = server.ClientURL
-	return m.Run()
+	os.Exit(storagetest.Main(m, &etcdURL))
 }
 
 func newStorage(t *testing.T) (*chartrepo.REST, *chartrepo.StatusREST) {
 	t.Helper()
-	config := storagebackend.NewDefaultConfig("/"+t.Name(), apiserver.Codecs.LegacyCodec(appv1beta1.SchemeGroupVersion))
-	config.Transport.ServerList = []string{etcdURL}
-	repos, status, err := chartrepo.NewStorage(apiserver.Scheme, generic.RESTOptions{
-		StorageConfig:  config.ForResource(app.Resource("chartrepos")),
-		Decorator:      generic.UndecoratedStorage,
-		ResourcePrefix: app.GroupName + "/chartrepos",
-	}, secretReaders)
+	repos, status, err := chartrepo.NewStorage(apiserver.Scheme,
+		storagetest.RESTOptions(t, etcdURL, appv1beta1.SchemeGroupVersion, app.Resource("chartrepos")), secretReaders)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ package namespaceimport_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -33,15 +32,13 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/generic"
-	"k8s.io/apiserver/pkg/storage/storagebackend"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/acp-archon/archon/internal/storagetest"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
-	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
@@ -51,24 +48,7 @@ import (
 var etcdURL string
 
 func TestMain(m *testing.M) {
-	os.Exit(runWithEtcd(m))
-}
-
-func runWithEtcd(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "archon-import-storage-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	server, err := embeddedetcd.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer server.Stop()
-	etcdURL = server.ClientURL
-	return m.Run()
+	os.Exit(storagetest.Main(m, &etcdURL))
 }
 
 // An import interrupted before its label is finished later with the
@@ -97,10 +77,7 @@ func TestInterruptedImportsFinishOnlyWithTheirAuthorsRights(t *testing.T) {
 		return authorizer.DecisionNoOpinion, "", nil
 	})
 
-	config := storagebackend.NewDefaultConfig("/"+t.Name(), apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion))
-	config.Transport.ServerList = []string{etcdURL}
-	optsGetter := generic.RESTOptions{StorageConfig: config.ForResource(auth.Resource("namespaceimports")),
-		Decorator: generic.UndecoratedStorage, ResourcePrefix: auth.GroupName + "/namespaceimports"}
+	optsGetter := storagetest.RESTOptions(t, etcdURL, authv1.SchemeGroupVersion, auth.Resource("namespaceimports"))
 	protected := protectednamespace.New()
 	quotas, err := quota.NewReader(kube, nil)
 	if err != nil {

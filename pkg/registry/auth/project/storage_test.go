@@ -38,10 +38,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
-	"k8s.io/apiserver/pkg/storage/storagebackend"
 
+	"github.com/acp-archon/archon/internal/storagetest"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
@@ -54,24 +53,7 @@ import (
 var sharedEtcdURL string
 
 func TestMain(m *testing.M) {
-	os.Exit(runWithEtcd(m))
-}
-
-func runWithEtcd(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "archon-project-storage-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	server, err := embeddedetcd.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer server.Stop()
-	sharedEtcdURL = server.ClientURL
-	return m.Run()
+	os.Exit(storagetest.Main(m, &sharedEtcdURL))
 }
 
 // newStorage returns project storage on the etcd member at etcdURL. Keys go
@@ -79,13 +61,7 @@ func runWithEtcd(m *testing.M) int {
 // each other's projects, and a second call in one test sees the first's.
 func newStorage(t *testing.T, etcdURL string) (*project.REST, *project.StatusREST) {
 	t.Helper()
-	config := storagebackend.NewDefaultConfig("/"+t.Name(), apiserver.Codecs.LegacyCodec(authv1.SchemeGroupVersion))
-	config.Transport.ServerList = []string{etcdURL}
-	optsGetter := generic.RESTOptions{
-		StorageConfig:  config.ForResource(auth.Resource("projects")),
-		Decorator:      generic.UndecoratedStorage,
-		ResourcePrefix: auth.GroupName + "/projects",
-	}
+	optsGetter := storagetest.RESTOptions(t, etcdURL, authv1.SchemeGroupVersion, auth.Resource("projects"))
 	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, "global", nil, nil)
 	if err != nil {
 		t.Fatalf("building storage: %v", err)
