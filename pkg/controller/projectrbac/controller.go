@@ -352,57 +352,60 @@ func isProjectMember(project *authv1.Project, s rbacv1.Subject) bool {
 	return false
 }
 
+// createOrRead creates want unless the informer holds its name, and
+// returns what holds the name: the cached object, or, when the create
+// finds the name taken (by archon a moment ago, as far as the informer
+// knows, or by someone else), the object read back. created says the
+// create made it.
+func createOrRead[T metav1.Object](ctx context.Context, want T,
+	cached func(name string) (T, error),
+	create func(context.Context, T, metav1.CreateOptions) (T, error),
+	get func(context.Context, string, metav1.GetOptions) (T, error)) (have T, created bool, err error) {
+	if have, err = cached(want.GetName()); !apierrors.IsNotFound(err) {
+		return have, false, err
+	}
+	if _, err = create(ctx, want, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		return have, err == nil, err
+	}
+	have, err = get(ctx, want.GetName(), metav1.GetOptions{})
+	return have, false, err
+}
+
 // applyClusterRole makes the role exist as wanted. A role of that name
 // that archon did not make is left alone, and the project says so: only
 // cluster administrators can make one, and they may mean it.
 func (c *Controller) applyClusterRole(ctx context.Context, project *authv1.Project, want *rbacv1.ClusterRole) error {
 	client := c.kube.RbacV1().ClusterRoles()
-	have, err := c.clusterRoles.Get(want.Name)
-	if apierrors.IsNotFound(err) {
-		if _, err = client.Create(ctx, want, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		// Made since the informer looked, by archon or by someone else.
-		if have, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
-			return ignoreNotFound(err)
-		}
-		if !ownedBy(have, project.Name) {
-			c.nameTaken(project, "ClusterRole", want.Name)
-			return nil
-		}
-	}
+	have, created, err := createOrRead(ctx, want, c.clusterRoles.Get, client.Create, client.Get)
 	switch {
+	case created:
+		return nil
 	case err != nil:
-		return err
+		return ignoreNotFound(err) // deleted since: the next sync makes it
+	case !ownedBy(have, project.Name):
+		c.nameTaken(project, "ClusterRole", want.Name)
+		return nil
 	case reflect.DeepEqual(have.Rules, want.Rules):
 		return nil
 	}
 	updated := have.DeepCopy()
 	updated.Rules = want.Rules
-	_, err = c.kube.RbacV1().ClusterRoles().Update(ctx, updated, metav1.UpdateOptions{})
+	_, err = client.Update(ctx, updated, metav1.UpdateOptions{})
 	return err
 }
 
 // applyClusterRoleBinding is applyClusterRole for the binding.
 func (c *Controller) applyClusterRoleBinding(ctx context.Context, project *authv1.Project, want *rbacv1.ClusterRoleBinding) error {
 	client := c.kube.RbacV1().ClusterRoleBindings()
-	have, err := c.clusterRoleBindings.Get(want.Name)
-	if apierrors.IsNotFound(err) {
-		if _, err = client.Create(ctx, want, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		// Made since the informer looked, by archon or by someone else.
-		if have, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
-			return ignoreNotFound(err)
-		}
-		if !ownedBy(have, project.Name) {
-			c.nameTaken(project, "ClusterRoleBinding", want.Name)
-			return nil
-		}
-	}
+	have, created, err := createOrRead(ctx, want, c.clusterRoleBindings.Get, client.Create, client.Get)
 	switch {
+	case created:
+		return nil
 	case err != nil:
-		return err
+		return ignoreNotFound(err)
+	case !ownedBy(have, project.Name):
+		c.nameTaken(project, "ClusterRoleBinding", want.Name)
+		return nil
 	case reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef:
 		return nil
 	case have.RoleRef != want.RoleRef:
@@ -427,24 +430,16 @@ func (c *Controller) applyClusterRoleBinding(ctx context.Context, project *authv
 // edit RoleBindings; they may not take the project's rights away that way.
 func (c *Controller) applyRoleBinding(ctx context.Context, project *authv1.Project, want *rbacv1.RoleBinding) error {
 	client := c.kube.RbacV1().RoleBindings(want.Namespace)
-	have, err := c.roleBindings.RoleBindings(want.Namespace).Get(want.Name)
-	if apierrors.IsNotFound(err) {
-		// Not archon's, as far as the informer of labelled bindings knows:
-		// absent, or unlabelled by someone.
-		_, err = client.Create(ctx, want, metav1.CreateOptions{})
-		if !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		if have, err = client.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
-			return ignoreNotFound(err) // deleted since: the next sync creates it
-		}
-	} else if err != nil {
-		return err
-	}
-	if have.Labels[ManagedByProjectLabel] == project.Name && reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef {
+	have, created, err := createOrRead(ctx, want, c.roleBindings.RoleBindings(want.Namespace).Get, client.Create, client.Get)
+	switch {
+	case created:
+		return nil
+	case err != nil:
+		return ignoreNotFound(err)
+	case ownedBy(have, project.Name) && reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef:
 		return nil
 	}
-	if have.Labels[ManagedByProjectLabel] != project.Name || have.RoleRef != want.RoleRef {
+	if !ownedBy(have, project.Name) || have.RoleRef != want.RoleRef {
 		c.recorder.Eventf(project, corev1.EventTypeWarning, "RoleBindingRestored",
 			"RoleBinding %s/%s was changed or made by someone else (role %s, label %s=%q); archon made it the project's again",
 			want.Namespace, want.Name, have.RoleRef.Name, ManagedByProjectLabel, have.Labels[ManagedByProjectLabel])
