@@ -52,7 +52,7 @@ type Config struct {
 	// Registry is the container registry images.registry.alauda.io reads;
 	// nil leaves images and the registry token service out.
 	Registry *RegistryConfig
-	// Charts configures the chart catalogue.
+	// Charts configures the chart catalog.
 	Charts ChartsConfig
 	// ProtectedNamespaces never join a project, besides kube-*, default
 	// and archon's own.

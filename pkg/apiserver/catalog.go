@@ -47,7 +47,7 @@ import (
 )
 
 // ChartsConfig says where Local repositories keep their charts and how
-// remote repositories are synchronised.
+// remote repositories are synchronized.
 type ChartsConfig struct {
 	// StorageDir holds the packages of Local repositories.
 	StorageDir string
@@ -65,7 +65,7 @@ type ChartsConfig struct {
 // by helm; more get 429 and retry.
 const maxChartRequestsInFlight = 400
 
-// catalogParts are the chart catalogue: repositories in etcd, their charts
+// catalogParts are the chart catalog: repositories in etcd, their charts
 // in memory, Local repositories on disk and served to helm.
 type catalogParts struct {
 	repositories *chartrepostore.REST
@@ -76,7 +76,7 @@ type catalogParts struct {
 	// sync runs when archon extends a cluster; it reads secrets.
 	sync *chartreposync.Controller
 	// platformRegistry lists the repositories of the registry archon
-	// fronts from its catalogue, when it fronts one.
+	// fronts from its catalog, when it fronts one.
 	platformRegistry     string
 	platformRepositories chartrepo.OCIRepositories
 	platformImages       *containerregistry.Catalog
@@ -98,7 +98,7 @@ func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfi
 		return nil, err
 	}
 	parts := &catalogParts{repositories: repositories, status: status, local: chartrepo.NewLocal(store, chartrepo.NewCatalog()), egress: policy}
-	// helm's reads find the repository in the synchroniser's cache, and
+	// helm's reads find the repository in the synchronizer's cache, and
 	// in etcd when it is not there (yet).
 	getRepository := func(ctx context.Context, namespace, name string) (types.UID, app.ChartRepoType, error) {
 		if parts.sync != nil {
@@ -119,7 +119,7 @@ func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfi
 	return parts, nil
 }
 
-// resources are the catalogue's resources of app.alauda.io.
+// resources are the catalog's resources of app.alauda.io.
 func (p *catalogParts) resources() map[string]rest.Storage {
 	return map[string]rest.Storage{
 		"chartrepos":        p.repositories,
@@ -138,8 +138,8 @@ func (p *catalogParts) changed(repository types.NamespacedName) {
 }
 
 // listPlatformRepositories reads the platform registry's repositories
-// from archon's catalogue of it, so that an OCI repository there needs
-// no credentials allowing the registry's whole catalogue: the tags and
+// from archon's catalog of it, so that an OCI repository there needs
+// no credentials allowing the registry's whole catalog: the tags and
 // charts are still read with the repository's own.
 func (p *catalogParts) listPlatformRepositories(registry *registryParts) {
 	p.platformRegistry = registry.host
@@ -159,8 +159,8 @@ func (p *catalogParts) listPlatformRepositories(registry *registryParts) {
 	}
 }
 
-// addSync synchronises the repositories on every replica: each serves
-// charts from its own catalogue.
+// addSync synchronizes the repositories on every replica: each serves
+// charts from its own catalog.
 func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon archonclient.Interface, kube kubernetes.Interface,
 	informers archoninformers.SharedInformerFactory, resync time.Duration) error {
 	oci := chartrepo.NewOCIFetcher(func(registry string) chartrepo.OCIRepositories {
@@ -183,7 +183,7 @@ func (p *catalogParts) addSync(server *genericapiserver.GenericAPIServer, archon
 	})
 }
 
-// followPlatformRegistry tells the synchroniser of every change to the
+// followPlatformRegistry tells the synchronizer of every change to the
 // platform registry's repositories, so that a chart pushed there shows in
 // its OCI repositories at once rather than at the next resync.
 func (p *catalogParts) followPlatformRegistry(ctx context.Context) {

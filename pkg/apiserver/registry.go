@@ -161,7 +161,7 @@ const (
 	minNotificationsTokenBytes = 16
 )
 
-// install serves registry.alauda.io and keeps the catalogue current once
+// install serves registry.alauda.io and keeps the catalog current once
 // the server runs.
 func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error {
 	server.AddPostStartHookOrDie("image-catalog", func(hook genericapiserver.PostStartHookContext) error {

@@ -16,8 +16,8 @@ limitations under the License.
 
 // Package chartrepo holds Helm chart repositories for archon: the checks
 // an uploaded chart archive passes, the on-disk store of Local
-// repositories, the index helm reads, the synchronisation of remote
-// repositories, and the in-memory catalogue of every repository's charts.
+// repositories, the index helm reads, the synchronization of remote
+// repositories, and the in-memory catalog of every repository's charts.
 package chartrepo
 
 import (

@@ -37,7 +37,7 @@ const catalogHistory = 4096
 // Catalog holds the index of every chart repository archon knows and
 // serves it as Charts: a Chart per chart per repository. Local
 // repositories' indexes come from the Store, remote ones' from their last
-// good synchronisation.
+// good synchronization.
 type Catalog struct {
 	mu           sync.RWMutex
 	repositories map[types.NamespacedName]*repositoryIndex

@@ -45,7 +45,7 @@ type ChartVersion struct {
 	Digest  string    `json:"digest,omitempty"`
 }
 
-// remoteIndex is the part of a remote index.yaml the catalogue keeps. It
+// remoteIndex is the part of a remote index.yaml the catalog keeps. It
 // is decoded with YAML tags straight into these fields: going through JSON
 // as helm does costs several times the memory, and public indexes are tens
 // of megabytes.

@@ -23,9 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Local keeps the catalogue's view of Local repositories in step with the
+// Local keeps the catalog's view of Local repositories in step with the
 // store: loading a repository, uploading to it and deleting from it are
-// serialised, repository by repository, so that a load reading the disk
+// serialized, repository by repository, so that a load reading the disk
 // cannot pass over an upload.
 // Replicas sharing a store see each other's writes: a repository whose
 // revision changed since it was read is read again.
@@ -37,7 +37,7 @@ type Local struct {
 	removedMu sync.Mutex
 	removed   map[types.UID]bool
 	// read holds, by repository, the store's revision of it when the
-	// catalogue last took it in.
+	// catalog last took it in.
 	read sync.Map // types.NamespacedName -> readState
 }
 
@@ -60,7 +60,7 @@ func (l *Local) Store() *Store { return l.store }
 // Catalog is where the indexes are.
 func (l *Local) Catalog() *Catalog { return l.catalog }
 
-// Load makes sure the catalogue holds the repository's index as the store
+// Load makes sure the catalog holds the repository's index as the store
 // has it now, reading it when it is missing or its directory changed.
 func (l *Local) Load(repository types.NamespacedName, uid types.UID) error {
 	if l.current(repository, uid) {
@@ -70,7 +70,7 @@ func (l *Local) Load(repository types.NamespacedName, uid types.UID) error {
 	return l.load(repository, uid)
 }
 
-// current says whether the catalogue holds what the store holds.
+// current says whether the catalog holds what the store holds.
 func (l *Local) current(repository types.NamespacedName, uid types.UID) bool {
 	state, ok := l.read.Load(repository)
 	if !ok || state.(readState).uid != uid || !l.catalog.Has(repository, uid) {
@@ -136,7 +136,7 @@ func (l *Local) reload(repository types.NamespacedName, uid types.UID) error {
 }
 
 // wrote records the revision of a write of this replica, which the
-// catalogue has taken in already; the repository's lock is held.
+// catalog has taken in already; the repository's lock is held.
 func (l *Local) wrote(repository types.NamespacedName, uid types.UID) {
 	if revision, err := l.store.Revision(uid); err == nil {
 		l.read.Store(repository, readState{uid: uid, revision: revision})

@@ -49,8 +49,8 @@ const (
 	// a few kilobytes.
 	maxConfigBytes = 1 << 20
 	// maxOCIResponseBytes bounds each answer of a registry (tag lists,
-	// manifests, catalogue pages) and maxOCIFetchBytes all answers of one
-	// synchronisation.
+	// manifests, catalog pages) and maxOCIFetchBytes all answers of one
+	// synchronization.
 	maxOCIResponseBytes = 4 << 20
 	maxOCIFetchBytes    = 64 << 20
 	// maxOCIRepositories and maxOCITags bound the charts and versions of
@@ -62,7 +62,7 @@ const (
 // OCIRepositories lists the repositories of registry under path/.
 type OCIRepositories func(ctx context.Context, registry, path string, options ...remote.Option) ([]string, error)
 
-// RegistryCatalog lists repositories with the registry's catalogue API,
+// RegistryCatalog lists repositories with the registry's catalog API,
 // which the repository's credentials must be allowed to read.
 func RegistryCatalog(ctx context.Context, registry, path string, options ...remote.Option) ([]string, error) {
 	reg, err := name.NewRegistry(registry)
@@ -121,7 +121,7 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 		auth = &authn.Basic{Username: credentials.Username, Password: credentials.Password}
 	}
 	// A registry chosen by a user answers within bounds: each response,
-	// and all of one synchronisation's together.
+	// and all of one synchronization's together.
 	transport := egress.LimitResponses(client.Transport, maxOCIResponseBytes, maxOCIFetchBytes)
 	options := []remote.Option{remote.WithContext(ctx), remote.WithTransport(transport), remote.WithAuth(auth)}
 
@@ -144,7 +144,7 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 		if refusedOrGone(err) {
 			// Not readable with these credentials (or deleted since the
 			// list): left out, and not named, since the list may come from
-			// archon's catalogue rather than from the credentials.
+			// archon's catalog rather than from the credentials.
 			refused++
 			continue
 		}
@@ -157,7 +157,7 @@ func (f *OCIFetcher) Fetch(ctx context.Context, url string, credentials Credenti
 		}
 	}
 	if candidates > 0 && refused == candidates {
-		// Not how many: the list may come from archon's catalogue, which
+		// Not how many: the list may come from archon's catalog, which
 		// the credentials may not read.
 		return nil, fmt.Errorf("the repository's credentials may read no chart under %s", path)
 	}

@@ -42,7 +42,7 @@ const PathPrefix = "/chartrepos/"
 type RepositoryGetter func(ctx context.Context, namespace, name string) (types.UID, app.ChartRepoType, error)
 
 // Server serves Local repositories to helm: every request is
-// authenticated with the caller's Kubernetes credentials and authorised
+// authenticated with the caller's Kubernetes credentials and authorized
 // as get on the ChartRepo.
 type Server struct {
 	authenticator authenticator.Request

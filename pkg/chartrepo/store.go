@@ -53,7 +53,7 @@ var ErrVersionNotFound = errors.New("the repository does not hold this chart ver
 type Store struct {
 	dir    string
 	limits Limits
-	// locks serialise the writes to each repository, so that two uploads
+	// locks serialize the writes to each repository, so that two uploads
 	// of one version do not both find it absent.
 	locks keyedMutex[types.UID]
 	// read caches what each package file holds, so that reading a

@@ -108,7 +108,7 @@ func (c *Catalog) Run(ctx context.Context, workers int) {
 	go c.tagQueue.Run(ctx, workers)
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := c.resyncAll(ctx); err != nil {
-			klog.ErrorS(err, "Reading the container registry's catalogue failed; trying again")
+			klog.ErrorS(err, "Reading the container registry's catalog failed; trying again")
 			return
 		}
 		c.syncedOnce.Do(func() { close(c.synced) })
@@ -149,7 +149,7 @@ func (c *Catalog) applyPushedTag(ctx context.Context, key string) error {
 	}
 	described, err := c.client.Describe(ctx, repository, tag)
 	if errors.Is(err, errNotFound) {
-		// Not written yet, or never pushed: deletions reach the catalogue
+		// Not written yet, or never pushed: deletions reach the catalog
 		// through full reads of the repository.
 		return nil
 	}
@@ -191,7 +191,7 @@ func (c *Catalog) resyncAll(ctx context.Context) error {
 			if IsUnavailable(err) {
 				return err
 			}
-			// One repository the catalogue cannot read must not keep the
+			// One repository the catalog cannot read must not keep the
 			// others out of it.
 			klog.ErrorS(err, "Reading a repository of the container registry failed; leaving it out", "repository", repository)
 		}
@@ -229,7 +229,7 @@ func (c *Catalog) refresh(ctx context.Context, repository string) (*registry.Ima
 		}
 		c.mu.Lock()
 		// A tag set from a notification while this read ran may be missing
-		// from it: read again, and past a few attempts leave the catalogue
+		// from it: read again, and past a few attempts leave the catalog
 		// as the tag reads made it and try again in a moment.
 		if c.tagWrites[repository] != writes {
 			current := c.images[repository]
@@ -322,7 +322,7 @@ func earliestCreated(image *registry.Image) metav1.Time {
 }
 
 // Available says whether the registry answers now: lists and watches are
-// served from memory, and must not pass off a stale catalogue while the
+// served from memory, and must not pass off a stale catalog while the
 // registry is down. A ping costs one small request.
 func (c *Catalog) Available(ctx context.Context) error { return c.client.Ping(ctx) }
 
@@ -334,7 +334,7 @@ func (c *Catalog) WaitForSync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(syncWait):
-		return &UnavailableError{Registry: c.client.Host(), Err: errors.New("its catalogue has not been read yet")}
+		return &UnavailableError{Registry: c.client.Host(), Err: errors.New("its catalog has not been read yet")}
 	}
 }
 

@@ -214,7 +214,7 @@ func TestWatchesFromAnotherProcessAreToldToListAgain(t *testing.T) {
 	for _, rv := range []uint64{revision + 1000, 5} {
 		_, err := catalog.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: fmt.Sprint(rv)}, everything)
 		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
-			t.Errorf("watch from %d (catalogue at %d): %v, want 410", rv, revision, err)
+			t.Errorf("watch from %d (catalog at %d): %v, want 410", rv, revision, err)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (c *Client) Catalog(ctx context.Context) ([]string, error) {
 		next := nextPage(resp.Header.Get("Link"))
 		resp.Body.Close()
 		if err != nil {
-			return nil, &UnavailableError{Registry: c.base.Host, Err: fmt.Errorf("reading the catalogue: %w", err)}
+			return nil, &UnavailableError{Registry: c.base.Host, Err: fmt.Errorf("reading the catalog: %w", err)}
 		}
 		all = append(all, page.Repositories...)
 		path = next

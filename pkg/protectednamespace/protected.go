@@ -16,7 +16,7 @@ limitations under the License.
 
 // Package protectednamespace says which namespaces never join a project:
 // the cluster's own (kube-*, default), archon's, those an operator lists
-// and those labelled auth.alauda.io/protected=true. Whoever may manage a
+// and those labeled auth.alauda.io/protected=true. Whoever may manage a
 // project gets rights in its namespaces, so a protected namespace in a
 // project would hand its secrets, and the identities that live there, to
 // the project's administrators.

@@ -119,7 +119,7 @@ func BenchmarkCatalog(b *testing.B) {
 }
 
 // indexServing times helm's read of the index from archon (basic
-// authentication with a token, authorised as get chartrepos) and of the
+// authentication with a token, authorized as get chartrepos) and of the
 // same bytes from a static file server over TLS, with the client helm
 // makes for a repository with a CA file: HTTP/1.1, no compression.
 // With http2, both are read over HTTP/2 instead.

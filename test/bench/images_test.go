@@ -233,7 +233,7 @@ func tokenIssuance(b *testing.B, plane *localplane.Plane, token string) (cold, c
 }
 
 // imageLists fills a namespace with repositories and tags through the
-// token service, waits until archon's catalogue holds them, and times
+// token service, waits until archon's catalog holds them, and times
 // listing them through kube-apiserver: the API call, and kubectl as a user
 // runs it.
 func imageLists(ctx context.Context, b *testing.B, plane *localplane.Plane, kube kubernetes.Interface, binDir string) (api, kubectl timings) {
@@ -275,7 +275,7 @@ func imageLists(ctx context.Context, b *testing.B, plane *localplane.Plane, kube
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("the catalogue did not reach %d repositories of %d tags: %v", listRepositories, listTags, err)
+			b.Fatalf("the catalog did not reach %d repositories of %d tags: %v", listRepositories, listTags, err)
 		}
 		time.Sleep(time.Second)
 	}

@@ -60,7 +60,7 @@ const (
 // BenchmarkTenancy loads a platform of 5,000 projects, 20,000 namespaces
 // and about 70,000 RoleBindings (20,000 of them image pullers') and
 // measures what members feel: listing their 50
-// projects against listing 50 labelled CRD objects, how fast a membership
+// projects against listing 50 labeled CRD objects, how fast a membership
 // change shows in a list and in an open watch, archon's memory, and the
 // latency of importing a namespace with 5 ResourceQuotas.
 func BenchmarkTenancy(b *testing.B) {
@@ -151,7 +151,7 @@ func BenchmarkTenancy(b *testing.B) {
 		loadTime.Round(time.Second), settle.Round(time.Second))
 	fmt.Fprintln(w, "measure\tp50\tp99\ttarget\t")
 	fmt.Fprintf(w, "list projects as a member of %d (aggregated)\t%s\t%s\t\t\n", memberOf, memberList.p(50), memberList.p(99))
-	fmt.Fprintf(w, "list %d labelled CRD objects of %d\t%s\t%s\t\t\n", memberOf, tenancyProjects, crdList.p(50), crdList.p(99))
+	fmt.Fprintf(w, "list %d labeled CRD objects of %d\t%s\t%s\t\t\n", memberOf, tenancyProjects, crdList.p(50), crdList.p(99))
 	fmt.Fprintf(w, "ratio member list / CRD list\t%.2f\t\t<= 2 at p50\t\n", float64(memberList.p(50))/float64(crdList.p(50)))
 	fmt.Fprintf(w, "membership change -> open watch\t%s\t%s\tp99 <= 1s\t\n", toWatch.p(50), toWatch.p(99))
 	fmt.Fprintf(w, "membership change -> list\t%s\t%s\tp99 <= 1s\t\n", toList.p(50), toList.p(99))

@@ -255,7 +255,7 @@ spec:
 `, repositoryServer.URL), "apply", "-f", "-")
 
 	archon := archonClient(t, adminConfig(t))
-	eventually(t, "the repository synchronises", func() error {
+	eventually(t, "the repository synchronizes", func() error {
 		repo, err := archon.AppV1beta1().ChartRepos(ns).Get(ctx, "stable", metav1.GetOptions{})
 		if err == nil && (repo.Status.Phase != appv1beta1.ChartRepoSynced || repo.Status.Charts != 2 || repo.Status.LastSyncTime == nil) {
 			err = fmt.Errorf("status %+v", repo.Status)
@@ -308,7 +308,7 @@ func TestOCIRepositoryInThePlatformRegistry(t *testing.T) {
 	}
 	ctx := testContext(t)
 	archon := archonClient(t, adminConfig(t))
-	eventually(t, "archon's catalogue of the registry holds the chart's repository", func() error {
+	eventually(t, "archon's catalog of the registry holds the chart's repository", func() error {
 		_, err := archon.RegistryV1().Images(ns).Get(ctx, "charts~web", metav1.GetOptions{})
 		return err
 	})
@@ -332,7 +332,7 @@ spec:
   url: oci://%s/charts-c/charts
   secret: {name: registry-pull}
 `, plane.RegistryHost), "apply", "-f", "-")
-	eventually(t, "the OCI repository synchronises", func() error {
+	eventually(t, "the OCI repository synchronizes", func() error {
 		repo, err := archon.AppV1beta1().ChartRepos(ns).Get(ctx, "platform", metav1.GetOptions{})
 		if err == nil && (repo.Status.Phase != appv1beta1.ChartRepoSynced || repo.Status.Charts != 1) {
 			err = fmt.Errorf("status %+v", repo.Status)

@@ -59,7 +59,7 @@ func sameResources(a, b corev1.ResourceList) bool {
 	return true
 }
 
-// legacyNamespace makes an unlabelled namespace with quotas and limit ranges.
+// legacyNamespace makes an unlabeled namespace with quotas and limit ranges.
 func legacyNamespace(ctx context.Context, t *testing.T, name string, quotas map[string]corev1.ResourceList, limitRanges ...string) {
 	t.Helper()
 	kube := kubeClient(t)

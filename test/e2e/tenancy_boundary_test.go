@@ -170,9 +170,9 @@ func TestOnlyProjectUpdatersPutNamespacesIntoProjects(t *testing.T) {
 		_, err := client.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		return err
 	}
-	expectRefusal(t, "an editor of namespaces labelling one into a project she may not update",
+	expectRefusal(t, "an editor of namespaces labeling one into a project she may not update",
 		label(editor, "walled-door", "walled"), "needs permission to update the project")
-	expectRefusal(t, "labelling a protected namespace into a project", label(kubeClient(t), "kube-node-lease", "walled"), "protected")
+	expectRefusal(t, "labeling a protected namespace into a project", label(kubeClient(t), "kube-node-lease", "walled"), "protected")
 
 	// The status subresource keeps label changes: it may not change the
 	// project label at all.
@@ -182,7 +182,7 @@ func TestOnlyProjectUpdatersPutNamespacesIntoProjects(t *testing.T) {
 	}
 	door.Labels[authv1.NamespaceProjectLabel] = "walled"
 	_, err = editor.CoreV1().Namespaces().UpdateStatus(ctx, door, metav1.UpdateOptions{})
-	expectRefusal(t, "labelling a namespace into a project through its status", err, "cpaas.io/project", "status subresource")
+	expectRefusal(t, "labeling a namespace into a project through its status", err, "cpaas.io/project", "status subresource")
 
 	// The project's admin may, once she may also edit the namespace, and
 	// as long as its quotas fit what the project has left.

@@ -211,7 +211,7 @@ func TestProjectRBACIsRestoredAndRemovedFirst(t *testing.T) {
 	if _, err := bindings.Patch(ctx, "acp:project-admin", types.MergePatchType, []byte(edit), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	restored("the binding restored after it was unlabelled and given to another")
+	restored("the binding restored after it was unlabeled and given to another")
 	eventually(t, "an Event on the project says what was in the way", func() error {
 		events, err := kube.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=kept,involvedObject.kind=Project"})
 		if err != nil {

@@ -73,7 +73,7 @@ type Options struct {
 	ClusterName string
 	// Registry configures the container registry archon fronts.
 	Registry apiserver.RegistryConfig
-	// Charts configures the chart catalogue.
+	// Charts configures the chart catalog.
 	Charts apiserver.ChartsConfig
 	// ProtectedNamespaces never join a project, besides kube-*, default
 	// and archon-system.
@@ -99,7 +99,7 @@ func NewOptions() *Options {
 		},
 	}
 	// Nothing is served without credentials: kube-apiserver calls the
-	// admission webhooks with a client certificate, authorised like any
+	// admission webhooks with a client certificate, authorized like any
 	// other caller (nonResourceURLs /admission/*), and the registry's
 	// notifications carry their own secret around these filters.
 	// Self-signed serving certificates, made when none are given, live next
@@ -108,7 +108,7 @@ func NewOptions() *Options {
 	o.Recommended.Etcd.StorageConfig.EncodeVersioner = storageVersions
 	// Without a kubeconfig and outside a cluster archon runs standalone:
 	// only client certificates authenticate and only system:masters is
-	// authorised. With one, authentication and authorisation are delegated
+	// authorized. With one, authentication and authorization are delegated
 	// to kube-apiserver.
 	o.Recommended.Authentication.RemoteKubeConfigFileOptional = true
 	o.Recommended.Authorization.RemoteKubeConfigFileOptional = true
@@ -147,7 +147,7 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 	flags.StringSliceVar(&o.Charts.AllowedAddresses, "chart-repo-allowed-addresses", o.Charts.AllowedAddresses,
 		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private or cluster address is refused.")
 	flags.StringSliceVar(&o.ProtectedNamespaces, "protected-namespaces", o.ProtectedNamespaces,
-		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labelled auth.alauda.io/protected=true.")
+		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labeled auth.alauda.io/protected=true.")
 }
 
 // NewCommand returns the archon-apiserver command.

@@ -29,7 +29,7 @@ import (
 	"github.com/acp-archon/archon/pkg/quota"
 )
 
-// namespaceRules are the checks of a namespace labelled with a project.
+// namespaceRules are the checks of a namespace labeled with a project.
 // project is nil when the named project does not exist; old is nil on
 // create.
 func namespaceRules(namespace, old *corev1.Namespace, project *authv1.Project, cluster string) []string {

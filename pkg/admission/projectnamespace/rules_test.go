@@ -40,7 +40,7 @@ func testProject() *authv1.Project {
 	}
 }
 
-func labelled(name, project string) *corev1.Namespace {
+func labeled(name, project string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{authv1.NamespaceProjectLabel: project}}}
 }
 
@@ -53,14 +53,14 @@ func TestNamespaceRules(t *testing.T) {
 		cluster   string
 		want      []string // substrings, one per expected problem
 	}{
-		{name: "created with the prefix in a listed cluster", namespace: labelled("shop-dev", "shop"), project: testProject(), cluster: "global"},
-		{name: "prefix alone is not enough", namespace: labelled("shop", "shop"), project: testProject(), cluster: "global", want: []string{"must be named shop-<name>"}},
-		{name: "another project's prefix", namespace: labelled("shopping-dev", "shop"), project: testProject(), cluster: "global", want: []string{"must be named shop-<name>"}},
-		{name: "cluster not in the project", namespace: labelled("shop-dev", "shop"), project: testProject(), cluster: "moon", want: []string{"does not include cluster moon (its clusters: global, edge)"}},
-		{name: "both wrong", namespace: labelled("dev", "shop"), project: testProject(), cluster: "moon", want: []string{"must be named", "does not include cluster"}},
-		{name: "missing project", namespace: labelled("ghost-dev", "ghost"), cluster: "global", want: []string{"cpaas.io/project=ghost names a project that does not exist"}},
-		{name: "labelled later without the prefix (import)", namespace: labelled("legacy", "shop"), old: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}, project: testProject(), cluster: "global"},
-		{name: "moved in one step", namespace: labelled("shop-dev", "shop"), old: labelled("shop-dev", "other"), project: testProject(), cluster: "global", want: []string{"belongs to project other: release it first"}},
+		{name: "created with the prefix in a listed cluster", namespace: labeled("shop-dev", "shop"), project: testProject(), cluster: "global"},
+		{name: "prefix alone is not enough", namespace: labeled("shop", "shop"), project: testProject(), cluster: "global", want: []string{"must be named shop-<name>"}},
+		{name: "another project's prefix", namespace: labeled("shopping-dev", "shop"), project: testProject(), cluster: "global", want: []string{"must be named shop-<name>"}},
+		{name: "cluster not in the project", namespace: labeled("shop-dev", "shop"), project: testProject(), cluster: "moon", want: []string{"does not include cluster moon (its clusters: global, edge)"}},
+		{name: "both wrong", namespace: labeled("dev", "shop"), project: testProject(), cluster: "moon", want: []string{"must be named", "does not include cluster"}},
+		{name: "missing project", namespace: labeled("ghost-dev", "ghost"), cluster: "global", want: []string{"cpaas.io/project=ghost names a project that does not exist"}},
+		{name: "labeled later without the prefix (import)", namespace: labeled("legacy", "shop"), old: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}, project: testProject(), cluster: "global"},
+		{name: "moved in one step", namespace: labeled("shop-dev", "shop"), old: labeled("shop-dev", "other"), project: testProject(), cluster: "global", want: []string{"belongs to project other: release it first"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			problems := namespaceRules(tc.namespace, tc.old, tc.project, tc.cluster)

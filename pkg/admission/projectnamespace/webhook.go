@@ -80,7 +80,7 @@ func New(cluster string, projects authclient.ProjectInterface, kube kubernetes.I
 	return wh, wh.writes.Watch(quotaInformer)
 }
 
-// ServeNamespaces reviews namespaces labelled with a project.
+// ServeNamespaces reviews namespaces labeled with a project.
 func (wh *Webhook) ServeNamespaces(w http.ResponseWriter, r *http.Request) {
 	wh.serve(w, r, wh.reviewNamespace)
 }
@@ -169,7 +169,7 @@ func (wh *Webhook) reviewNamespace(ctx context.Context, request *admissionv1.Adm
 }
 
 // reviewJoin reviews a namespace joining project name (created with its
-// label, or labelled), through any of the namespace's resources: whoever
+// label, or labeled), through any of the namespace's resources: whoever
 // does it hands the project's administrators the namespace, and the
 // namespace draws on the project's quota from then on.
 func (wh *Webhook) reviewJoin(ctx context.Context, request *admissionv1.AdmissionRequest, namespace, old *corev1.Namespace,

@@ -35,7 +35,7 @@ const (
 	ChartRepoTypeLocal ChartRepoType = "Local"
 )
 
-// ChartRepoPhase is where a repository's synchronisation stands.
+// ChartRepoPhase is where a repository's synchronization stands.
 type ChartRepoPhase string
 
 const (
@@ -69,7 +69,7 @@ type SecretReference struct {
 	Namespace string
 }
 
-// ChartRepoStatus is the outcome of the latest synchronisation.
+// ChartRepoStatus is the outcome of the latest synchronization.
 type ChartRepoStatus struct {
 	Phase        ChartRepoPhase
 	Reason       string

@@ -169,7 +169,7 @@ const (
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // NamespaceMember grants a member of the namespace's project a role in the
-// namespace. It is served from a labelled RoleBinding.
+// namespace. It is served from a labeled RoleBinding.
 type NamespaceMember struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta

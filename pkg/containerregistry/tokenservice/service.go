@@ -43,7 +43,7 @@ const Path = "/registry/token"
 
 // MaxScopes bounds the scopes of one token request. Registry clients ask
 // for one or two (a push from another repository: pull there, push here);
-// each scope costs up to three authorisation checks.
+// each scope costs up to three authorization checks.
 const MaxScopes = 8
 
 // maxActions bounds the actions of one scope; there are three.
@@ -88,7 +88,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Scopes are read and bounded before anything is asked of
-	// kube-apiserver: each costs authorisation checks.
+	// kube-apiserver: each costs authorization checks.
 	var requested []containerregistry.Access
 	for _, param := range r.URL.Query()["scope"] {
 		for _, scope := range strings.Fields(param) {
@@ -159,7 +159,7 @@ func (s *Service) authorize(ctx context.Context, caller user.Info, access contai
 		if access.Name == "catalog" && s.allows(ctx, caller, "list", "", "") {
 			allowed.Actions = []string{"*"}
 		} else {
-			deny(strings.Join(access.Actions, ","), "listing the catalogue needs list images in every namespace")
+			deny(strings.Join(access.Actions, ","), "listing the catalog needs list images in every namespace")
 		}
 		return allowed
 	}

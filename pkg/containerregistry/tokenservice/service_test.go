@@ -147,7 +147,7 @@ func TestGrantsFollowRBAC(t *testing.T) {
 		{"a puller pulls only", "puller", []string{"repository:team-a/app:pull,push,delete"}, "repository:team-a/app:pull"},
 		{"another namespace grants nothing", "pusher", []string{"repository:team-b/app:pull,push"}, ""},
 		{"several scopes in one parameter", "pusher", []string{"repository:team-a/app:pull repository:team-b/x:pull"}, "repository:team-a/app:pull"},
-		{"the catalogue needs cluster-wide list", "pusher", []string{"registry:catalog:*"}, ""},
+		{"the catalog needs cluster-wide list", "pusher", []string{"registry:catalog:*"}, ""},
 		{"which admins have", "admin", []string{"registry:catalog:*"}, "registry:catalog:*"},
 		{"a repository outside any namespace", "pusher", []string{"repository:app:pull"}, ""},
 		{"unknown resource types", "pusher", []string{"blob:team-a/app:pull"}, ""},
@@ -184,7 +184,7 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// A request for many scopes is refused before any authorisation: each
+// A request for many scopes is refused before any authorization: each
 // scope would cost checks against kube-apiserver.
 func TestScopesAreBounded(t *testing.T) {
 	s := newService(t)
@@ -214,6 +214,6 @@ func TestScopesAreBounded(t *testing.T) {
 		t.Errorf("five actions: %d, want 400", code)
 	}
 	if checks != 0 {
-		t.Errorf("refused requests cost %d authorisation checks, want none", checks)
+		t.Errorf("refused requests cost %d authorization checks, want none", checks)
 	}
 }

@@ -14,11 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package chartreposync keeps the chart catalogue current: it loads Local
+// Package chartreposync keeps the chart catalog current: it loads Local
 // repositories from the chart store, reads the index of Chart and OCI
 // repositories when they change and periodically, and writes each
 // repository's status. It runs on every replica, since every replica
-// serves charts from its own catalogue.
+// serves charts from its own catalog.
 package chartreposync
 
 import (
@@ -45,11 +45,11 @@ import (
 	applisters "github.com/acp-archon/archon/pkg/generated/listers/app/v1beta1"
 )
 
-// ResyncAnnotation asks for a repository to be synchronised now: any
+// ResyncAnnotation asks for a repository to be synchronized now: any
 // new value does.
 const ResyncAnnotation = "app.alauda.io/resync"
 
-// Controller synchronises chart repositories into the catalogue.
+// Controller synchronizes chart repositories into the catalog.
 type Controller struct {
 	archon  archonclient.Interface
 	kube    kubernetes.Interface
@@ -140,7 +140,7 @@ func (c *Controller) Repository(namespace, name string) (types.UID, appv1beta1.C
 // repository created and written to by another for one it missed.
 const orphanGrace = 10 * time.Minute
 
-// Run synchronises repositories with workers until ctx is done.
+// Run synchronizes repositories with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), c.synced) {
@@ -282,7 +282,7 @@ func (c *Controller) RegistryChanged(registry, repository string) {
 	}
 }
 
-// fetchIndex reads a remote repository's index into the catalogue; a
+// fetchIndex reads a remote repository's index into the catalog; a
 // failure keeps the last good index and says why in the status.
 func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, repo *appv1beta1.ChartRepo, status *appv1beta1.ChartRepoStatus) {
 	c.markFetched(id, repo)
@@ -293,7 +293,7 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 		index, err = c.readers[repo.Spec.Type](ctx, repo.Spec.URL, credentials)
 	}
 	if err != nil {
-		klog.InfoS("Synchronising a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
+		klog.InfoS("Synchronizing a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
 		status.Phase, status.Reason = appv1beta1.ChartRepoFailed, err.Error()
 		return
 	}

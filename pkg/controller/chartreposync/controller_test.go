@@ -161,7 +161,7 @@ func TestChartRepositoryKeepsItsLastGoodIndexWhenASyncFails(t *testing.T) {
 		t.Errorf("a failed sync: %+v", status)
 	}
 	if charts, ok := h.catalog.Charts(types.NamespacedName{Namespace: "team", Name: "stable"}); !ok || charts != 2 {
-		t.Errorf("the catalogue after a failed sync holds %d charts", charts)
+		t.Errorf("the catalog after a failed sync holds %d charts", charts)
 	}
 }
 

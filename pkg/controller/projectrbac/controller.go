@@ -181,7 +181,7 @@ type desiredObjects struct {
 	roleBindings map[string]*rbacv1.RoleBinding
 }
 
-// sync makes the RBAC objects labelled with the project exactly the
+// sync makes the RBAC objects labeled with the project exactly the
 // desired ones: none when the project is gone or being deleted, in which
 // case it then lets the deletion finish.
 func (c *Controller) sync(ctx context.Context, name string) error {
@@ -269,7 +269,7 @@ func (c *Controller) apply(ctx context.Context, project *authv1.Project, want de
 	return nil
 }
 
-// prune deletes the objects labelled with the project that want does not
+// prune deletes the objects labeled with the project that want does not
 // hold.
 func (c *Controller) prune(ctx context.Context, project string, want desiredObjects) error {
 	bindings, err := keyqueue.ByLabel[*rbacv1.RoleBinding](c.roleBindingInformer, ManagedByProjectLabel, project)

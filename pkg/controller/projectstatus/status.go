@@ -29,7 +29,7 @@ import (
 )
 
 // desiredStatus is project's status with this cluster's part recomputed
-// from the namespaces labelled with the project and their quotas (used is
+// from the namespaces labeled with the project and their quotas (used is
 // the sum of each namespace's effective quota); the
 // entries of other clusters are kept as their archons wrote them.
 func desiredStatus(project *authv1.Project, cluster string, namespaces []*corev1.Namespace, quotas []*corev1.ResourceQuota) authv1.ProjectStatus {

@@ -456,7 +456,7 @@ func schema_pkg_apis_app_v1beta1_ChartRepo(ref common.ReferenceCallback) common.
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Status is the outcome of the latest synchronisation.",
+							Description: "Status is the outcome of the latest synchronization.",
 							Default:     map[string]interface{}{},
 							Ref:         ref(v1beta1.ChartRepoStatus{}.OpenAPIModelName()),
 						},
@@ -588,12 +588,12 @@ func schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref common.ReferenceCallback) c
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ChartRepoStatus is the outcome of a repository's latest synchronisation.",
+				Description: "ChartRepoStatus is the outcome of a repository's latest synchronization.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"phase": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Phase is Pending until the first synchronisation, then Synced or Failed.\n\nPossible enum values:\n - `\"Failed\"`\n - `\"Pending\"`\n - `\"Synced\"`",
+							Description: "Phase is Pending until the first synchronization, then Synced or Failed.\n\nPossible enum values:\n - `\"Failed\"`\n - `\"Pending\"`\n - `\"Synced\"`",
 							Type:        []string{"string"},
 							Format:      "",
 							Enum:        []interface{}{"Failed", "Pending", "Synced"},
@@ -601,14 +601,14 @@ func schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref common.ReferenceCallback) c
 					},
 					"reason": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Reason says why the latest synchronisation failed.",
+							Description: "Reason says why the latest synchronization failed.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
 					},
 					"lastSyncTime": {
 						SchemaProps: spec.SchemaProps{
-							Description: "LastSyncTime is when the repository last synchronised successfully.",
+							Description: "LastSyncTime is when the repository last synchronized successfully.",
 							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
 						},
 					},
@@ -820,7 +820,7 @@ func schema_pkg_apis_auth_v1_NamespaceImport(ref common.ReferenceCallback) commo
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "NamespaceImport is the record of bringing an existing namespace into a project. Creating one performs the import and returns its outcome in the status: the namespace's ResourceQuotas merged into one named default (per-key minimum), its single LimitRange copied to default, and the namespace labelled cpaas.io/project. A failed import changes nothing. Records cannot be updated.",
+				Description: "NamespaceImport is the record of bringing an existing namespace into a project. Creating one performs the import and returns its outcome in the status: the namespace's ResourceQuotas merged into one named default (per-key minimum), its single LimitRange copied to default, and the namespace labeled cpaas.io/project. A failed import changes nothing. Records cannot be updated.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {
@@ -1043,7 +1043,7 @@ func schema_pkg_apis_auth_v1_NamespaceMember(ref common.ReferenceCallback) commo
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "NamespaceMember grants a member of the namespace's project a role in the namespace. Archon stores it as a RoleBinding labelled auth.alauda.io/namespace-member, created with the caller's own permissions, so nobody grants more than they hold. Only members of the namespace's project can be added.",
+				Description: "NamespaceMember grants a member of the namespace's project a role in the namespace. Archon stores it as a RoleBinding labeled auth.alauda.io/namespace-member, created with the caller's own permissions, so nobody grants more than they hold. Only members of the namespace's project can be added.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {

@@ -28,7 +28,7 @@ import (
 
 // Allowed asks authz whether the request's user may do what attrs
 // describe (attrs.User is set from the request). It fails closed: a
-// request without a user, and an authoriser that cannot decide, are
+// request without a user, and an authorizer that cannot decide, are
 // refusals. reason says why when the answer is no; it may be empty.
 func Allowed(ctx context.Context, authz authorizer.Authorizer, attrs authorizer.AttributesRecord) (allowed bool, reason string) {
 	u, ok := genericapirequest.UserFrom(ctx)
@@ -47,8 +47,8 @@ func UserAllowed(ctx context.Context, authz authorizer.Authorizer, u user.Info, 
 	attrs.User = u
 	decision, reason, err := authz.Authorize(ctx, attrs)
 	if err != nil {
-		klog.ErrorS(err, "Authorising a request failed; refusing it", "user", u.GetName(), "verb", attrs.Verb, "resource", attrs.Resource, "name", attrs.Name)
-		return false, fmt.Sprintf("the authoriser could not decide (%v); try again", err)
+		klog.ErrorS(err, "Authorizing a request failed; refusing it", "user", u.GetName(), "verb", attrs.Verb, "resource", attrs.Resource, "name", attrs.Name)
+		return false, fmt.Sprintf("the authorizer could not decide (%v); try again", err)
 	}
 	return decision == authorizer.DecisionAllow, reason
 }

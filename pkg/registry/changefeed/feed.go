@@ -124,7 +124,7 @@ func (f *Feed[T]) Advance(rv uint64) {
 	}
 }
 
-// WatchOptions are the parts of a watch request the feed honours.
+// WatchOptions are the parts of a watch request the feed honors.
 type WatchOptions struct {
 	ResourceVersion   string
 	SendInitialEvents bool

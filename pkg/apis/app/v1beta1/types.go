@@ -35,7 +35,7 @@ const (
 	ChartRepoTypeLocal ChartRepoType = "Local"
 )
 
-// ChartRepoPhase is where a repository's synchronisation stands: Pending,
+// ChartRepoPhase is where a repository's synchronization stands: Pending,
 // Synced or Failed.
 // +enum
 type ChartRepoPhase string
@@ -58,7 +58,7 @@ type ChartRepo struct {
 
 	// Spec says where the charts are.
 	Spec ChartRepoSpec `json:"spec"`
-	// Status is the outcome of the latest synchronisation.
+	// Status is the outcome of the latest synchronization.
 	// +optional
 	Status ChartRepoStatus `json:"status,omitempty"`
 }
@@ -87,15 +87,15 @@ type SecretReference struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// ChartRepoStatus is the outcome of a repository's latest synchronisation.
+// ChartRepoStatus is the outcome of a repository's latest synchronization.
 type ChartRepoStatus struct {
-	// Phase is Pending until the first synchronisation, then Synced or Failed.
+	// Phase is Pending until the first synchronization, then Synced or Failed.
 	// +optional
 	Phase ChartRepoPhase `json:"phase,omitempty"`
-	// Reason says why the latest synchronisation failed.
+	// Reason says why the latest synchronization failed.
 	// +optional
 	Reason string `json:"reason,omitempty"`
-	// LastSyncTime is when the repository last synchronised successfully.
+	// LastSyncTime is when the repository last synchronized successfully.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 	// Charts is the number of charts the repository holds.

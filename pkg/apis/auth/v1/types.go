@@ -199,7 +199,7 @@ type ProjectList struct {
 // project. Creating one performs the import and returns its outcome in the
 // status: the namespace's ResourceQuotas merged into one named default
 // (per-key minimum), its single LimitRange copied to default, and the
-// namespace labelled cpaas.io/project. A failed import changes nothing.
+// namespace labeled cpaas.io/project. A failed import changes nothing.
 // Records cannot be updated.
 type NamespaceImport struct {
 	metav1.TypeMeta `json:",inline"`
@@ -298,7 +298,7 @@ const (
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // NamespaceMember grants a member of the namespace's project a role in the
-// namespace. Archon stores it as a RoleBinding labelled
+// namespace. Archon stores it as a RoleBinding labeled
 // auth.alauda.io/namespace-member, created with the caller's own
 // permissions, so nobody grants more than they hold. Only members of the
 // namespace's project can be added.

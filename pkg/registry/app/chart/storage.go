@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package chart serves charts.app.alauda.io: a read-only view of the
-// charts of every repository in the catalogue, named <chart>.<repository>.
+// charts of every repository in the catalog, named <chart>.<repository>.
 package chart
 
 import (
@@ -36,7 +36,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
-// REST serves Charts from the catalogue.
+// REST serves Charts from the catalog.
 type REST struct {
 	catalog *chartrepo.Catalog
 	tableConvertor
@@ -83,8 +83,8 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 	return list, nil
 }
 
-// Watch streams the changes of the catalogue: uploads, deletions and
-// synchronisations.
+// Watch streams the changes of the catalog: uploads, deletions and
+// synchronizations.
 func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
 	visible, err := changefeed.Filter[*app.Chart](ctx, options, "charts")
 	if err != nil {

@@ -190,7 +190,7 @@ func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte,
 	if chart := r.local.Catalog().Get(key); chart != nil {
 		return chart, nil
 	}
-	return nil, apierrors.NewInternalError(errors.New("the uploaded chart is not in the catalogue"))
+	return nil, apierrors.NewInternalError(errors.New("the uploaded chart is not in the catalog"))
 }
 
 func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid types.UID) (runtime.Object, error) {

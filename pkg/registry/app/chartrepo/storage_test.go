@@ -87,9 +87,9 @@ func TestChartReposNameOnlySecretsTheirAuthorMayRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relabelled := obj.(*app.ChartRepo).DeepCopy()
-	relabelled.Labels = map[string]string{"team": "a"}
-	updated, _, err := repos.Update(stranger, "readable", rest.DefaultUpdatedObjectInfo(relabelled), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	relabeled := obj.(*app.ChartRepo).DeepCopy()
+	relabeled.Labels = map[string]string{"team": "a"}
+	updated, _, err := repos.Update(stranger, "readable", rest.DefaultUpdatedObjectInfo(relabeled), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatalf("an update keeping the secret: %v", err)
 	}

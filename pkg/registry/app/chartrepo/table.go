@@ -33,7 +33,7 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Phase", Type: "string", Description: "Pending, Synced or Failed."},
 	{Name: "Charts", Type: "integer", Description: "Number of charts in the repository."},
 	{Name: "Age", Type: "string", Description: "Time since the repository was added."},
-	{Name: "Reason", Type: "string", Priority: 1, Description: "Why the latest synchronisation failed."},
+	{Name: "Reason", Type: "string", Priority: 1, Description: "Why the latest synchronization failed."},
 }
 
 // tableConvertor prints repositories the way "kubectl get chartrepos" shows them.

@@ -222,12 +222,12 @@ func (im *Importer) apply(ctx context.Context, spec auth.NamespaceImportSpec, p 
 			return refusal(err, spec.Namespace)
 		}
 	}
-	labelled := p.namespace.DeepCopy()
-	if labelled.Labels == nil {
-		labelled.Labels = map[string]string{}
+	labeled := p.namespace.DeepCopy()
+	if labeled.Labels == nil {
+		labeled.Labels = map[string]string{}
 	}
-	labelled.Labels[authv1.NamespaceProjectLabel] = spec.Project
-	_, err := im.kube.CoreV1().Namespaces().Update(ctx, labelled, metav1.UpdateOptions{})
+	labeled.Labels[authv1.NamespaceProjectLabel] = spec.Project
+	_, err := im.kube.CoreV1().Namespaces().Update(ctx, labeled, metav1.UpdateOptions{})
 	return refusal(err, spec.Namespace)
 }
 

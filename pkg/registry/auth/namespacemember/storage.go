@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package namespacemember serves namespacemembers, a view of RoleBindings
-// labelled auth.alauda.io/namespace-member. Bindings are created with the
+// labeled auth.alauda.io/namespace-member. Bindings are created with the
 // caller's identity (impersonation), so kube-apiserver's own escalation
 // rules decide whether they may grant the role.
 package namespacemember
@@ -166,7 +166,7 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 	for i := range bindings.Items {
 		member, err := fromRoleBinding(&bindings.Items[i])
 		if err != nil {
-			continue // a labelled binding edited by hand into another shape
+			continue // a labeled binding edited by hand into another shape
 		}
 		list.Items = append(list.Items, *member)
 	}

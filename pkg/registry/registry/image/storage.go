@@ -16,7 +16,7 @@ limitations under the License.
 
 // Package image serves images.registry.alauda.io: a virtual resource, one
 // Image per repository of the container registry, read from the registry's
-// catalogue that archon keeps in memory. Nothing is stored in etcd.
+// catalog that archon keeps in memory. Nothing is stored in etcd.
 package image
 
 import (
@@ -38,7 +38,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
-// REST serves Images from the catalogue.
+// REST serves Images from the catalog.
 type REST struct {
 	catalog *containerregistry.Catalog
 }
@@ -77,7 +77,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 	return image, nil
 }
 
-// List answers from the catalogue once the registry is known to answer:
+// List answers from the catalog once the registry is known to answer:
 // a registry that is down gets 503, not a stale list.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
 	visible, err := changefeed.Filter[*registry.Image](ctx, options, "images")

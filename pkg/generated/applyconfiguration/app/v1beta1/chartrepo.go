@@ -37,7 +37,7 @@ type ChartRepoApplyConfiguration struct {
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`
 	// Spec says where the charts are.
 	Spec *ChartRepoSpecApplyConfiguration `json:"spec,omitempty"`
-	// Status is the outcome of the latest synchronisation.
+	// Status is the outcome of the latest synchronization.
 	Status *ChartRepoStatusApplyConfiguration `json:"status,omitempty"`
 }
 

@@ -26,13 +26,13 @@ import (
 // ChartRepoStatusApplyConfiguration represents a declarative configuration of the ChartRepoStatus type for use
 // with apply.
 //
-// ChartRepoStatus is the outcome of a repository's latest synchronisation.
+// ChartRepoStatus is the outcome of a repository's latest synchronization.
 type ChartRepoStatusApplyConfiguration struct {
-	// Phase is Pending until the first synchronisation, then Synced or Failed.
+	// Phase is Pending until the first synchronization, then Synced or Failed.
 	Phase *appv1beta1.ChartRepoPhase `json:"phase,omitempty"`
-	// Reason says why the latest synchronisation failed.
+	// Reason says why the latest synchronization failed.
 	Reason *string `json:"reason,omitempty"`
-	// LastSyncTime is when the repository last synchronised successfully.
+	// LastSyncTime is when the repository last synchronized successfully.
 	LastSyncTime *v1.Time `json:"lastSyncTime,omitempty"`
 	// Charts is the number of charts the repository holds.
 	Charts *int32 `json:"charts,omitempty"`

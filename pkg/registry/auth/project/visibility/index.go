@@ -129,7 +129,7 @@ func (ix *Index) observe(event watch.Event) error {
 		return apierrors.FromObject(event.Object)
 	}
 	obj := event.Object
-	// The watch cache wraps objects to share their serialisations.
+	// The watch cache wraps objects to share their serializations.
 	if cacheable, ok := obj.(runtime.CacheableObject); ok {
 		obj = cacheable.GetObject()
 	}

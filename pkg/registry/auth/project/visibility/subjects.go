@@ -17,7 +17,7 @@ limitations under the License.
 // Package visibility decides which projects a user sees in list and watch:
 // the projects they are a member of, directly, through a group or as a
 // ServiceAccount. Membership is read from the projects themselves, never
-// by one authorisation check per project: lists filter the store's
+// by one authorization check per project: lists filter the store's
 // consistent, cached list, and watches are served from an in-memory index
 // from subjects to projects, fed by the store's watch, that turns
 // membership changes into ADDED and DELETED events.

@@ -27,7 +27,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
-// WatchOptions are the parts of a watch request the index honours.
+// WatchOptions are the parts of a watch request the index honors.
 type WatchOptions = changefeed.WatchOptions
 
 // Watch streams the changes of the user's projects that match predicate.
