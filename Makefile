@@ -35,7 +35,7 @@ $(BIN)/archon-apiserver: FORCE
 	$(GO) build -ldflags "$(ARCHON_LDFLAGS)" -o $@ ./cmd/archon-apiserver
 
 $(BIN)/archon-local: FORCE
-	$(GO) build -o $@ ./hack/archon-local
+	$(GO) build -o $@ ./cmd/archon-local
 
 $(BIN)/kubectl-acp: FORCE
 	$(GO) build -ldflags "$(ARCHON_LDFLAGS)" -o $@ ./cmd/kubectl-acp

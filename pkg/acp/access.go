@@ -27,7 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 )
 
@@ -55,7 +55,7 @@ func mayAny(ctx context.Context, kube kubernetes.Interface, action, repository s
 	for _, verb := range verbs {
 		review, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: namespace, Verb: verb, Group: registryv1.GroupName, Resource: "images", Name: name,
+				Namespace: namespace, Verb: verb, Group: imagev1.GroupName, Resource: "images", Name: name,
 			}},
 		}, metav1.CreateOptions{})
 		if err != nil {

@@ -27,20 +27,20 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 
-	"github.com/acp-archon/archon/pkg/admission/projectnamespace"
 	"github.com/acp-archon/archon/pkg/apis/app"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	"github.com/acp-archon/archon/pkg/chartrepo"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
+	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
 )
 
 // Config is everything needed to build an archon server.
@@ -96,7 +96,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	routes := []directRoute{{path: chartrepo.PathPrefix, handler: catalog.server}}
+	routes := []directRoute{{path: helmrepo.PathPrefix, handler: catalog.server}}
 	var registryParts *registryParts
 	if c.registry != nil {
 		if registryParts, err = newRegistryParts(c.generic, c.kubeConfig, c.registry); err != nil {

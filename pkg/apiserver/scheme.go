@@ -25,7 +25,7 @@ import (
 
 	appinstall "github.com/acp-archon/archon/pkg/apis/app/install"
 	authinstall "github.com/acp-archon/archon/pkg/apis/auth/install"
-	registryinstall "github.com/acp-archon/archon/pkg/apis/registry/install"
+	imageinstall "github.com/acp-archon/archon/pkg/apis/image/install"
 )
 
 var (
@@ -38,7 +38,7 @@ var (
 func init() {
 	authinstall.Install(Scheme)
 	appinstall.Install(Scheme)
-	registryinstall.Install(Scheme)
+	imageinstall.Install(Scheme)
 
 	// Options types (ListOptions, GetOptions, ...) and the unversioned
 	// responses of discovery live in the unnamed v1 group.

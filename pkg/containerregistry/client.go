@@ -35,7 +35,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/lru"
 
-	"github.com/acp-archon/archon/pkg/apis/registry"
+	imageapi "github.com/acp-archon/archon/pkg/apis/image"
 )
 
 // UnavailableError is a registry that could not be reached or answered
@@ -106,9 +106,9 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Catalog lists every repository of the registry, page by page as the
-// registry's Link headers lead.
-func (c *Client) Catalog(ctx context.Context) ([]string, error) {
+// Repositories lists every repository of the registry (its /v2/_catalog),
+// page by page as the registry's Link headers lead.
+func (c *Client) Repositories(ctx context.Context) ([]string, error) {
 	access := []Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
 	var all []string
 	for path := "/v2/_catalog?n=1000"; path != ""; {
@@ -158,10 +158,10 @@ func (c *Client) Tags(ctx context.Context, repository string) ([]string, error) 
 }
 
 // Describe reads what a tag points at.
-func (c *Client) Describe(ctx context.Context, repository, tag string) (registry.ImageTag, error) {
+func (c *Client) Describe(ctx context.Context, repository, tag string) (imageapi.ImageTag, error) {
 	resp, err := c.do(ctx, http.MethodHead, "/v2/"+repository+"/manifests/"+tag, pull(repository), manifestMediaTypes)
 	if err != nil {
-		return registry.ImageTag{}, err
+		return imageapi.ImageTag{}, err
 	}
 	resp.Body.Close()
 	digest := resp.Header.Get("Docker-Content-Digest")
@@ -175,23 +175,23 @@ func (c *Client) Describe(ctx context.Context, repository, tag string) (registry
 
 // describeManifest describes the manifest with digest, from the cache
 // when it was read before.
-func (c *Client) describeManifest(ctx context.Context, repository, digest string) (registry.ImageTag, error) {
+func (c *Client) describeManifest(ctx context.Context, repository, digest string) (imageapi.ImageTag, error) {
 	if cached, ok := c.described.Get(digest); ok {
-		return *cached.(*registry.ImageTag).DeepCopy(), nil
+		return *cached.(*imageapi.ImageTag).DeepCopy(), nil
 	}
 	body, mediaType, err := c.get(ctx, "/v2/"+repository+"/manifests/"+digest, pull(repository), manifestMediaTypes)
 	if err != nil {
-		return registry.ImageTag{}, err
+		return imageapi.ImageTag{}, err
 	}
 	sum := sha256.Sum256(body)
 	if computed := "sha256:" + hex.EncodeToString(sum[:]); !strings.HasPrefix(digest, "sha256:") {
 		digest = computed
 	}
-	description := registry.ImageTag{Digest: digest, MediaType: mediaType, Size: int64(len(body))}
+	description := imageapi.ImageTag{Digest: digest, MediaType: mediaType, Size: int64(len(body))}
 	if types.MediaType(mediaType).IsIndex() {
 		index, err := v1.ParseIndexManifest(bytes.NewReader(body))
 		if err != nil {
-			return registry.ImageTag{}, fmt.Errorf("index %s of %s: %w", digest, repository, err)
+			return imageapi.ImageTag{}, fmt.Errorf("index %s of %s: %w", digest, repository, err)
 		}
 		for _, child := range index.Manifests {
 			if child.Platform != nil && child.Platform.OS != "unknown" {
@@ -203,7 +203,7 @@ func (c *Client) describeManifest(ctx context.Context, repository, digest string
 			}
 			childDescription, err := c.describeManifest(ctx, repository, child.Digest.String())
 			if err != nil {
-				return registry.ImageTag{}, err
+				return imageapi.ImageTag{}, err
 			}
 			description.Size += childDescription.Size
 			if childDescription.Created != nil && (description.Created == nil || description.Created.Before(childDescription.Created)) {
@@ -213,7 +213,7 @@ func (c *Client) describeManifest(ctx context.Context, repository, digest string
 	} else {
 		manifest, err := v1.ParseManifest(bytes.NewReader(body))
 		if err != nil {
-			return registry.ImageTag{}, fmt.Errorf("manifest %s of %s: %w", digest, repository, err)
+			return imageapi.ImageTag{}, fmt.Errorf("manifest %s of %s: %w", digest, repository, err)
 		}
 		description.Size += manifest.Config.Size
 		for _, layer := range manifest.Layers {
@@ -222,7 +222,7 @@ func (c *Client) describeManifest(ctx context.Context, repository, digest string
 		if manifest.Config.MediaType.IsConfig() {
 			configBody, _, err := c.get(ctx, "/v2/"+repository+"/blobs/"+manifest.Config.Digest.String(), pull(repository), nil)
 			if err != nil {
-				return registry.ImageTag{}, err
+				return imageapi.ImageTag{}, err
 			}
 			if config, err := v1.ParseConfigFile(bytes.NewReader(configBody)); err == nil {
 				if !config.Created.IsZero() {

@@ -32,7 +32,7 @@ const maxNotificationBytes = 1 << 20
 // catalog reads the registry itself, so what it says never becomes a tag
 // by itself. Serve it behind the secret the registry sends
 // (requestauth.SharedToken): each notification costs reads.
-func (c *Catalog) ServeNotifications(w http.ResponseWriter, r *http.Request) {
+func (c *ImageCache) ServeNotifications(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "registry notifications are POSTed", http.StatusMethodNotAllowed)
 		return

@@ -44,9 +44,9 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
-	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	archonopenapi "github.com/acp-archon/archon/pkg/generated/openapi"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 )
 
 const (
@@ -94,7 +94,7 @@ func NewOptions() *Options {
 		},
 		Charts: apiserver.ChartsConfig{
 			StorageDir: "archon-data/charts",
-			Limits:     chartrepo.DefaultLimits,
+			Limits:     helmrepo.DefaultLimits,
 			Resync:     10 * time.Minute,
 		},
 	}

@@ -33,7 +33,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/klog/v2"
 
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/requestauth"
 )
@@ -215,8 +215,8 @@ func (s *Service) allows(ctx context.Context, caller user.Info, verb, namespace,
 		User:            caller,
 		Verb:            verb,
 		Namespace:       namespace,
-		APIGroup:        registryv1.GroupName,
-		APIVersion:      registryv1.SchemeGroupVersion.Version,
+		APIGroup:        imagev1.GroupName,
+		APIVersion:      imagev1.SchemeGroupVersion.Version,
 		Resource:        "images",
 		Name:            name,
 		ResourceRequest: true,

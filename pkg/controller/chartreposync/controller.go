@@ -38,11 +38,11 @@ import (
 	"k8s.io/klog/v2"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
-	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	applisters "github.com/acp-archon/archon/pkg/generated/listers/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 )
 
 // ResyncAnnotation asks for a repository to be synchronized now: any
@@ -55,8 +55,8 @@ type Controller struct {
 	kube    kubernetes.Interface
 	repos   applisters.ChartRepoLister
 	synced  cache.InformerSynced
-	local   *chartrepo.Local
-	catalog *chartrepo.Catalog
+	local   *helmrepo.Local
+	catalog *helmrepo.Catalog
 	// readers read the index of each type of remote repository.
 	readers map[appv1beta1.ChartRepoType]indexReader
 	resync  time.Duration
@@ -70,7 +70,7 @@ type Controller struct {
 }
 
 // indexReader reads the index of a remote repository at a URL.
-type indexReader func(context.Context, string, chartrepo.Credentials) (*chartrepo.IndexFile, error)
+type indexReader func(context.Context, string, helmrepo.Credentials) (*helmrepo.IndexFile, error)
 
 // fetch is what a repository looked like when it was last read.
 type fetch struct {
@@ -83,7 +83,7 @@ type fetch struct {
 // New wires the controller to the ChartRepo informer; call before starting
 // it.
 func New(archon archonclient.Interface, kube kubernetes.Interface, informers archoninformers.SharedInformerFactory,
-	local *chartrepo.Local, index *chartrepo.IndexFetcher, oci *chartrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
+	local *helmrepo.Local, index *helmrepo.IndexFetcher, oci *helmrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
 	informer := informers.App().V1beta1().ChartRepos()
 	c := &Controller{
 		archon: archon, kube: kube,
@@ -288,7 +288,7 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 	c.markFetched(id, repo)
 
 	credentials, err := c.credentials(ctx, repo)
-	var index *chartrepo.IndexFile
+	var index *helmrepo.IndexFile
 	if err == nil {
 		index, err = c.readers[repo.Spec.Type](ctx, repo.Spec.URL, credentials)
 	}
@@ -304,9 +304,9 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 
 // credentials reads the repository's secret: username and password, and
 // ca.crt, tls.crt and tls.key.
-func (c *Controller) credentials(ctx context.Context, repo *appv1beta1.ChartRepo) (chartrepo.Credentials, error) {
+func (c *Controller) credentials(ctx context.Context, repo *appv1beta1.ChartRepo) (helmrepo.Credentials, error) {
 	if repo.Spec.Secret == nil {
-		return chartrepo.Credentials{}, nil
+		return helmrepo.Credentials{}, nil
 	}
 	namespace := repo.Spec.Secret.Namespace
 	if namespace == "" {
@@ -314,9 +314,9 @@ func (c *Controller) credentials(ctx context.Context, repo *appv1beta1.ChartRepo
 	}
 	secret, err := c.kube.CoreV1().Secrets(namespace).Get(ctx, repo.Spec.Secret.Name, metav1.GetOptions{})
 	if err != nil {
-		return chartrepo.Credentials{}, fmt.Errorf("reading the secret %s/%s: %w", namespace, repo.Spec.Secret.Name, err)
+		return helmrepo.Credentials{}, fmt.Errorf("reading the secret %s/%s: %w", namespace, repo.Spec.Secret.Name, err)
 	}
-	return chartrepo.Credentials{
+	return helmrepo.Credentials{
 		Username: string(secret.Data["username"]),
 		Password: string(secret.Data["password"]),
 		CA:       secret.Data["ca.crt"],

@@ -32,10 +32,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
-	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/egress"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 )
 
 const index = `apiVersion: v1
@@ -52,7 +52,7 @@ type harness struct {
 	ctx     context.Context
 	archon  *archonfake.Clientset
 	c       *Controller
-	catalog *chartrepo.Catalog
+	catalog *helmrepo.Catalog
 }
 
 // newHarness returns a harness whose repositories may be read from
@@ -74,13 +74,13 @@ func newHarnessWithPolicy(t *testing.T, policy *egress.Policy, repos ...*appv1be
 	}
 	archon := archonfake.NewSimpleClientset(objects...)
 	informers := archoninformers.NewSharedInformerFactory(archon, 0)
-	store, err := chartrepo.NewStore(t.TempDir(), chartrepo.DefaultLimits)
+	store, err := helmrepo.NewStore(t.TempDir(), helmrepo.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog := chartrepo.NewCatalog()
-	c, err := New(archon, kubefake.NewSimpleClientset(), informers, chartrepo.NewLocal(store, catalog), chartrepo.NewIndexFetcher(policy),
-		chartrepo.NewOCIFetcher(func(string) chartrepo.OCIRepositories { return chartrepo.RegistryCatalog }, policy), time.Hour)
+	catalog := helmrepo.NewCatalog()
+	c, err := New(archon, kubefake.NewSimpleClientset(), informers, helmrepo.NewLocal(store, catalog), helmrepo.NewIndexFetcher(policy),
+		helmrepo.NewOCIFetcher(func(string) helmrepo.OCIRepositories { return helmrepo.RegistryCatalog }, policy), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,8 +47,8 @@ import (
 
 	"github.com/acp-archon/archon/pkg/apis/app"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
-	"github.com/acp-archon/archon/pkg/chartrepo"
 	"github.com/acp-archon/archon/pkg/export"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
@@ -228,7 +228,7 @@ func chartOf(exp *app.ApplicationExport, application *unstructured.Unstructured)
 				fmt.Sprintf("the application's version %q is not %s; give the chart's", descriptorVersion, validation.ChartVersionPattern))})
 		}
 	}
-	if errs := chartrepo.ValidateChartName(chart.Name); errs != nil {
+	if errs := helmrepo.ValidateChartName(chart.Name); errs != nil {
 		return export.Chart{}, apierrors.NewInvalid(app.Kind("ApplicationExport"), exp.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "chart", "name"), chart.Name, errs.Error())})
 	}
 	return chart, nil

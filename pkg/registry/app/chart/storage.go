@@ -32,13 +32,13 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
-	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
 // REST serves Charts from the catalog.
 type REST struct {
-	catalog *chartrepo.Catalog
+	catalog *helmrepo.Catalog
 	tableConvertor
 }
 
@@ -51,7 +51,7 @@ var (
 )
 
 // NewREST serves the Charts of catalog.
-func NewREST(catalog *chartrepo.Catalog) *REST { return &REST{catalog: catalog} }
+func NewREST(catalog *helmrepo.Catalog) *REST { return &REST{catalog: catalog} }
 
 func (r *REST) New() runtime.Object     { return &app.Chart{} }
 func (r *REST) NewList() runtime.Object { return &app.ChartList{} }

@@ -32,7 +32,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
-	"github.com/acp-archon/archon/pkg/chartrepo"
+	"github.com/acp-archon/archon/pkg/helmrepo"
 )
 
 // ChartsREST serves chartrepos/charts: POST uploads a chart archive to a
@@ -41,7 +41,7 @@ import (
 // repository, the permission to manage it.
 type ChartsREST struct {
 	repositories rest.Getter
-	local        *chartrepo.Local
+	local        *helmrepo.Local
 	authorizer   authorizer.Authorizer
 	// changed is told of every change of a repository's charts.
 	changed func(types.NamespacedName)
@@ -50,7 +50,7 @@ type ChartsREST struct {
 var _ rest.Connecter = &ChartsREST{}
 
 // NewChartsREST serves uploads to the Local repositories of repositories.
-func NewChartsREST(repositories rest.Getter, local *chartrepo.Local, authz authorizer.Authorizer, changed func(types.NamespacedName)) *ChartsREST {
+func NewChartsREST(repositories rest.Getter, local *helmrepo.Local, authz authorizer.Authorizer, changed func(types.NamespacedName)) *ChartsREST {
 	return &ChartsREST{repositories: repositories, local: local, authorizer: authz, changed: changed}
 }
 
@@ -169,24 +169,24 @@ func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid type
 // with a stored version says what to do instead.
 func (r *ChartsREST) put(id types.NamespacedName, uid types.UID, archive []byte, overwrite bool, conflictHint string) (*app.Chart, error) {
 	version, err := r.local.Upload(id, uid, archive, overwrite)
-	var invalid *chartrepo.InvalidArchiveError
-	var tooLarge *chartrepo.TooLargeError
-	var exists *chartrepo.VersionExistsError
+	var invalid *helmrepo.InvalidArchiveError
+	var tooLarge *helmrepo.TooLargeError
+	var exists *helmrepo.VersionExistsError
 	switch {
 	case errors.As(err, &invalid):
 		return nil, apierrors.NewBadRequest("invalid chart archive: " + err.Error())
 	case errors.As(err, &tooLarge):
 		return nil, apierrors.NewRequestEntityTooLargeError(err.Error())
-	case errors.Is(err, chartrepo.ErrRepositoryRemoved):
+	case errors.Is(err, helmrepo.ErrRepositoryRemoved):
 		return nil, apierrors.NewNotFound(app.Resource("chartrepos"), id.Name)
 	case errors.As(err, &exists):
-		return nil, apierrors.NewConflict(app.Resource("charts"), chartrepo.ChartObjectName(exists.Chart, id.Name),
+		return nil, apierrors.NewConflict(app.Resource("charts"), helmrepo.ChartObjectName(exists.Chart, id.Name),
 			fmt.Errorf("%w; %s", exists, conflictHint))
 	case err != nil:
 		return nil, apierrors.NewInternalError(err)
 	}
 	r.changed(id)
-	key := types.NamespacedName{Namespace: id.Namespace, Name: chartrepo.ChartObjectName(version.Name, id.Name)}
+	key := types.NamespacedName{Namespace: id.Namespace, Name: helmrepo.ChartObjectName(version.Name, id.Name)}
 	if chart := r.local.Catalog().Get(key); chart != nil {
 		return chart, nil
 	}
@@ -204,17 +204,17 @@ func (r *ChartsREST) delete(ctx context.Context, id types.NamespacedName, uid ty
 		return nil, apierrors.NewBadRequest("delete a chart version at chartrepos/<name>/charts/<chart>/<version>")
 	}
 	err := r.local.Delete(id, uid, chart, version)
-	if errors.Is(err, chartrepo.ErrRepositoryRemoved) {
+	if errors.Is(err, helmrepo.ErrRepositoryRemoved) {
 		return nil, apierrors.NewNotFound(app.Resource("chartrepos"), id.Name)
 	}
-	if errors.Is(err, chartrepo.ErrVersionNotFound) {
-		return nil, apierrors.NewNotFound(app.Resource("charts"), chartrepo.ChartObjectName(chart, id.Name)+" version "+version)
+	if errors.Is(err, helmrepo.ErrVersionNotFound) {
+		return nil, apierrors.NewNotFound(app.Resource("charts"), helmrepo.ChartObjectName(chart, id.Name)+" version "+version)
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
 	r.changed(id)
 	return &metav1.Status{Status: metav1.StatusSuccess, Details: &metav1.StatusDetails{
-		Group: app.GroupName, Kind: "charts", Name: chartrepo.ChartObjectName(chart, id.Name),
+		Group: app.GroupName, Kind: "charts", Name: helmrepo.ChartObjectName(chart, id.Name),
 	}, Message: fmt.Sprintf("deleted version %s of %s", version, chart)}, nil
 }
