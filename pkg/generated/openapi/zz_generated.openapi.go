@@ -24,7 +24,7 @@ package openapi
 import (
 	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
@@ -65,10 +65,10 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.ProjectMember{}.OpenAPIModelName():                 schema_pkg_apis_auth_v1_ProjectMember(ref),
 		v1.ProjectSpec{}.OpenAPIModelName():                   schema_pkg_apis_auth_v1_ProjectSpec(ref),
 		v1.ProjectStatus{}.OpenAPIModelName():                 schema_pkg_apis_auth_v1_ProjectStatus(ref),
-		registryv1.Image{}.OpenAPIModelName():                 schema_pkg_apis_registry_v1_Image(ref),
-		registryv1.ImageList{}.OpenAPIModelName():             schema_pkg_apis_registry_v1_ImageList(ref),
-		registryv1.ImageStatus{}.OpenAPIModelName():           schema_pkg_apis_registry_v1_ImageStatus(ref),
-		registryv1.ImageTag{}.OpenAPIModelName():              schema_pkg_apis_registry_v1_ImageTag(ref),
+		imagev1.Image{}.OpenAPIModelName():                    schema_pkg_apis_image_v1_Image(ref),
+		imagev1.ImageList{}.OpenAPIModelName():                schema_pkg_apis_image_v1_ImageList(ref),
+		imagev1.ImageStatus{}.OpenAPIModelName():              schema_pkg_apis_image_v1_ImageStatus(ref),
+		imagev1.ImageTag{}.OpenAPIModelName():                 schema_pkg_apis_image_v1_ImageTag(ref),
 		resource.Quantity{}.OpenAPIModelName():                schema_apimachinery_pkg_api_resource_Quantity(ref),
 		metav1.APIGroup{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIGroup(ref),
 		metav1.APIGroupList{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_APIGroupList(ref),
@@ -1532,7 +1532,7 @@ func schema_pkg_apis_auth_v1_ProjectStatus(ref common.ReferenceCallback) common.
 	}
 }
 
-func schema_pkg_apis_registry_v1_Image(ref common.ReferenceCallback) common.OpenAPIDefinition {
+func schema_pkg_apis_image_v1_Image(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
@@ -1563,18 +1563,18 @@ func schema_pkg_apis_registry_v1_Image(ref common.ReferenceCallback) common.Open
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is read from the registry; an Image has no spec.",
 							Default:     map[string]interface{}{},
-							Ref:         ref(registryv1.ImageStatus{}.OpenAPIModelName()),
+							Ref:         ref(imagev1.ImageStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			registryv1.ImageStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+			imagev1.ImageStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
-func schema_pkg_apis_registry_v1_ImageList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+func schema_pkg_apis_image_v1_ImageList(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
@@ -1607,7 +1607,7 @@ func schema_pkg_apis_registry_v1_ImageList(ref common.ReferenceCallback) common.
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref(registryv1.Image{}.OpenAPIModelName()),
+										Ref: ref(imagev1.Image{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1618,11 +1618,11 @@ func schema_pkg_apis_registry_v1_ImageList(ref common.ReferenceCallback) common.
 			},
 		},
 		Dependencies: []string{
-			registryv1.Image{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+			imagev1.Image{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
-func schema_pkg_apis_registry_v1_ImageStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+func schema_pkg_apis_image_v1_ImageStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
@@ -1652,7 +1652,7 @@ func schema_pkg_apis_registry_v1_ImageStatus(ref common.ReferenceCallback) commo
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref(registryv1.ImageTag{}.OpenAPIModelName()),
+										Ref: ref(imagev1.ImageTag{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1663,11 +1663,11 @@ func schema_pkg_apis_registry_v1_ImageStatus(ref common.ReferenceCallback) commo
 			},
 		},
 		Dependencies: []string{
-			registryv1.ImageTag{}.OpenAPIModelName()},
+			imagev1.ImageTag{}.OpenAPIModelName()},
 	}
 }
 
-func schema_pkg_apis_registry_v1_ImageTag(ref common.ReferenceCallback) common.OpenAPIDefinition {
+func schema_pkg_apis_image_v1_ImageTag(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{

@@ -24,7 +24,7 @@ import (
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
-	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
+	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
 	flowcontrol "k8s.io/client-go/util/flowcontrol"

@@ -27,8 +27,8 @@ import (
 	versioned "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	app "github.com/acp-archon/archon/pkg/generated/informers/externalversions/app"
 	auth "github.com/acp-archon/archon/pkg/generated/informers/externalversions/auth"
+	image "github.com/acp-archon/archon/pkg/generated/informers/externalversions/image"
 	internalinterfaces "github.com/acp-archon/archon/pkg/generated/informers/externalversions/internalinterfaces"
-	registry "github.com/acp-archon/archon/pkg/generated/informers/externalversions/registry"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -329,7 +329,7 @@ type SharedInformerFactory interface {
 
 	App() app.Interface
 	Auth() auth.Interface
-	Registry() registry.Interface
+	Registry() image.Interface
 }
 
 func (f *sharedInformerFactory) App() app.Interface {
@@ -340,6 +340,6 @@ func (f *sharedInformerFactory) Auth() auth.Interface {
 	return auth.New(f, f.namespace, f.tweakListOptions)
 }
 
-func (f *sharedInformerFactory) Registry() registry.Interface {
-	return registry.New(f, f.namespace, f.tweakListOptions)
+func (f *sharedInformerFactory) Registry() image.Interface {
+	return image.New(f, f.namespace, f.tweakListOptions)
 }

@@ -23,7 +23,7 @@ import (
 
 	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -69,7 +69,7 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Auth().V1().Projects().Informer()}, nil
 
 		// Group=registry.alauda.io, Version=v1
-	case registryv1.SchemeGroupVersion.WithResource("images"):
+	case imagev1.SchemeGroupVersion.WithResource("images"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Registry().V1().Images().Informer()}, nil
 
 	}

@@ -21,7 +21,7 @@ package fake
 import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	registryv1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"

@@ -22,10 +22,10 @@ import (
 	context "context"
 	time "time"
 
-	apisregistryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	apisimagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	versioned "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	internalinterfaces "github.com/acp-archon/archon/pkg/generated/informers/externalversions/internalinterfaces"
-	registryv1 "github.com/acp-archon/archon/pkg/generated/listers/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/generated/listers/image/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -37,7 +37,7 @@ import (
 // Images. Prefer using the type-safe variant (see [TypedImageInformer]).
 type ImageInformer interface {
 	Informer() cache.SharedIndexInformer
-	Lister() registryv1.ImageLister
+	Lister() imagev1.ImageLister
 }
 
 // TypedImageInformer provides access to a shared informer and lister for
@@ -46,27 +46,27 @@ type ImageInformer interface {
 type TypedImageInformer interface {
 	Informer() cache.SharedIndexInformer
 	TypedInformer() ImageIndexInformer
-	Lister() registryv1.ImageLister
+	Lister() imagev1.ImageLister
 }
 
 // ImageIndexInformer is a wrapper around the underlying [cache.SharedIndexInformer]
 // with type-safe variants of several methods.
-type ImageIndexInformer cache.TypedSharedIndexInformer[*apisregistryv1.Image]
+type ImageIndexInformer cache.TypedSharedIndexInformer[*apisimagev1.Image]
 
 // ImageHandlerFuncs is a specialization of [cache.TypedResourceEventHandlerFuncs] for Image.
-type ImageHandlerFuncs = cache.TypedResourceEventHandlerFuncs[*apisregistryv1.Image]
+type ImageHandlerFuncs = cache.TypedResourceEventHandlerFuncs[*apisimagev1.Image]
 
 // ImageDetailedHandlerFuncs is a specialization of [cache.TypedResourceEventHandlerDetailedFuncs] for Image.
-type ImageDetailedHandlerFuncs = cache.TypedResourceEventHandlerDetailedFuncs[*apisregistryv1.Image]
+type ImageDetailedHandlerFuncs = cache.TypedResourceEventHandlerDetailedFuncs[*apisimagev1.Image]
 
 // ImageFilteringHandler is a specialization of [cache.TypedFilteringResourceEventHandler] for Image.
-type ImageFilteringHandler = cache.TypedFilteringResourceEventHandler[*apisregistryv1.Image]
+type ImageFilteringHandler = cache.TypedFilteringResourceEventHandler[*apisimagev1.Image]
 
 // ImageIndexers is a specialization of [cache.TypedIndexers] for Image.
-type ImageIndexers = cache.TypedIndexers[*apisregistryv1.Image]
+type ImageIndexers = cache.TypedIndexers[*apisimagev1.Image]
 
 // DeletedImage is a specialization of [cache.DeletedObject] for Image.
-type DeletedImage = cache.DeletedObject[*apisregistryv1.Image]
+type DeletedImage = cache.DeletedObject[*apisimagev1.Image]
 
 type imageInformer struct {
 	factory          internalinterfaces.SharedInformerFactory
@@ -119,7 +119,7 @@ func NewTypedImageInformerWithOptions(client versioned.Interface, namespace stri
 	gvr := schema.GroupVersionResource{Group: "registry.alauda.io", Version: "v1", Resource: "images"}
 	identifier := options.InformerName.WithResource(gvr)
 	tweakListOptions := options.TweakListOptions
-	return cache.NewTypedSharedIndexInformer[*apisregistryv1.Image](cache.NewSharedIndexInformerWithOptions(
+	return cache.NewTypedSharedIndexInformer[*apisimagev1.Image](cache.NewSharedIndexInformerWithOptions(
 		cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 			ListFunc: func(opts metav1.ListOptions) (runtime.Object, error) {
 				if tweakListOptions != nil {
@@ -146,7 +146,7 @@ func NewTypedImageInformerWithOptions(client versioned.Interface, namespace stri
 				return client.RegistryV1().Images(namespace).Watch(ctx, opts)
 			},
 		}, client),
-		&apisregistryv1.Image{},
+		&apisimagev1.Image{},
 		cache.SharedIndexInformerOptions{
 			ResyncPeriod: options.ResyncPeriod,
 			Indexers:     options.Indexers,
@@ -164,11 +164,11 @@ func (f *imageInformer) Informer() cache.SharedIndexInformer {
 }
 
 func (f *imageInformer) TypedInformer() ImageIndexInformer {
-	return cache.NewTypedSharedIndexInformer[*apisregistryv1.Image](f.factory.InformerFor(&apisregistryv1.Image{}, f.defaultInformer))
+	return cache.NewTypedSharedIndexInformer[*apisimagev1.Image](f.factory.InformerFor(&apisimagev1.Image{}, f.defaultInformer))
 }
 
-func (f *imageInformer) Lister() registryv1.ImageLister {
-	return registryv1.NewImageLister(f.Informer().GetIndexer())
+func (f *imageInformer) Lister() imagev1.ImageLister {
+	return imagev1.NewImageLister(f.Informer().GetIndexer())
 }
 
 // ToTypedImageInformer converts an untyped informer into a TypedImageInformer.
@@ -190,7 +190,7 @@ type imageTypedInformerAdapter struct {
 }
 
 func (a *imageTypedInformerAdapter) TypedInformer() ImageIndexInformer {
-	return cache.NewTypedSharedIndexInformer[*apisregistryv1.Image](a.Informer())
+	return cache.NewTypedSharedIndexInformer[*apisimagev1.Image](a.Informer())
 }
 
 // ToImageIndexInformer converts an untyped informer into a ImageIndexInformer.
@@ -204,5 +204,5 @@ func ToImageIndexInformer(informer cache.SharedIndexInformer) ImageIndexInformer
 	if informer, ok := informer.(ImageIndexInformer); ok {
 		return informer
 	}
-	return cache.NewTypedSharedIndexInformer[*apisregistryv1.Image](informer)
+	return cache.NewTypedSharedIndexInformer[*apisimagev1.Image](informer)
 }

@@ -21,7 +21,7 @@ package v1
 import (
 	http "net/http"
 
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	scheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	rest "k8s.io/client-go/rest"
 )
@@ -81,7 +81,7 @@ func New(c rest.Interface) *RegistryV1Client {
 }
 
 func setConfigDefaults(config *rest.Config) {
-	gv := registryv1.SchemeGroupVersion
+	gv := imagev1.SchemeGroupVersion
 	config.GroupVersion = &gv
 	config.APIPath = "/apis"
 	config.NegotiatedSerializer = rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion()

@@ -21,7 +21,7 @@ package v1
 import (
 	context "context"
 
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	scheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	watch "k8s.io/apimachinery/pkg/watch"
@@ -37,27 +37,27 @@ type ImagesGetter interface {
 // ImageInterface has methods to work with Image resources.
 type ImageInterface interface {
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (*registryv1.Image, error)
-	List(ctx context.Context, opts metav1.ListOptions) (*registryv1.ImageList, error)
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*imagev1.Image, error)
+	List(ctx context.Context, opts metav1.ListOptions) (*imagev1.ImageList, error)
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	ImageExpansion
 }
 
 // images implements ImageInterface
 type images struct {
-	*gentype.ClientWithList[*registryv1.Image, *registryv1.ImageList]
+	*gentype.ClientWithList[*imagev1.Image, *imagev1.ImageList]
 }
 
 // newImages returns a Images
 func newImages(c *RegistryV1Client, namespace string) *images {
 	return &images{
-		gentype.NewClientWithList[*registryv1.Image, *registryv1.ImageList](
+		gentype.NewClientWithList[*imagev1.Image, *imagev1.ImageList](
 			"images",
 			c.RESTClient(),
 			scheme.ParameterCodec,
 			namespace,
-			func() *registryv1.Image { return &registryv1.Image{} },
-			func() *registryv1.ImageList { return &registryv1.ImageList{} },
+			func() *imagev1.Image { return &imagev1.Image{} },
+			func() *imagev1.ImageList { return &imagev1.ImageList{} },
 		),
 	}
 }

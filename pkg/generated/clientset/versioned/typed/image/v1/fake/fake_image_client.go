@@ -19,7 +19,7 @@ limitations under the License.
 package fake
 
 import (
-	v1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
+	v1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1"
 	rest "k8s.io/client-go/rest"
 	testing "k8s.io/client-go/testing"
 )

@@ -19,7 +19,7 @@ limitations under the License.
 package v1
 
 import (
-	registryv1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	labels "k8s.io/apimachinery/pkg/labels"
 	listers "k8s.io/client-go/listers"
 	cache "k8s.io/client-go/tools/cache"
@@ -30,7 +30,7 @@ import (
 type ImageLister interface {
 	// List lists all Images in the indexer.
 	// Objects returned here must be treated as read-only.
-	List(selector labels.Selector) (ret []*registryv1.Image, err error)
+	List(selector labels.Selector) (ret []*imagev1.Image, err error)
 	// Images returns an object that can list and get Images.
 	Images(namespace string) ImageNamespaceLister
 	ImageListerExpansion
@@ -38,17 +38,17 @@ type ImageLister interface {
 
 // imageLister implements the ImageLister interface.
 type imageLister struct {
-	listers.ResourceIndexer[*registryv1.Image]
+	listers.ResourceIndexer[*imagev1.Image]
 }
 
 // NewImageLister returns a new ImageLister.
 func NewImageLister(indexer cache.Indexer) ImageLister {
-	return &imageLister{listers.New[*registryv1.Image](indexer, registryv1.Resource("image"))}
+	return &imageLister{listers.New[*imagev1.Image](indexer, imagev1.Resource("image"))}
 }
 
 // Images returns an object that can list and get Images.
 func (s *imageLister) Images(namespace string) ImageNamespaceLister {
-	return imageNamespaceLister{listers.NewNamespaced[*registryv1.Image](s.ResourceIndexer, namespace)}
+	return imageNamespaceLister{listers.NewNamespaced[*imagev1.Image](s.ResourceIndexer, namespace)}
 }
 
 // ImageNamespaceLister helps list and get Images.
@@ -56,15 +56,15 @@ func (s *imageLister) Images(namespace string) ImageNamespaceLister {
 type ImageNamespaceLister interface {
 	// List lists all Images in the indexer for a given namespace.
 	// Objects returned here must be treated as read-only.
-	List(selector labels.Selector) (ret []*registryv1.Image, err error)
+	List(selector labels.Selector) (ret []*imagev1.Image, err error)
 	// Get retrieves the Image from the indexer for a given namespace and name.
 	// Objects returned here must be treated as read-only.
-	Get(name string) (*registryv1.Image, error)
+	Get(name string) (*imagev1.Image, error)
 	ImageNamespaceListerExpansion
 }
 
 // imageNamespaceLister implements the ImageNamespaceLister
 // interface.
 type imageNamespaceLister struct {
-	listers.ResourceIndexer[*registryv1.Image]
+	listers.ResourceIndexer[*imagev1.Image]
 }

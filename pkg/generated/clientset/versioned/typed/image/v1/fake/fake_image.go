@@ -19,8 +19,8 @@ limitations under the License.
 package fake
 
 import (
-	v1 "github.com/acp-archon/archon/pkg/apis/registry/v1"
-	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/registry/v1"
+	v1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1"
 	gentype "k8s.io/client-go/gentype"
 )
 
@@ -30,7 +30,7 @@ type fakeImages struct {
 	Fake *FakeRegistryV1
 }
 
-func newFakeImages(fake *FakeRegistryV1, namespace string) registryv1.ImageInterface {
+func newFakeImages(fake *FakeRegistryV1, namespace string) imagev1.ImageInterface {
 	return &fakeImages{
 		gentype.NewFakeClientWithList[*v1.Image, *v1.ImageList](
 			fake.Fake,
