@@ -28,7 +28,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 
-	"github.com/acp-archon/archon/pkg/apiserver"
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 )
 
@@ -59,7 +59,7 @@ func Main(m *testing.M, url *string) int {
 // call in one test sees the first's.
 func RESTOptions(t testing.TB, url string, version schema.GroupVersion, resource schema.GroupResource) generic.RESTOptions {
 	t.Helper()
-	config := storagebackend.NewDefaultConfig("/"+t.Name(), apiserver.Codecs.LegacyCodec(version))
+	config := storagebackend.NewDefaultConfig("/"+t.Name(), api.Codecs.LegacyCodec(version))
 	config.Transport.ServerList = []string{url}
 	return generic.RESTOptions{
 		StorageConfig:  config.ForResource(resource),

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/apis/app"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/apis/auth"
@@ -158,7 +159,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 			return names, nil
 		}
 	}
-	projects, projectStatus, err := projectstore.NewStorage(Scheme, config.RESTOptionsGetter, cluster, config.Authorization.Authorizer, namespaces)
+	projects, projectStatus, err := projectstore.NewStorage(api.Scheme, config.RESTOptionsGetter, cluster, config.Authorization.Authorizer, namespaces)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 		go projects.RunVisibilityIndex(hook)
 		return nil
 	})
-	group := newAPIGroupInfo(auth.GroupName)
+	group := api.NewAPIGroupInfo(auth.GroupName)
 	resources := map[string]rest.Storage{
 		"projects":        projects,
 		"projects/status": projectStatus,
@@ -177,7 +178,7 @@ func installAuthGroup(server *genericapiserver.GenericAPIServer, config generica
 			return err
 		}
 		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube, quotas, protected)
-		imports, err := namespaceimport.NewStorage(Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer, protected)
+		imports, err := namespaceimport.NewStorage(api.Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer, protected)
 		if err != nil {
 			return err
 		}
@@ -203,7 +204,7 @@ func installAppGroup(server *genericapiserver.GenericAPIServer, catalog *catalog
 			return err
 		}
 	}
-	group := newAPIGroupInfo(app.GroupName)
+	group := api.NewAPIGroupInfo(app.GroupName)
 	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources
 	return server.InstallAPIGroup(&group)
 }

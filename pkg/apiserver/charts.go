@@ -33,6 +33,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/apis/app"
 	imageapi "github.com/acp-archon/archon/pkg/apis/image"
 	"github.com/acp-archon/archon/pkg/containerregistry"
@@ -85,7 +86,7 @@ type catalogParts struct {
 }
 
 func newCatalogParts(config genericapiserver.CompletedConfig, charts ChartsConfig) (*catalogParts, error) {
-	repositories, status, err := chartrepostore.NewStorage(Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer)
+	repositories, status, err := chartrepostore.NewStorage(api.Scheme, config.RESTOptionsGetter, config.Authorization.Authorizer)
 	if err != nil {
 		return nil, err
 	}

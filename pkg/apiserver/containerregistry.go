@@ -32,6 +32,7 @@ import (
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/acp-archon/archon/pkg/api"
 	imageapi "github.com/acp-archon/archon/pkg/apis/image"
 	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
@@ -169,7 +170,7 @@ func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error
 		return nil
 	})
 
-	group := newAPIGroupInfo(imageapi.GroupName)
+	group := api.NewAPIGroupInfo(imageapi.GroupName)
 	group.VersionedResourcesStorageMap[imagev1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"images": image.NewREST(r.catalog),
 	}

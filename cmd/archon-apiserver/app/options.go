@@ -41,6 +41,7 @@ import (
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 
+	"github.com/acp-archon/archon/pkg/api"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
@@ -84,7 +85,7 @@ type Options struct {
 func NewOptions() *Options {
 	o := &Options{
 		Recommended: genericoptions.NewRecommendedOptions(etcdPathPrefix,
-			apiserver.Codecs.LegacyCodec(storageVersions...)),
+			api.Codecs.LegacyCodec(storageVersions...)),
 		EmbeddedEtcdDir: "archon-data/etcd",
 		ClusterName:     "global",
 		Registry: apiserver.RegistryConfig{
@@ -234,8 +235,8 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		return nil, fmt.Errorf("creating self-signed serving certificate: %w", err)
 	}
 
-	config := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
-	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	config := genericapiserver.NewRecommendedConfig(api.Codecs)
+	namer := openapi.NewDefinitionNamer(api.Scheme)
 	config.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(archonopenapi.GetOpenAPIDefinitions, namer)
 	config.OpenAPIConfig.Info.Title = "Archon"
 	config.OpenAPIConfig.Info.Version = baseversion.Get().GitVersion

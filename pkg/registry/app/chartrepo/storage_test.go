@@ -14,8 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// The storage tests live outside package chartrepo because they build
-// storage with the server's scheme, and package apiserver imports it.
 package chartrepo_test
 
 import (
@@ -34,9 +32,9 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/acp-archon/archon/internal/storagetest"
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/apis/app"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
-	"github.com/acp-archon/archon/pkg/apiserver"
 	"github.com/acp-archon/archon/pkg/registry/app/chartrepo"
 )
 
@@ -48,7 +46,7 @@ func TestMain(m *testing.M) {
 
 func newStorage(t *testing.T) (*chartrepo.REST, *chartrepo.StatusREST) {
 	t.Helper()
-	repos, status, err := chartrepo.NewStorage(apiserver.Scheme,
+	repos, status, err := chartrepo.NewStorage(api.Scheme,
 		storagetest.RESTOptions(t, etcdURL, appv1beta1.SchemeGroupVersion, app.Resource("chartrepos")), secretReaders)
 	if err != nil {
 		t.Fatal(err)

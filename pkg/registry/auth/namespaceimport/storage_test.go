@@ -14,8 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// The storage tests live outside package namespaceimport because they
-// build storage with the server's scheme, which imports this package.
 package namespaceimport_test
 
 import (
@@ -36,9 +34,9 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/acp-archon/archon/internal/storagetest"
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	"github.com/acp-archon/archon/pkg/apiserver"
 	archonfake "github.com/acp-archon/archon/pkg/generated/clientset/versioned/fake"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
@@ -83,7 +81,7 @@ func TestInterruptedImportsFinishOnlyWithTheirAuthorsRights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imports, err := namespaceimport.NewStorage(apiserver.Scheme, optsGetter,
+	imports, err := namespaceimport.NewStorage(api.Scheme, optsGetter,
 		namespaceimport.NewImporter("global", archon.AuthV1().Projects(), kube, quotas, protected), authz, protected)
 	if err != nil {
 		t.Fatal(err)

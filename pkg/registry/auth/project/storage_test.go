@@ -14,8 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// The storage tests live outside package project because they build storage
-// with the server's scheme, and package apiserver imports package project.
 package project_test
 
 import (
@@ -41,9 +39,9 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/acp-archon/archon/internal/storagetest"
+	"github.com/acp-archon/archon/pkg/api"
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	"github.com/acp-archon/archon/pkg/apiserver"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	"github.com/acp-archon/archon/pkg/registry/auth/project"
 )
@@ -62,7 +60,7 @@ func TestMain(m *testing.M) {
 func newStorage(t *testing.T, etcdURL string) (*project.REST, *project.StatusREST) {
 	t.Helper()
 	optsGetter := storagetest.RESTOptions(t, etcdURL, authv1.SchemeGroupVersion, auth.Resource("projects"))
-	projects, status, err := project.NewStorage(apiserver.Scheme, optsGetter, "global", nil, nil)
+	projects, status, err := project.NewStorage(api.Scheme, optsGetter, "global", nil, nil)
 	if err != nil {
 		t.Fatalf("building storage: %v", err)
 	}

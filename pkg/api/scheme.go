@@ -14,7 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package apiserver
+// Package api holds the scheme and codecs of every type archon serves. It is
+// a leaf: storage, tests and the server assembly all import it, and it
+// imports none of them.
+package api
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,8 +55,9 @@ func init() {
 	)
 }
 
-// newAPIGroupInfo starts the description of one of archon's API groups.
-func newAPIGroupInfo(group string) genericapiserver.APIGroupInfo {
+// NewAPIGroupInfo returns the start of the description of one of archon's
+// API groups, served in JSON and YAML.
+func NewAPIGroupInfo(group string) genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(group, Scheme, metav1.ParameterCodec, Codecs)
 	info.NegotiatedSerializer = withoutProtobuf{Codecs}
 	return info
