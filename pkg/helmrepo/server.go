@@ -31,6 +31,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/requestauth"
 )
 
@@ -79,14 +81,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	decision, _, err := s.authorizer.Authorize(r.Context(), authorizer.AttributesRecord{
-		User: caller, Verb: "get", Namespace: namespace, Name: name,
-		APIGroup: app.GroupName, APIVersion: "v1beta1", Resource: "chartrepos", ResourceRequest: true,
+	allowed, _ := authz.UserAllowed(r.Context(), s.authorizer, caller, authorizer.AttributesRecord{
+		Verb: "get", Namespace: namespace, Name: name,
+		APIGroup: app.GroupName, APIVersion: appv1beta1.SchemeGroupVersion.Version, Resource: "chartrepos", ResourceRequest: true,
 	})
-	if err != nil {
-		klog.ErrorS(err, "Authorizing a chart repository read failed", "user", caller.GetName())
-	}
-	if decision != authorizer.DecisionAllow {
+	if !allowed {
 		http.Error(w, fmt.Sprintf("forbidden: user %q cannot get chartrepos %q in the namespace %q", caller.GetName(), name, namespace), http.StatusForbidden)
 		return
 	}

@@ -34,6 +34,7 @@ import (
 	"k8s.io/klog/v2"
 
 	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/requestauth"
 )
@@ -211,8 +212,7 @@ func (s *Service) authorize(ctx context.Context, caller user.Info, access contai
 }
 
 func (s *Service) allows(ctx context.Context, caller user.Info, verb, namespace, name string) bool {
-	decision, _, err := s.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User:            caller,
+	allowed, _ := authz.UserAllowed(ctx, s.authorizer, caller, authorizer.AttributesRecord{
 		Verb:            verb,
 		Namespace:       namespace,
 		APIGroup:        imagev1.GroupName,
@@ -221,10 +221,7 @@ func (s *Service) allows(ctx context.Context, caller user.Info, verb, namespace,
 		Name:            name,
 		ResourceRequest: true,
 	})
-	if err != nil {
-		klog.ErrorS(err, "Authorizing a registry action failed", "user", caller.GetName(), "verb", verb, "namespace", namespace)
-	}
-	return decision == authorizer.DecisionAllow
+	return allowed
 }
 
 // parseScope reads type:name:action[,action]; names hold no ":" but a

@@ -21,20 +21,18 @@ package callers
 
 import (
 	"context"
-	"errors"
 
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	restclient "k8s.io/client-go/rest"
-)
 
-// ErrNoUser is a request without a user to act as.
-var ErrNoUser = errors.New("no user to act as")
+	"github.com/acp-archon/archon/pkg/authz"
+)
 
 // Config returns base impersonating the request's user.
 func Config(ctx context.Context, base *restclient.Config) (*restclient.Config, error) {
 	u, ok := genericapirequest.UserFrom(ctx)
 	if !ok {
-		return nil, ErrNoUser
+		return nil, authz.ErrNoUser
 	}
 	config := restclient.CopyConfig(base)
 	// Extras are left out: they describe the credential (such as its id)

@@ -37,10 +37,10 @@ import (
 	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/authz"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
-	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
 const (
@@ -181,7 +181,7 @@ func (wh *Webhook) reviewJoin(ctx context.Context, request *admissionv1.Admissio
 	}
 	// Only those who may update the project may put namespaces into it
 	// (archon's imports among them).
-	allowed, _ := callers.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
+	allowed, _ := authz.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
 		Verb: "update", APIGroup: authv1.GroupName, APIVersion: authv1.SchemeGroupVersion.Version,
 		Resource: "projects", Name: name, ResourceRequest: true,
 	})

@@ -32,6 +32,8 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/helmrepo"
 )
 
@@ -129,28 +131,18 @@ func (r *ChartsREST) manageable(ctx context.Context, name string) (*app.ChartRep
 // permission to manage it, besides their own verb on chartrepos/charts,
 // which the server checks before Connect.
 func (r *ChartsREST) authorize(ctx context.Context, namespace, name, verb, subresource string) error {
-	caller, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return apierrors.NewUnauthorized("no user")
+	attrs := authorizer.AttributesRecord{
+		Verb: verb, Namespace: namespace, Name: name, Subresource: subresource,
+		APIGroup: app.GroupName, APIVersion: appv1beta1.SchemeGroupVersion.Version, Resource: "chartrepos", ResourceRequest: true,
 	}
-	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User: caller, Verb: verb, Namespace: namespace, Name: name, Subresource: subresource,
-		APIGroup: app.GroupName, APIVersion: "v1beta1", Resource: "chartrepos", ResourceRequest: true,
-	})
-	if err != nil {
-		return apierrors.NewInternalError(err)
-	}
-	if decision != authorizer.DecisionAllow {
-		if reason == "" {
-			resource := "chartrepos"
-			if subresource != "" {
-				resource += "/" + subresource
-			}
-			reason = fmt.Sprintf("managing a repository's charts needs update on chartrepos and create on chartrepos/charts; %q may not %s %s", caller.GetName(), verb, resource)
+	return authz.Require(ctx, r.authorizer, attrs, app.Resource("chartrepos"), name, func(reason string) string {
+		resource := "chartrepos"
+		if subresource != "" {
+			resource += "/" + subresource
 		}
-		return apierrors.NewForbidden(app.Resource("chartrepos"), name, errors.New(reason))
-	}
-	return nil
+		return fmt.Sprintf("managing a repository's charts needs update on chartrepos and create on chartrepos/charts; you may not %s %s%s",
+			verb, resource, authz.Parenthesized(reason))
+	})
 }
 
 func (r *ChartsREST) upload(req *http.Request, id types.NamespacedName, uid types.UID) (*app.Chart, error) {

@@ -18,7 +18,6 @@ package chartrepo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,13 +25,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage/names"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
@@ -52,7 +51,7 @@ type StatusREST = statusrest.REST
 // NewStorage returns the storage of chartrepos and of their status. authz
 // checks that whoever names a repository's secret may read it: archon
 // sends the secret's credentials to the repository's URL.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer) (*REST, *StatusREST, error) {
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, a authorizer.Authorizer) (*REST, *StatusREST, error) {
 	s := strategy{scheme, names.SimpleNameGenerator}
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &app.ChartRepo{} },
@@ -69,10 +68,10 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, au
 		TableConvertor: tableConvertor{},
 
 		BeginCreate: func(ctx context.Context, obj runtime.Object, _ *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
-			return noop, maySendSecret(ctx, authz, obj.(*app.ChartRepo), nil)
+			return noop, maySendSecret(ctx, a, obj.(*app.ChartRepo), nil)
 		},
 		BeginUpdate: func(ctx context.Context, obj, old runtime.Object, _ *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
-			return noop, maySendSecret(ctx, authz, obj.(*app.ChartRepo), old.(*app.ChartRepo))
+			return noop, maySendSecret(ctx, a, obj.(*app.ChartRepo), old.(*app.ChartRepo))
 		},
 	}
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: getAttrs}); err != nil {
@@ -86,7 +85,7 @@ func noop(context.Context, bool) {}
 // maySendSecret refuses a repository naming a secret its author may not
 // read, unless the secret is unchanged: otherwise anyone who may create a
 // repository could have archon send any secret to a URL of their choice.
-func maySendSecret(ctx context.Context, authz authorizer.Authorizer, repo, old *app.ChartRepo) error {
+func maySendSecret(ctx context.Context, a authorizer.Authorizer, repo, old *app.ChartRepo) error {
 	ref := repo.Spec.Secret
 	if ref == nil || old != nil && old.Spec.Secret != nil && *old.Spec.Secret == *ref {
 		return nil
@@ -95,14 +94,10 @@ func maySendSecret(ctx context.Context, authz authorizer.Authorizer, repo, old *
 	if namespace == "" {
 		namespace = repo.Namespace
 	}
-	caller, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, errors.New("no user to check the secret against"))
-	}
-	decision, _, err := authz.Authorize(ctx, authorizer.AttributesRecord{
-		User: caller, Verb: "get", Namespace: namespace, Name: ref.Name, Resource: "secrets", APIVersion: "v1", ResourceRequest: true,
+	allowed, _ := authz.Allowed(ctx, a, authorizer.AttributesRecord{
+		Verb: "get", Namespace: namespace, Name: ref.Name, Resource: "secrets", APIVersion: "v1", ResourceRequest: true,
 	})
-	if err != nil || decision != authorizer.DecisionAllow {
+	if !allowed {
 		return apierrors.NewForbidden(app.Resource("chartrepos"), repo.Name, field.Forbidden(field.NewPath("spec", "secret"),
 			fmt.Sprintf("you may not get the secret %s/%s, and archon sends its credentials to the repository", namespace, ref.Name)))
 	}

@@ -42,8 +42,8 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
-	"github.com/acp-archon/archon/pkg/registry/callers"
 )
 
 // REST serves namespaceimports: create, get, list, watch and delete of
@@ -243,7 +243,7 @@ func (r *REST) authorize(ctx context.Context, u user.Info, imp *auth.NamespaceIm
 		return nil
 	}
 	if u == nil {
-		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, callers.ErrNoUser)
+		return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, authz.ErrNoUser)
 	}
 	for _, check := range []struct {
 		attrs authorizer.AttributesRecord
@@ -254,7 +254,7 @@ func (r *REST) authorize(ctx context.Context, u user.Info, imp *auth.NamespaceIm
 		{authorizer.AttributesRecord{Verb: "update", APIVersion: "v1", Resource: "namespaces", Name: imp.Spec.Namespace, ResourceRequest: true},
 			fmt.Sprintf("importing namespace %s needs permission to update it (kubectl auth can-i update namespace/%s)", imp.Spec.Namespace, imp.Spec.Namespace)},
 	} {
-		if allowed, _ := callers.UserAllowed(ctx, r.authorizer, u, check.attrs); !allowed {
+		if allowed, _ := authz.UserAllowed(ctx, r.authorizer, u, check.attrs); !allowed {
 			return apierrors.NewForbidden(auth.Resource("namespaceimports"), imp.Name, errors.New(check.need))
 		}
 	}

@@ -40,8 +40,8 @@ import (
 
 	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/registry/auth/project/visibility"
-	"github.com/acp-archon/archon/pkg/registry/callers"
 	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
@@ -231,17 +231,17 @@ func (r *REST) authorizeSpecChange(ctx context.Context, project, old *auth.Proje
 		if !guarded.changed {
 			continue
 		}
-		allowed, reason := callers.Allowed(ctx, r.authorizer, authorizer.AttributesRecord{
+		allowed, reason := authz.Allowed(ctx, r.authorizer, authorizer.AttributesRecord{
 			Verb:            guarded.verb,
 			APIGroup:        auth.GroupName,
-			APIVersion:      "v1",
+			APIVersion:      authv1.SchemeGroupVersion.Version,
 			Resource:        "projects",
 			Name:            project.Name,
 			ResourceRequest: true,
 		})
 		if !allowed {
 			return apierrors.NewForbidden(auth.Resource("projects"), project.Name,
-				fmt.Errorf("changing %s needs the %q permission on the project%s", guarded.field, guarded.verb, parenthesized(reason)))
+				fmt.Errorf("changing %s needs the %q permission on the project%s", guarded.field, guarded.verb, authz.Parenthesized(reason)))
 		}
 	}
 	return nil
@@ -254,15 +254,14 @@ func (r *REST) restrictedUser(ctx context.Context) (user.Info, bool) {
 	if !ok || r.authorizer == nil {
 		return nil, false
 	}
-	decision, _, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User:            u,
+	allowed, _ := authz.UserAllowed(ctx, r.authorizer, u, authorizer.AttributesRecord{
 		Verb:            "get",
 		APIGroup:        auth.GroupName,
-		APIVersion:      "v1",
+		APIVersion:      authv1.SchemeGroupVersion.Version,
 		Resource:        "projects",
 		ResourceRequest: true,
 	})
-	return u, err != nil || decision != authorizer.DecisionAllow
+	return u, !allowed
 }
 
 func (r *REST) predicate(options *metainternalversion.ListOptions) storage.SelectionPredicate {
@@ -274,11 +273,4 @@ func (r *REST) predicate(options *metainternalversion.ListOptions) storage.Selec
 		field = options.FieldSelector
 	}
 	return matchProject(label, field)
-}
-
-func parenthesized(reason string) string {
-	if reason == "" {
-		return ""
-	}
-	return " (" + reason + ")"
 }
