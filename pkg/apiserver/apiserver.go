@@ -13,29 +13,29 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
-
-// Package apiserver assembles archon's API groups into a generic API server.
+// Package apiserver assembles archon: the storage of its API groups, the
+// webhooks kube-apiserver calls, the routes served around the filters and
+// the background tasks, on a generic API server. Reading order: config.go
+// (what a server is built from), this file (what New builds, in order),
+// groups.go (one provider per API group), background.go (what runs where).
 package apiserver
 
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/acp-archon/archon/pkg/api"
-	"github.com/acp-archon/archon/pkg/apis/app"
-	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
-	"github.com/acp-archon/archon/pkg/apis/auth"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
-	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
-	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
+	"github.com/acp-archon/archon/pkg/controller/projectrbac"
+	"github.com/acp-archon/archon/pkg/controller/projectstatus"
+	"github.com/acp-archon/archon/pkg/controller/pullsecret"
+	archonscheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	"github.com/acp-archon/archon/pkg/helmrepo"
-	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
@@ -44,209 +44,192 @@ import (
 	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
 )
 
-// Config is everything needed to build an archon server.
-type Config struct {
-	GenericConfig *genericapiserver.RecommendedConfig
-	// ClusterName is the name of the cluster this archon serves, as
-	// projects list it in spec.clusters.
-	ClusterName string
-	// Registry is the container registry images.registry.alauda.io reads;
-	// nil leaves images and the registry token service out.
-	Registry *RegistryConfig
-	// Charts configures the chart catalog.
-	Charts ChartsConfig
-	// ProtectedNamespaces never join a project, besides kube-*, default
-	// and archon's own.
-	ProtectedNamespaces []string
-}
-
-// CompletedConfig is a Config with every default filled in.
-type CompletedConfig struct {
-	generic genericapiserver.CompletedConfig
-	// kubeConfig and kubeInformers reach the cluster archon extends; both
-	// are nil when archon runs standalone.
-	kubeConfig    *restclient.Config
-	kubeInformers kubeinformers.SharedInformerFactory
-	clusterName   string
-	registry      *RegistryConfig
-	charts        ChartsConfig
-	protected     protectednamespace.Set
-}
-
-// Complete fills in defaults; it mutates the receiver.
-func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{
-		generic:       c.GenericConfig.Complete(),
-		kubeConfig:    c.GenericConfig.ClientConfig,
-		kubeInformers: c.GenericConfig.SharedInformerFactory,
-		clusterName:   c.ClusterName,
-		registry:      c.Registry,
-		charts:        c.Charts,
-		protected:     protectednamespace.New(c.ProtectedNamespaces...),
-	}
-}
-
 // Server is a configured archon API server, ready to run.
 type Server struct {
 	GenericAPIServer *genericapiserver.GenericAPIServer
 }
 
-// New builds the server and installs every API group.
+// assembly is everything New builds around the generic server. Fields
+// that need the cluster are nil when archon runs standalone; images is nil
+// without a container registry.
+type assembly struct {
+	*completedConfig
+
+	projects      *projectstore.REST
+	projectStatus *projectstore.StatusREST
+	imports       *namespaceimport.REST
+	members       *namespacemember.REST
+	exports       *applicationexport.REST
+	charts        *chartParts
+	images        *containerRegistryParts
+	webhook       *projectnamespace.Webhook
+
+	controllers []namedController
+	informers   informerFactories
+	// events sends the controllers' Events to kube-apiserver.
+	events record.EventBroadcaster
+}
+
+// namedController is a controller and what its background task needs.
+type namedController struct {
+	name, needs string
+	controller  interface {
+		Run(ctx context.Context, workers int)
+	}
+}
+
+// informerFactories are started together by the archon-informers task.
+type informerFactories []interface{ Start(stopCh <-chan struct{}) }
+
+func (f informerFactories) start(ctx context.Context) {
+	for _, factory := range f {
+		factory.Start(ctx.Done())
+	}
+}
+
+// New builds the server: storage, webhooks and controllers first, then
+// the generic server with the direct routes around its filters, then its
+// API groups, webhook paths and background tasks.
 func (c CompletedConfig) New() (*Server, error) {
-	catalog, err := newCatalogParts(c.generic, c.charts)
-	if err != nil {
+	s := &assembly{completedConfig: c.completedConfig}
+	if err := s.build(); err != nil {
 		return nil, err
 	}
-	routes := []directRoute{{path: helmrepo.PathPrefix, handler: catalog.server}}
-	var registryParts *registryParts
-	if c.registry != nil {
-		if registryParts, err = newRegistryParts(c.generic, c.kubeConfig, c.registry); err != nil {
-			return nil, err
-		}
-		routes = append(routes, registryParts.routes()...)
-		catalog.listPlatformRepositories(registryParts)
-	}
-	c.generic.BuildHandlerChainFunc = withDirectRoutes(c.generic.BuildHandlerChainFunc, routes)
+	c.generic.BuildHandlerChainFunc = withDirectRoutes(c.generic.BuildHandlerChainFunc, s.directRoutes())
 	generic, err := c.generic.New("archon-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
 		return nil, err
 	}
-	if registryParts != nil {
-		if err := registryParts.install(generic); err != nil {
+	for _, group := range s.apiGroups() {
+		if err := generic.InstallAPIGroup(&group); err != nil {
 			return nil, err
 		}
 	}
-	if err := installAppGroup(generic, catalog, c.kubeConfig); err != nil {
-		return nil, err
+	if s.webhook != nil {
+		generic.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, s.webhook.ServeNamespaces)
+		generic.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, s.webhook.ServeResourceQuotas)
 	}
-	if c.kubeConfig == nil || c.kubeInformers == nil {
-		return &Server{GenericAPIServer: generic}, installAuthGroup(generic, c.generic, nil, nil, nil, c.clusterName, c.protected)
+	if s.events != nil {
+		if err := generic.AddPreShutdownHook("archon-events", func() error {
+			s.events.Shutdown()
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
-	kube, err := kubernetes.NewForConfig(withClientRate(c.kubeConfig))
-	if err != nil {
-		return nil, err
-	}
-	// Imports and the webhook find a project's namespaces in the shared
-	// informer, which every replica runs.
-	quotas, err := quota.NewReader(kube, c.kubeInformers.Core().V1().Namespaces().Informer())
-	if err != nil {
-		return nil, err
-	}
-	if err := installAuthGroup(generic, c.generic, kube, c.kubeConfig, quotas, c.clusterName, c.protected); err != nil {
-		return nil, err
-	}
-	if err := c.installClusterParts(generic, kube, quotas, catalog); err != nil {
+	if err := addBackgroundTasks(generic, s.backgroundTasks(), c.clients.kube, c.extra.Controllers.LeaderElection); err != nil {
 		return nil, err
 	}
 	return &Server{GenericAPIServer: generic}, nil
 }
 
-// installAuthGroup serves auth.alauda.io; kube is nil when archon runs
-// standalone, and then the resources that act on the cluster are left out.
-func installAuthGroup(server *genericapiserver.GenericAPIServer, config genericapiserver.CompletedConfig, kube kubernetes.Interface, kubeConfig *restclient.Config,
-	quotas *quota.Reader, cluster string, protected protectednamespace.Set) error {
-	var namespaces projectstore.NamespaceFinder
-	if kube != nil {
-		namespaces = func(ctx context.Context, project string) ([]string, error) {
-			list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
-			if err != nil {
-				return nil, err
-			}
-			var names []string
-			for _, namespace := range list.Items {
-				names = append(names, namespace.Name)
-			}
-			return names, nil
+// build makes every part in dependency order: projects, the container
+// registry, the chart catalog, then what acts on the cluster.
+func (s *assembly) build() error {
+	var err error
+	if s.projects, s.projectStatus, err = projectstore.NewStorage(api.Scheme, s.generic.RESTOptionsGetter, s.extra.ClusterName,
+		s.generic.Authorization.Authorizer, s.projectNamespaces()); err != nil {
+		return err
+	}
+	if s.extra.Registry != nil {
+		if s.images, err = newContainerRegistryParts(s.generic, s.clients, s.extra.Registry); err != nil {
+			return err
 		}
 	}
-	projects, projectStatus, err := projectstore.NewStorage(api.Scheme, config.RESTOptionsGetter, cluster, config.Authorization.Authorizer, namespaces)
+	if s.charts, err = newChartParts(s.generic, s.clients, s.extra.Charts, s.images); err != nil {
+		return err
+	}
+	if s.clients.standalone() {
+		return nil
+	}
+
+	kube, archon := s.clients.kube, s.clients.archon
+	// Imports and the webhook find a project's namespaces in the shared
+	// informer, which every replica runs.
+	quotas, err := quota.NewReader(kube, s.clients.kubeInformers.Core().V1().Namespaces().Informer())
 	if err != nil {
 		return err
 	}
-	server.AddPostStartHookOrDie("project-visibility-index", func(hook genericapiserver.PostStartHookContext) error {
-		go projects.RunVisibilityIndex(hook)
-		return nil
-	})
-	group := api.NewAPIGroupInfo(auth.GroupName)
-	resources := map[string]rest.Storage{
-		"projects":        projects,
-		"projects/status": projectStatus,
+	importer := namespaceimport.NewImporter(s.extra.ClusterName, archon.AuthV1().Projects(), kube, quotas, s.protected)
+	if s.imports, err = namespaceimport.NewStorage(api.Scheme, s.generic.RESTOptionsGetter, importer, s.generic.Authorization.Authorizer, s.protected); err != nil {
+		return err
 	}
-	if kube != nil {
-		archon, err := archonclient.NewForConfig(withClientRate(config.LoopbackClientConfig))
+	s.members = namespacemember.NewREST(kube, s.clients.kubeConfig, archon.AuthV1().Projects())
+	if s.exports, err = applicationexport.NewREST(s.clients.kubeConfig, s.charts.charts); err != nil {
+		return err
+	}
+	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
+		s.protected, quotas, s.clients.kubeInformers.Core().V1().ResourceQuotas().Informer()); err != nil {
+		return err
+	}
+	return s.buildControllers()
+}
+
+// buildControllers makes the controllers that run on the leader and the
+// informer factories they read, narrowed to what each one owns.
+func (s *assembly) buildControllers() error {
+	kube, archon, shared := s.clients.kube, s.clients.archon, s.clients.kubeInformers
+	s.events = record.NewBroadcaster()
+	s.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	recorder := func(component string) record.EventRecorder {
+		return s.events.NewRecorder(archonscheme.Scheme, corev1.EventSource{Component: component})
+	}
+
+	ownedRBAC, seats := projectrbac.NewOwnedInformers(kube), projectrbac.NewSeatInformers(kube)
+	rbac, err := projectrbac.New(kube, archon, recorder("archon-project-rbac"), shared, ownedRBAC, seats, s.clients.archonInformers)
+	if err != nil {
+		return err
+	}
+	status, err := projectstatus.New(s.extra.ClusterName, archon, shared, s.clients.archonInformers)
+	if err != nil {
+		return err
+	}
+	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats}
+	s.controllers = []namedController{
+		{"project-rbac", "projects, namespaces, RoleBindings and ClusterRoles archon labeled; writes RBAC", rbac},
+		{"project-status", "projects, namespaces and quotas; writes project status", status},
+	}
+	if s.images != nil {
+		secrets, bindings := pullsecret.NewOwnedInformers(kube)
+		serviceAccounts := pullsecret.NewDefaultServiceAccountInformers(kube)
+		pullSecrets, err := pullsecret.New(kube, s.images.host, s.extra.Registry.Service, shared, secrets, bindings, serviceAccounts)
 		if err != nil {
 			return err
 		}
-		importer := namespaceimport.NewImporter(cluster, archon.AuthV1().Projects(), kube, quotas, protected)
-		imports, err := namespaceimport.NewStorage(api.Scheme, config.RESTOptionsGetter, importer, config.Authorization.Authorizer, protected)
-		if err != nil {
-			return err
-		}
-		resources["namespaceimports"] = imports
-		server.AddPostStartHookOrDie("namespace-import-recovery", func(hook genericapiserver.PostStartHookContext) error {
-			go imports.RecoverInterrupted(hook)
-			return nil
-		})
-		resources["namespacemembers"] = namespacemember.NewREST(kube, kubeConfig, archon.AuthV1().Projects())
+		s.informers = append(s.informers, secrets, bindings, serviceAccounts)
+		s.controllers = append(s.controllers, namedController{"pull-secrets",
+			"namespaces and default ServiceAccounts; writes pull secrets with registry tokens", pullSecrets})
 	}
-	group.VersionedResourcesStorageMap[authv1.SchemeGroupVersion.Version] = resources
-	return server.InstallAPIGroup(&group)
+	return nil
 }
 
-// installAppGroup serves app.alauda.io: the catalog and application
-// exports. kubeConfig is nil when archon runs standalone, and then exports,
-// which read the cluster's applications, are left out.
-func installAppGroup(server *genericapiserver.GenericAPIServer, catalog *catalogParts, kubeConfig *restclient.Config) error {
-	resources := catalog.resources()
-	if kubeConfig != nil {
-		var err error
-		if resources["applicationexports"], err = applicationexport.NewREST(kubeConfig, catalog.charts); err != nil {
-			return err
-		}
-	}
-	group := api.NewAPIGroupInfo(app.GroupName)
-	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources
-	return server.InstallAPIGroup(&group)
-}
-
-// installClusterParts adds what needs the cluster archon extends: the
-// admission webhooks kube-apiserver calls and the controllers. Standalone,
-// there is no cluster and none of it runs.
-func (c CompletedConfig) installClusterParts(server *genericapiserver.GenericAPIServer, kube kubernetes.Interface, quotas *quota.Reader, catalog *catalogParts) error {
-	archon, err := archonclient.NewForConfig(withClientRate(c.generic.LoopbackClientConfig))
-	if err != nil {
-		return err
-	}
-	webhook, err := projectnamespace.New(c.clusterName, archon.AuthV1().Projects(), kube, c.generic.Authorization.Authorizer, c.protected,
-		quotas, c.kubeInformers.Core().V1().ResourceQuotas().Informer())
-	if err != nil {
-		return err
-	}
-	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, webhook.ServeNamespaces)
-	server.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, webhook.ServeResourceQuotas)
-
-	informers := &informerFactories{
-		kube:   []kubeinformers.SharedInformerFactory{c.kubeInformers},
-		archon: archoninformers.NewSharedInformerFactory(archon, 0),
-	}
-	if err := addControllers(server, c.clusterName, kube, archon, c.registry, informers); err != nil {
-		return err
-	}
-	if err := catalog.addSync(server, archon, kube, informers.archon, c.charts.Resync); err != nil {
-		return err
-	}
-	// Informers run on every replica, controllers only on the leader.
-	return server.AddPostStartHook("archon-informers", func(hook genericapiserver.PostStartHookContext) error {
-		informers.start(hook.Done())
+// projectNamespaces finds a project's namespaces by their label; nil
+// standalone, where projects own no namespaces.
+func (s *assembly) projectNamespaces() projectstore.NamespaceFinder {
+	if s.clients.standalone() {
 		return nil
-	})
+	}
+	kube := s.clients.kube
+	return func(ctx context.Context, project string) ([]string, error) {
+		list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: authv1.NamespaceProjectLabel + "=" + project})
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, namespace := range list.Items {
+			names = append(names, namespace.Name)
+		}
+		return names, nil
+	}
 }
 
-// withClientRate lifts client-go's default of 5 requests a second: the
-// controllers write two RoleBindings per project namespace and would take
-// hours to catch up on a platform of thousands of namespaces.
-func withClientRate(config *restclient.Config) *restclient.Config {
-	config = restclient.CopyConfig(config)
-	config.QPS, config.Burst = 200, 400
-	return config
+// directRoutes are the paths served around the filters: helm's reads of
+// Local repositories, and the container registry's token realm and
+// notifications.
+func (s *assembly) directRoutes() []directRoute {
+	routes := []directRoute{{path: helmrepo.PathPrefix, handler: s.charts.server}}
+	if s.images != nil {
+		routes = append(routes, s.images.routes()...)
+	}
+	return routes
 }

@@ -18,32 +18,29 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/apiserver/pkg/authentication/request/union"
-	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/acp-archon/archon/pkg/api"
 	imageapi "github.com/acp-archon/archon/pkg/apis/image"
-	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 	"github.com/acp-archon/archon/pkg/containerregistry"
 	"github.com/acp-archon/archon/pkg/containerregistry/tokenservice"
-	"github.com/acp-archon/archon/pkg/registry/image/image"
 	"github.com/acp-archon/archon/pkg/requestauth"
 )
 
-// RegistryConfig says which container registry archon fronts and how it
-// signs the registry's tokens.
-type RegistryConfig struct {
+// ContainerRegistryConfig says which container registry archon fronts and
+// how it signs the registry's tokens.
+type ContainerRegistryConfig struct {
 	// URL is the registry's API endpoint, https://host:port.
 	URL string
 	// Host is the registry's host:port as image references name it, for
@@ -69,43 +66,41 @@ type RegistryConfig struct {
 // NotificationsPath is where the registry sends its events.
 const NotificationsPath = "/registry/notifications"
 
-// catalogWorkers read notified repositories in parallel.
-const catalogWorkers = 4
+// imageCacheWorkers read notified repositories in parallel.
+const imageCacheWorkers = 4
 
-// registryParts are what archon needs to front the container registry.
-type registryParts struct {
+// containerRegistryParts are what archon needs to front the container
+// registry: the image cache behind images.registry.alauda.io, the token
+// realm, and the notifications that keep the cache current.
+type containerRegistryParts struct {
 	// host is the registry's host:port as image references name it.
-	host    string
-	catalog *containerregistry.ImageCache
-	tokens  *tokenservice.Service
+	host   string
+	cache  *containerregistry.ImageCache
+	tokens *tokenservice.Service
 	// notificationsToken is the registry's notification secret; nil when
 	// notifications are off.
 	notificationsToken []byte
 }
 
-// kubeConfig reaches the cluster, whose TokenReviews also accept tokens
-// issued for the registry alone (pull secrets hold such tokens); nil when
-// archon runs standalone.
-func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restclient.Config, registryConfig *RegistryConfig) (*registryParts, error) {
-	signer, err := containerregistry.NewSigner(registryConfig.TokenKeyFile, registryConfig.Issuer, registryConfig.Service, registryConfig.TokenTTL)
+// newContainerRegistryParts builds the registry's parts. When archon
+// extends a cluster, the token realm also accepts Kubernetes tokens issued
+// for the registry alone (pull secrets hold such tokens).
+func newContainerRegistryParts(config genericapiserver.CompletedConfig, clients clients, registry *ContainerRegistryConfig) (*containerRegistryParts, error) {
+	signer, err := containerregistry.NewSigner(registry.TokenKeyFile, registry.Issuer, registry.Service, registry.TokenTTL)
 	if err != nil {
 		return nil, err
 	}
-	transport, err := registryTransport(registryConfig.CAFile)
+	transport, err := registryTransport(registry.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	client, err := containerregistry.NewClient(registryConfig.URL, transport, signer)
+	client, err := containerregistry.NewClient(registry.URL, transport, signer)
 	if err != nil {
 		return nil, err
 	}
 	authn := config.Authentication.Authenticator
-	if kubeConfig != nil {
-		kube, err := kubernetes.NewForConfig(withClientRate(kubeConfig))
-		if err != nil {
-			return nil, err
-		}
-		registryTokens, err := requestauth.Audience(kube.AuthenticationV1(), registryConfig.Service)
+	if !clients.standalone() {
+		registryTokens, err := requestauth.Audience(clients.kube.AuthenticationV1(), registry.Service)
 		if err != nil {
 			return nil, err
 		}
@@ -114,21 +109,21 @@ func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restc
 		// Tokens for other audiences pass through it unreviewed.
 		authn = union.New(registryTokens, authn)
 	}
-	parts := &registryParts{
-		host:    registryConfig.Host,
-		catalog: containerregistry.NewImageCache(client),
-		tokens:  tokenservice.New(signer, authn, config.Authorization.Authorizer, client),
+	parts := &containerRegistryParts{
+		host:   registry.Host,
+		cache:  containerregistry.NewImageCache(client),
+		tokens: tokenservice.New(signer, authn, config.Authorization.Authorizer, client),
 	}
-	if registryConfig.NotificationsTokenFile == "" {
+	if registry.NotificationsTokenFile == "" {
 		klog.InfoS("Registry notifications are off (no --registry-notifications-token-file): images follow the registry at each resync")
 		return parts, nil
 	}
-	token, err := os.ReadFile(registryConfig.NotificationsTokenFile)
+	token, err := os.ReadFile(registry.NotificationsTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("registry notifications token: %w", err)
 	}
 	if len(bytes.TrimSpace(token)) < minNotificationsTokenBytes {
-		return nil, fmt.Errorf("registry notifications token %s: want at least %d characters of secret", registryConfig.NotificationsTokenFile, minNotificationsTokenBytes)
+		return nil, fmt.Errorf("registry notifications token %s: want at least %d characters of secret", registry.NotificationsTokenFile, minNotificationsTokenBytes)
 	}
 	parts.notificationsToken = token
 	return parts, nil
@@ -139,15 +134,33 @@ func newRegistryParts(config genericapiserver.CompletedConfig, kubeConfig *restc
 // limit on requests in flight and a deadline. The token realm
 // authenticates Kubernetes credentials; notifications carry the secret the
 // registry is configured with.
-func (r *registryParts) routes() []directRoute {
+func (r *containerRegistryParts) routes() []directRoute {
 	limited := limitInFlight(r.tokens, maxTokenRequestsInFlight, "too many registry token requests; retry")
 	routes := []directRoute{{path: tokenservice.Path, handler: http.TimeoutHandler(limited, tokenRequestTimeout, "the registry token request timed out")}}
 	if r.notificationsToken != nil {
-		notifications := limitInFlight(requestauth.SharedToken(r.notificationsToken, http.HandlerFunc(r.catalog.ServeNotifications)),
+		notifications := limitInFlight(requestauth.SharedToken(r.notificationsToken, http.HandlerFunc(r.cache.ServeNotifications)),
 			maxNotificationsInFlight, "too many registry notifications; retry")
 		routes = append(routes, directRoute{path: NotificationsPath, handler: http.TimeoutHandler(notifications, tokenRequestTimeout, "the notification timed out")})
 	}
 	return routes
+}
+
+// repositoriesUnder lists the registry's repositories under path from the
+// image cache, so that an OCI chart repository in the platform registry
+// needs no credentials allowing the registry's whole catalog: its tags and
+// charts are still read with the repository's own.
+func (r *containerRegistryParts) repositoriesUnder(ctx context.Context, _, path string, _ ...remote.Option) ([]string, error) {
+	if err := r.cache.WaitForSync(ctx); err != nil {
+		return nil, err
+	}
+	images, _ := r.cache.List(func(image *imageapi.Image) bool {
+		return strings.HasPrefix(image.Status.Repository, path+"/")
+	})
+	repositories := make([]string, 0, len(images))
+	for _, image := range images {
+		repositories = append(repositories, image.Status.Repository)
+	}
+	return repositories, nil
 }
 
 const (
@@ -161,21 +174,6 @@ const (
 	// minNotificationsTokenBytes keeps the notification secret unguessable.
 	minNotificationsTokenBytes = 16
 )
-
-// install serves registry.alauda.io and keeps the catalog current once
-// the server runs.
-func (r *registryParts) install(server *genericapiserver.GenericAPIServer) error {
-	server.AddPostStartHookOrDie("image-catalog", func(hook genericapiserver.PostStartHookContext) error {
-		go r.catalog.Run(hook, catalogWorkers)
-		return nil
-	})
-
-	group := api.NewAPIGroupInfo(imageapi.GroupName)
-	group.VersionedResourcesStorageMap[imagev1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"images": image.NewREST(r.catalog),
-	}
-	return server.InstallAPIGroup(&group)
-}
 
 func registryTransport(caFile string) (http.RoundTripper, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()

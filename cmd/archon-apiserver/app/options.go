@@ -14,8 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package app turns archon-apiserver's flags into a running server:
-// options, then config, then run.
+// Package app turns archon-apiserver's flags into a running server, in
+// the phases of sample-apiserver: Complete (defaults and the standalone
+// decision), Validate (every flag error at once), Config (translation to
+// the server's config) and Run.
 package app
 
 import (
@@ -26,17 +28,20 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	basecompatibility "k8s.io/component-base/compatibility"
+	componentbaseoptions "k8s.io/component-base/config/options"
 	baseversion "k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
@@ -45,6 +50,7 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
+	"github.com/acp-archon/archon/pkg/egress"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
 	archonopenapi "github.com/acp-archon/archon/pkg/generated/openapi"
 	"github.com/acp-archon/archon/pkg/helmrepo"
@@ -73,12 +79,22 @@ type Options struct {
 	// ClusterName is the name projects use for the cluster archon serves.
 	ClusterName string
 	// Registry configures the container registry archon fronts.
-	Registry apiserver.RegistryConfig
+	Registry apiserver.ContainerRegistryConfig
 	// Charts configures the chart catalog.
 	Charts apiserver.ChartsConfig
 	// ProtectedNamespaces never join a project, besides kube-*, default
 	// and archon-system.
 	ProtectedNamespaces []string
+	// Controllers configures the controllers' workers and leader election.
+	Controllers apiserver.ControllersConfig
+
+	// Set by Complete.
+	// embeddedEtcd says that no --etcd-servers were given: archon starts
+	// its own etcd.
+	embeddedEtcd bool
+	// standalone says that there is no cluster to extend (no kubeconfig,
+	// not in a cluster): no delegated auth, no admission, no controllers.
+	standalone bool
 }
 
 // NewOptions returns options with archon's defaults.
@@ -88,7 +104,7 @@ func NewOptions() *Options {
 			api.Codecs.LegacyCodec(storageVersions...)),
 		EmbeddedEtcdDir: "archon-data/etcd",
 		ClusterName:     "global",
-		Registry: apiserver.RegistryConfig{
+		Registry: apiserver.ContainerRegistryConfig{
 			Issuer:   "archon",
 			Service:  "archon-registry",
 			TokenTTL: 5 * time.Minute,
@@ -97,6 +113,10 @@ func NewOptions() *Options {
 			StorageDir: "archon-data/charts",
 			Limits:     helmrepo.DefaultLimits,
 			Resync:     10 * time.Minute,
+		},
+		Controllers: apiserver.ControllersConfig{
+			Workers:        apiserver.DefaultControllerWorkers,
+			LeaderElection: apiserver.DefaultLeaderElection(),
 		},
 	}
 	// Nothing is served without credentials: kube-apiserver calls the
@@ -149,6 +169,9 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private or cluster address is refused.")
 	flags.StringSliceVar(&o.ProtectedNamespaces, "protected-namespaces", o.ProtectedNamespaces,
 		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labeled auth.alauda.io/protected=true.")
+	flags.IntVar(&o.Controllers.Workers, "controller-workers", o.Controllers.Workers,
+		"How many objects each controller reconciles at once.")
+	componentbaseoptions.BindLeaderElectionFlags(&o.Controllers.LeaderElection, flags)
 }
 
 // NewCommand returns the archon-apiserver command.
@@ -158,6 +181,12 @@ func NewCommand(ctx context.Context) *cobra.Command {
 		Use:   "archon-apiserver",
 		Short: "Serve the platform API (projects, images, charts) as an aggregated API server",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
 			return o.Run(cmd.Context())
 		},
 	}
@@ -166,9 +195,99 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	return cmd
 }
 
-// Run starts embedded etcd if needed, then serves until ctx is done.
+// Complete decides what the flags leave open: whether archon starts its
+// own etcd, whether it runs standalone (then the options that need a
+// cluster are turned off), and the registry host when only its URL is
+// given.
+func (o *Options) Complete() error {
+	o.embeddedEtcd = len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
+	o.standalone = !o.hasCluster()
+	if o.standalone {
+		o.Recommended.CoreAPI = nil
+		o.Recommended.Admission = nil
+		// Priority and fairness reads its configuration from kube-apiserver.
+		o.Recommended.Features.EnablePriorityAndFairness = false
+	}
+	if o.Registry.URL != "" && o.Registry.Host == "" {
+		if registryURL, err := url.Parse(o.Registry.URL); err == nil {
+			o.Registry.Host = registryURL.Host
+		}
+	}
+	return nil
+}
+
+// Validate reports every invalid flag and flag combination at once; call
+// it after Complete.
+func (o *Options) Validate() error {
+	var errs []error
+	// The recommended options less etcd's, which wants --etcd-servers
+	// that archon fills in itself when it starts the embedded etcd.
+	if !o.embeddedEtcd {
+		errs = append(errs, o.Recommended.Etcd.Validate()...)
+	}
+	errs = append(errs, o.Recommended.SecureServing.Validate()...)
+	errs = append(errs, o.Recommended.Authentication.Validate()...)
+	errs = append(errs, o.Recommended.Authorization.Validate()...)
+	errs = append(errs, o.Recommended.Audit.Validate()...)
+	errs = append(errs, o.Recommended.Features.Validate()...)
+	errs = append(errs, o.Recommended.CoreAPI.Validate()...)
+	errs = append(errs, o.Recommended.Admission.Validate()...)
+	errs = append(errs, o.Recommended.EgressSelector.Validate()...)
+	errs = append(errs, o.Recommended.Traces.Validate()...)
+
+	if o.ClusterName == "" {
+		errs = append(errs, errors.New("--cluster-name must not be empty: projects name the cluster in spec.clusters"))
+	}
+	for _, namespace := range o.ProtectedNamespaces {
+		if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--protected-namespaces: %q is not a namespace name: %s", namespace, strings.Join(msgs, "; ")))
+		}
+	}
+	errs = append(errs, o.validateRegistry()...)
+	if o.Charts.StorageDir == "" {
+		errs = append(errs, errors.New("--chart-storage-dir must not be empty"))
+	}
+	if o.Charts.Limits.Archive <= 0 {
+		errs = append(errs, fmt.Errorf("--chart-max-archive-bytes must be positive, not %d", o.Charts.Limits.Archive))
+	}
+	if o.Charts.Resync <= 0 {
+		errs = append(errs, fmt.Errorf("--chart-repo-resync must be positive, not %v", o.Charts.Resync))
+	}
+	if _, err := egress.New(o.Charts.AllowedAddresses); err != nil {
+		errs = append(errs, fmt.Errorf("--chart-repo-allowed-addresses: %w", err))
+	}
+	if o.Controllers.Workers < 1 {
+		errs = append(errs, fmt.Errorf("--controller-workers must be at least 1, not %d", o.Controllers.Workers))
+	}
+	errs = append(errs, apiserver.ValidateLeaderElection(o.Controllers.LeaderElection)...)
+	return utilerrors.NewAggregate(errs)
+}
+
+func (o *Options) validateRegistry() []error {
+	var errs []error
+	if o.Registry.URL == "" {
+		if o.Registry.NotificationsTokenFile != "" {
+			errs = append(errs, errors.New("--registry-notifications-token-file needs --registry-url"))
+		}
+		return errs
+	}
+	if registryURL, err := url.Parse(o.Registry.URL); err != nil || registryURL.Host == "" || registryURL.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("--registry-url %q: want https://host[:port]", o.Registry.URL))
+	}
+	if o.Registry.TokenKeyFile == "" {
+		errs = append(errs, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens"))
+	}
+	if o.Registry.TokenTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--registry-token-ttl must be positive, not %v", o.Registry.TokenTTL))
+	}
+	return errs
+}
+
+// Run starts the embedded etcd when there is no other, then builds the
+// server from Config and serves until ctx is done; call it after Complete
+// and Validate.
 func (o *Options) Run(ctx context.Context) error {
-	if len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0 {
+	if o.embeddedEtcd {
 		// The serving port is taken before the embedded etcd picks free
 		// ports for itself, so that etcd cannot pick it.
 		if err := o.listen(); err != nil {
@@ -179,25 +298,21 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		defer etcd.Stop()
-		klog.InfoS("Started embedded etcd", "dir", o.EmbeddedEtcdDir, "url", etcd.ClientURL)
+		klog.FromContext(ctx).Info("Started embedded etcd", "dir", o.EmbeddedEtcdDir, "url", etcd.ClientURL)
 		o.Recommended.Etcd.StorageConfig.Transport.ServerList = []string{etcd.ClientURL}
 	}
-	if !o.hasCluster() {
-		klog.Info("No kubeconfig and not in a cluster: running standalone, without delegated auth or admission")
-		o.Recommended.CoreAPI = nil
-		o.Recommended.Admission = nil
-		// Priority and fairness reads its configuration from kube-apiserver.
-		o.Recommended.Features.EnablePriorityAndFairness = false
+	if o.standalone {
+		klog.FromContext(ctx).Info("No kubeconfig and not in a cluster: running standalone, without delegated auth, admission or controllers")
 	}
-	if errs := o.Recommended.Validate(); len(errs) > 0 {
-		return utilerrors.NewAggregate(errs)
-	}
-
 	config, err := o.Config()
 	if err != nil {
 		return err
 	}
-	server, err := config.Complete().New()
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := completed.New()
 	if err != nil {
 		return err
 	}
@@ -214,7 +329,7 @@ func (o *Options) listen() error {
 	addr := net.JoinHostPort(serving.BindAddress.String(), strconv.Itoa(serving.BindPort))
 	listener, port, err := genericoptions.CreateListener(serving.BindNetwork, addr, net.ListenConfig{})
 	if err != nil {
-		return fmt.Errorf("failed to create listener: %w", err)
+		return fmt.Errorf("creating the serving listener: %w", err)
 	}
 	serving.Listener, serving.BindPort = listener, port
 	return nil
@@ -228,7 +343,9 @@ func (o *Options) hasCluster() bool {
 	return o.Recommended.CoreAPI.CoreAPIKubeconfigPath != "" || inCluster
 }
 
-// Config turns the options into a server config.
+// Config translates the options into the server's config; it only
+// translates (and makes self-signed serving certificates when none are
+// given), so call it after Complete and Validate.
 func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.Recommended.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost",
 		[]string{serviceDNSName}, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
@@ -255,20 +372,15 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if config.Authorization.Authorizer == nil {
 		return nil, errors.New("no authorizer configured")
 	}
-	serverConfig := &apiserver.Config{GenericConfig: config, ClusterName: o.ClusterName, Charts: o.Charts, ProtectedNamespaces: o.ProtectedNamespaces}
-	if o.Registry.URL != "" {
-		if o.Registry.TokenKeyFile == "" {
-			return nil, errors.New("--registry-url needs --registry-token-key-file: archon signs the registry's tokens")
-		}
-		registryConfig := o.Registry
-		if registryConfig.Host == "" {
-			registryURL, err := url.Parse(registryConfig.URL)
-			if err != nil || registryURL.Host == "" {
-				return nil, fmt.Errorf("--registry-url %q: want https://host[:port]", registryConfig.URL)
-			}
-			registryConfig.Host = registryURL.Host
-		}
-		serverConfig.Registry = &registryConfig
+	extra := apiserver.ExtraConfig{
+		ClusterName:         o.ClusterName,
+		Charts:              o.Charts,
+		ProtectedNamespaces: o.ProtectedNamespaces,
+		Controllers:         o.Controllers,
 	}
-	return serverConfig, nil
+	if o.Registry.URL != "" {
+		registry := o.Registry
+		extra.Registry = &registry
+	}
+	return &apiserver.Config{GenericConfig: config, Extra: extra}, nil
 }

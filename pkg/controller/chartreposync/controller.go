@@ -24,6 +24,7 @@ package chartreposync
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,16 +34,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	imageapi "github.com/acp-archon/archon/pkg/apis/image"
 	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 	archoninformers "github.com/acp-archon/archon/pkg/generated/informers/externalversions"
 	applisters "github.com/acp-archon/archon/pkg/generated/listers/app/v1beta1"
 	"github.com/acp-archon/archon/pkg/helmrepo"
+	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
 // ResyncAnnotation asks for a repository to be synchronized now: any
@@ -280,6 +285,36 @@ func (c *Controller) RegistryChanged(registry, repository string) {
 		c.mu.Unlock()
 		c.queue.Add(repo.Namespace + "/" + repo.Name)
 	}
+}
+
+// RegistryImages is the image cache of a container registry, as
+// FollowRegistry reads it.
+type RegistryImages interface {
+	List(visible func(*imageapi.Image) bool) ([]imageapi.Image, uint64)
+	Watch(ctx context.Context, opts changefeed.WatchOptions, visible func(*imageapi.Image) bool) (watch.Interface, error)
+}
+
+// FollowRegistry calls RegistryChanged for every change to the images of
+// registry until ctx is done, so that a chart pushed to the platform
+// registry shows in its OCI repositories at once rather than at the next
+// resync. A failed or ended watch is started again a second later.
+func (c *Controller) FollowRegistry(ctx context.Context, registry string, images RegistryImages) {
+	logger := klog.FromContext(ctx).WithValues("registry", registry)
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		_, revision := images.List(func(*imageapi.Image) bool { return false })
+		changes, err := images.Watch(ctx, changefeed.WatchOptions{ResourceVersion: strconv.FormatUint(revision, 10)},
+			func(*imageapi.Image) bool { return true })
+		if err != nil {
+			logger.Error(err, "Watching the platform registry's images failed; retrying")
+			return
+		}
+		defer changes.Stop()
+		for event := range changes.ResultChan() {
+			if image, ok := event.Object.(*imageapi.Image); ok && event.Type != watch.Bookmark {
+				c.RegistryChanged(registry, image.Status.Repository)
+			}
+		}
+	}, time.Second)
 }
 
 // fetchIndex reads a remote repository's index into the catalog; a
