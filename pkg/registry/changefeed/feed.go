@@ -58,18 +58,22 @@ type Change[T Object] struct {
 	Last            T
 }
 
-// Feed holds the recent changes of a collection and its watchers. The
-// owner's lock guards it: Record, Reset and Advance are called with it
-// held, Watch takes it.
+// Feed holds the recent changes of a collection and its watchers.
+//
+// Locking: the owner's lock (given to New) guards the feed. The owner calls
+// Record, Reset, Advance and ResourceVersion with it held, as part of the
+// change it makes to its collection; Watch takes the lock itself, and so
+// does a watcher leaving.
 type Feed[T Object] struct {
-	lock        sync.Locker
-	historySize int
-	newObject   func() T
+	lock      sync.Locker
+	newObject func() T
 
 	resourceVersion uint64
-	// history holds the latest changes, oldest first; every change newer
-	// than historyStart is in it.
+	// history holds the latest changes in a ring, oldest at historyHead;
+	// every change newer than historyStart is in it.
 	history      []Change[T]
+	historyHead  int
+	historyLen   int
 	historyStart uint64
 	watchers     map[*watcher[T]]struct{}
 	// rejectFuture refuses watches from a resourceVersion the feed has not
@@ -81,25 +85,35 @@ type Feed[T Object] struct {
 // feed has not reached fail with 410 Gone, so that their clients list
 // again. Owners serving lists from the feed use it: such a version comes
 // from another process. Owners whose lists come from elsewhere (newer than
-// the feed for a moment) do not.
+// the feed for a moment) do not. Call it right after New, before any
+// Watch.
 func (f *Feed[T]) RejectFutureResourceVersions() { f.rejectFuture = true }
 
-// New returns a feed guarded by lock, keeping historySize changes;
-// newObject makes the empty objects bookmarks carry.
+// New returns a feed guarded by lock, keeping the latest historySize
+// changes (at least one); newObject makes the empty objects bookmarks
+// carry.
 func New[T Object](lock sync.Locker, historySize int, newObject func() T) *Feed[T] {
-	return &Feed[T]{lock: lock, historySize: historySize, newObject: newObject, watchers: map[*watcher[T]]struct{}{}}
+	return &Feed[T]{
+		lock:      lock,
+		newObject: newObject,
+		history:   make([]Change[T], max(historySize, 1)),
+		watchers:  map[*watcher[T]]struct{}{},
+	}
 }
 
-// ResourceVersion is the newest resourceVersion the feed has reached.
+// ResourceVersion returns the newest resourceVersion the feed has reached.
 func (f *Feed[T]) ResourceVersion() uint64 { return f.resourceVersion }
 
-// Record adds a change and tells the watchers.
+// Record adds a change and tells the watchers. With the history full, the
+// oldest change makes room in constant time.
 func (f *Feed[T]) Record(c Change[T]) {
-	f.history = append(f.history, c)
-	if len(f.history) > f.historySize {
-		dropped := len(f.history) - f.historySize
-		f.historyStart = f.history[dropped-1].ResourceVersion
-		f.history = append([]Change[T](nil), f.history[dropped:]...)
+	if f.historyLen == len(f.history) {
+		f.historyStart = f.history[f.historyHead].ResourceVersion
+		f.history[f.historyHead] = c
+		f.historyHead = (f.historyHead + 1) % len(f.history)
+	} else {
+		f.history[(f.historyHead+f.historyLen)%len(f.history)] = c
+		f.historyLen++
 	}
 	for w := range f.watchers {
 		w.dispatch(c)
@@ -110,8 +124,20 @@ func (f *Feed[T]) Record(c Change[T]) {
 // Reset forgets the history: what happened before rv is unknown, and
 // watches must start at or after it.
 func (f *Feed[T]) Reset(rv uint64) {
-	f.history = nil
+	clear(f.history)
+	f.historyHead, f.historyLen = 0, 0
 	f.historyStart = rv
+}
+
+// historyAfter returns the changes newer than rv, oldest first.
+func (f *Feed[T]) historyAfter(rv uint64) []Change[T] {
+	var after []Change[T]
+	for i := range f.historyLen {
+		if c := f.history[(f.historyHead+i)%len(f.history)]; c.ResourceVersion > rv {
+			after = append(after, c)
+		}
+	}
+	return after
 }
 
 // Advance moves the feed to rv without a change (a bookmark of the source).
@@ -152,7 +178,20 @@ func (f *Feed[T]) Watch(ctx context.Context, opts WatchOptions, visible func(T) 
 		result:    make(chan watch.Event),
 		done:      make(chan struct{}),
 	}
+	initial, err := f.add(w, opts, from, current)
+	if err != nil {
+		return nil, err
+	}
+	go w.run(ctx, initial)
+	return w, nil
+}
+
+// add registers the watcher from resourceVersion from and returns the
+// events it starts with; under the lock, so that no change falls between
+// them and the first change the watcher is sent.
+func (f *Feed[T]) add(w *watcher[T], opts WatchOptions, from uint64, current func() []T) ([]watch.Event, error) {
 	f.lock.Lock()
+	defer f.lock.Unlock()
 	var initial []watch.Event
 	switch {
 	case opts.SendInitialEvents || from == 0:
@@ -163,31 +202,24 @@ func (f *Feed[T]) Watch(ctx context.Context, opts WatchOptions, visible func(T) 
 			initial = append(initial, watch.Event{Type: watch.Bookmark, Object: w.bookmark(f.resourceVersion, true)})
 		}
 	case f.rejectFuture && from > f.resourceVersion:
-		f.lock.Unlock()
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("resource version %d is not one of this server's (at %d)", from, f.resourceVersion))
 	case from < f.historyStart:
-		f.lock.Unlock()
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", from, f.historyStart))
 	default:
-		for _, c := range f.history {
-			if c.ResourceVersion > from {
-				if event, ok := w.translate(c); ok {
-					initial = append(initial, event)
-				}
+		for _, c := range f.historyAfter(from) {
+			if event, ok := w.translate(c); ok {
+				initial = append(initial, event)
 			}
 		}
 	}
 	w.lastSeen.Store(max(f.resourceVersion, from))
 	w.stopFeed = func() {
 		f.lock.Lock()
+		defer f.lock.Unlock()
 		delete(f.watchers, w)
-		f.lock.Unlock()
 	}
 	f.watchers[w] = struct{}{}
-	f.lock.Unlock()
-
-	go w.run(ctx, initial)
-	return w, nil
+	return initial, nil
 }
 
 // ParseResourceVersion reads a resourceVersion of a feed; "" is 0.
