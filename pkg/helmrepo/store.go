@@ -98,14 +98,6 @@ func PackageURL(chart, version string) string {
 // the very same bytes, which succeed without writing.
 func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrite bool) (*ChartVersion, error) {
 	name, version := loaded.Name(), loaded.Metadata.Version
-	digest := sha256.Sum256(archive)
-	stored := &ChartVersion{
-		Metadata: loaded.Metadata,
-		URLs:     []string{PackageURL(name, version)},
-		Created:  time.Now().UTC(),
-		Digest:   hex.EncodeToString(digest[:]),
-	}
-
 	defer s.locks.lock(uid)()
 	dir := filepath.Join(s.repositoryDir(uid), name)
 	if err := s.makeDirs(dir); err != nil {
@@ -116,7 +108,7 @@ func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrit
 		if err := writeDurably(dir, target, archive); err != nil {
 			return nil, err
 		}
-		return stored, s.newRevision(uid)
+		return storedVersion(loaded, archive, target), s.newRevision(uid)
 	}
 	created, err := createDurably(dir, target, archive)
 	if err != nil {
@@ -130,12 +122,38 @@ func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrit
 		if !bytes.Equal(existing, archive) {
 			return nil, &VersionExistsError{Chart: name, Version: version}
 		}
-		if info, err := os.Stat(target); err == nil {
-			stored.Created = info.ModTime().UTC()
-		}
-		return stored, nil // stored already, byte for byte
+		return storedVersion(loaded, archive, target), nil // stored already, byte for byte
 	}
-	return stored, s.newRevision(uid)
+	return storedVersion(loaded, archive, target), s.newRevision(uid)
+}
+
+// chartVersion is the index entry of a package: its metadata, where helm
+// fetches it, when it was stored and its digest. Uploads and index reads
+// both make entries here, so an upload answers what the index will say.
+func chartVersion(loaded *chart.Chart, archive []byte, created time.Time) *ChartVersion {
+	digest := sha256.Sum256(archive)
+	return &ChartVersion{
+		Metadata: loaded.Metadata,
+		URLs:     []string{PackageURL(loaded.Name(), loaded.Metadata.Version)},
+		Created:  created.UTC(),
+		Digest:   hex.EncodeToString(digest[:]),
+	}
+}
+
+// storedVersion is the entry of a package just stored at file, created
+// when the file was last written, as an index read will find it.
+func storedVersion(loaded *chart.Chart, archive []byte, file string) *ChartVersion {
+	created := time.Now()
+	if info, err := os.Stat(file); err == nil {
+		created = info.ModTime()
+	}
+	return chartVersion(loaded, archive, created)
+}
+
+// isPackageFile says whether a file name in a chart's directory is a
+// package: a .tgz, and not a temporary file (those start with a dot).
+func isPackageFile(name string) bool {
+	return strings.HasSuffix(name, ".tgz") && !strings.HasPrefix(name, ".")
 }
 
 // makeDirs creates dir and its parents up to the store's directory,
@@ -244,7 +262,7 @@ func (s *Store) Open(uid types.UID, chart, file string) (*os.File, error) {
 			return nil, os.ErrNotExist
 		}
 	}
-	if !strings.HasSuffix(file, ".tgz") {
+	if !isPackageFile(file) {
 		return nil, os.ErrNotExist
 	}
 	return os.Open(filepath.Join(s.repositoryDir(uid), chart, file))
@@ -297,7 +315,7 @@ func (s *Store) Index(uid types.UID) (*IndexFile, error) {
 			return nil, err
 		}
 		for _, entry := range packages {
-			if entry.IsDir() || !strings.HasSuffix(entry.Name(), ".tgz") || strings.HasPrefix(entry.Name(), ".") {
+			if entry.IsDir() || !isPackageFile(entry.Name()) {
 				continue
 			}
 			version, err := s.readPackage(filepath.Join(dir, entry.Name()))
@@ -339,13 +357,7 @@ func (s *Store) readPackage(file string) (*ChartVersion, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(archive)
-	version := &ChartVersion{
-		Metadata: loaded.Metadata,
-		URLs:     []string{PackageURL(loaded.Name(), loaded.Metadata.Version)},
-		Created:  info.ModTime().UTC(),
-		Digest:   hex.EncodeToString(digest[:]),
-	}
+	version := chartVersion(loaded, archive, info.ModTime())
 	s.readMu.Lock()
 	s.read[file] = readPackage{size: info.Size(), modified: info.ModTime(), version: version}
 	s.readMu.Unlock()
