@@ -192,7 +192,7 @@ func (s *assembly) buildControllers() error {
 	if s.images != nil {
 		secrets, bindings := pullsecret.NewOwnedInformers(kube)
 		serviceAccounts := pullsecret.NewDefaultServiceAccountInformers(kube)
-		pullSecrets, err := pullsecret.New(kube, s.images.host, s.extra.Registry.Service, shared, secrets, bindings, serviceAccounts)
+		pullSecrets, err := pullsecret.New(kube, recorder("archon-pull-secrets"), s.images.host, s.extra.Registry.Service, shared, secrets, bindings, serviceAccounts)
 		if err != nil {
 			return err
 		}

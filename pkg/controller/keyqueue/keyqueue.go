@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
@@ -165,6 +166,39 @@ func (q *Queue) processNext(ctx context.Context, queue workqueue.TypedRateLimiti
 	}
 	queue.Forget(key)
 	return true
+}
+
+// NameKey leads an object to its name: the key of a controller of
+// cluster-scoped objects (projects) watching those objects.
+func NameKey(obj any) []string {
+	if object, ok := obj.(metav1.Object); ok {
+		return []string{object.GetName()}
+	}
+	return nil
+}
+
+// NamespaceKey leads an object to its namespace, and a Namespace to its
+// own name: the key of a controller of per-namespace state.
+func NamespaceKey(obj any) []string {
+	object, ok := obj.(metav1.Object)
+	if !ok {
+		return nil
+	}
+	if object.GetNamespace() == "" {
+		return []string{object.GetName()} // a Namespace
+	}
+	return []string{object.GetNamespace()}
+}
+
+// LabelKey returns a key function leading an object to the value of its
+// label, and objects without it nowhere.
+func LabelKey(label string) func(obj any) []string {
+	return func(obj any) []string {
+		if object, ok := obj.(metav1.Object); ok && object.GetLabels()[label] != "" {
+			return []string{object.GetLabels()[label]}
+		}
+		return nil
+	}
 }
 
 // IndexByLabel indexes the informer's objects by the value of label, once

@@ -18,6 +18,7 @@ package keyqueue
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,4 +101,26 @@ func TestQueueRunsAgainAfterStopping(t *testing.T) {
 	keys.expect(t, "ns/after")
 	queue.Add("added")
 	keys.expect(t, "added")
+}
+
+func TestKeyFunctions(t *testing.T) {
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"cpaas.io/project": "alpha"}}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "team-a"}}
+	project := LabelKey("cpaas.io/project")
+	for _, tc := range []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"NameKey of a namespace", NameKey(namespace), []string{"team-a"}},
+		{"NameKey of a non-object", NameKey("team-a"), nil},
+		{"NamespaceKey of a namespace is its name", NamespaceKey(namespace), []string{"team-a"}},
+		{"NamespaceKey of a namespaced object", NamespaceKey(secret), []string{"team-a"}},
+		{"LabelKey of a labeled object", project(namespace), []string{"alpha"}},
+		{"LabelKey of an unlabeled object", project(secret), nil},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
 }

@@ -66,12 +66,7 @@ func New(cluster string, archon archonclient.Interface, kubeInformers kubeinform
 		return nil, err
 	}
 
-	projectOfNamespace := func(obj any) []string {
-		if namespace, ok := obj.(*corev1.Namespace); ok && namespace.Labels[authv1.NamespaceProjectLabel] != "" {
-			return []string{namespace.Labels[authv1.NamespaceProjectLabel]}
-		}
-		return nil
-	}
+	projectOfNamespace := keyqueue.LabelKey(authv1.NamespaceProjectLabel)
 	projectOfQuota := func(obj any) []string {
 		if quota, ok := obj.(*corev1.ResourceQuota); ok {
 			if namespace, err := c.namespaces.Get(quota.Namespace); err == nil {
@@ -80,14 +75,8 @@ func New(cluster string, archon archonclient.Interface, kubeInformers kubeinform
 		}
 		return nil
 	}
-	projectName := func(obj any) []string {
-		if project, ok := obj.(*authv1.Project); ok {
-			return []string{project.Name}
-		}
-		return nil
-	}
 	for informer, keys := range map[cache.SharedIndexInformer]func(any) []string{
-		projects.Informer():   projectName,
+		projects.Informer():   keyqueue.NameKey,
 		namespaces.Informer(): projectOfNamespace,
 		quotas.Informer():     projectOfQuota,
 	} {

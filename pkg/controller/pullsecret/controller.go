@@ -42,11 +42,16 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/acp-archon/archon/pkg/controller/keyqueue"
 )
 
 const (
+	// ReasonSecretNameTaken is the Event on a default ServiceAccount whose
+	// namespace holds a secret of the pull secret's name archon did not
+	// make.
+	ReasonSecretNameTaken = "PullSecretNameTaken"
 	// SecretName is the pull secret in every namespace.
 	SecretName = "archon-registry-pull"
 	// PullersBindingName binds system:image-puller to the namespace's
@@ -73,6 +78,7 @@ const (
 // Controller keeps the pull secret of every namespace current.
 type Controller struct {
 	kube         kubernetes.Interface
+	recorder     record.EventRecorder
 	registryHost string
 	// audience is what the tokens are issued for: the registry's token
 	// service accepts it and kube-apiserver does not, so a pull secret's
@@ -109,16 +115,19 @@ func NewDefaultServiceAccountInformers(kube kubernetes.Interface) kubeinformers.
 		}))
 }
 
-// New wires the controller; registryHost is the host:port pods pull from
-// and audience the one its token service accepts. secretInformers and
-// bindingInformers come from NewOwnedInformers.
-func New(kube kubernetes.Interface, registryHost, audience string, kubeInformers, secretInformers, bindingInformers, serviceAccountInformers kubeinformers.SharedInformerFactory) (*Controller, error) {
+// New returns the controller; registryHost is the host:port pods pull
+// from and audience the one its token service accepts. secretInformers and
+// bindingInformers come from NewOwnedInformers. recorder reports, on the
+// ServiceAccount, a pull secret it cannot write.
+func New(kube kubernetes.Interface, recorder record.EventRecorder, registryHost, audience string,
+	kubeInformers, secretInformers, bindingInformers, serviceAccountInformers kubeinformers.SharedInformerFactory) (*Controller, error) {
 	namespaces := kubeInformers.Core().V1().Namespaces()
 	serviceAccounts := serviceAccountInformers.Core().V1().ServiceAccounts()
 	secrets := secretInformers.Core().V1().Secrets()
 	roleBindings := bindingInformers.Rbac().V1().RoleBindings()
 	c := &Controller{
 		kube:            kube,
+		recorder:        recorder,
 		registryHost:    registryHost,
 		audience:        audience,
 		namespaces:      namespaces.Lister(),
@@ -129,22 +138,11 @@ func New(kube kubernetes.Interface, registryHost, audience string, kubeInformers
 	}
 	c.queue = keyqueue.New("image-pull-secrets", c.sync)
 	for _, informer := range []cache.SharedIndexInformer{namespaces.Informer(), serviceAccounts.Informer(), secrets.Informer(), roleBindings.Informer()} {
-		if err := c.queue.Watch(informer, namespaceOf); err != nil {
+		if err := c.queue.Watch(informer, keyqueue.NamespaceKey); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
-}
-
-func namespaceOf(obj any) []string {
-	object, ok := obj.(metav1.Object)
-	if !ok {
-		return nil
-	}
-	if object.GetNamespace() == "" {
-		return []string{object.GetName()} // a Namespace
-	}
-	return []string{object.GetNamespace()}
 }
 
 // Run syncs namespaces until ctx is done.
@@ -211,6 +209,8 @@ func (c *Controller) ensureSecret(ctx context.Context, serviceAccount *corev1.Se
 		}
 	}
 	if err == nil && secret.Labels[ManagedLabel] != "true" {
+		c.recorder.Eventf(serviceAccount, corev1.EventTypeWarning, ReasonSecretNameTaken,
+			"The secret %s was not made by archon, which leaves it alone: pods of this namespace get no registry pull secret until it is renamed or deleted", SecretName)
 		return time.Time{}, fmt.Errorf("secret %s/%s exists and is not archon's; leaving it alone", namespace, SecretName)
 	}
 	if err != nil {

@@ -19,6 +19,7 @@ package pullsecret
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 )
 
 // newController returns a controller over a fake cluster holding team-a
@@ -63,7 +65,7 @@ func newController(t *testing.T, lifetime time.Duration) (*Controller, *fake.Cli
 	shared := kubeinformers.NewSharedInformerFactory(kube, 0)
 	secrets, bindings := NewOwnedInformers(kube)
 	serviceAccounts := NewDefaultServiceAccountInformers(kube)
-	c, err := New(kube, "registry.example.com", "archon-registry", shared, secrets, bindings, serviceAccounts)
+	c, err := New(kube, record.NewFakeRecorder(10), "registry.example.com", "archon-registry", shared, secrets, bindings, serviceAccounts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,5 +143,35 @@ func TestTokensAreRenewedAtFourFifthsOfTheirLife(t *testing.T) {
 	syncUntilStable(t, c)
 	if *issued != 2 {
 		t.Errorf("%d tokens after 8 of 10 hours, want a renewal", *issued)
+	}
+}
+
+// TestAHandMadeSecretIsLeftAloneAndReported: a secret of the pull secret's
+// name that archon did not make is never written; the ServiceAccount gets
+// a Warning Event saying why its pods have no pull secret.
+func TestAHandMadeSecretIsLeftAloneAndReported(t *testing.T) {
+	c, kube, _, issued := newController(t, 24*time.Hour)
+	ctx := context.Background()
+	handMade := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: SecretName, Namespace: "team-a"},
+		Data:       map[string][]byte{"note": []byte("mine")},
+	}
+	if _, err := kube.CoreV1().Secrets("team-a").Create(ctx, handMade, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sync(ctx, "team-a"); err == nil || !strings.Contains(err.Error(), "is not archon's") {
+		t.Fatalf("sync with a hand-made secret: %v, want an error (retried) saying it is not archon's", err)
+	}
+	select {
+	case event := <-c.recorder.(*record.FakeRecorder).Events:
+		if !strings.Contains(event, "Warning "+ReasonSecretNameTaken) {
+			t.Fatalf("event %q, want a %s warning", event, ReasonSecretNameTaken)
+		}
+	default:
+		t.Fatal("no Event reports the secret in the way")
+	}
+	secret, err := kube.CoreV1().Secrets("team-a").Get(ctx, SecretName, metav1.GetOptions{})
+	if err != nil || string(secret.Data["note"]) != "mine" || len(secret.Data) != 1 || *issued != 0 {
+		t.Fatalf("the hand-made secret was changed (%+v, %v) or a token issued (%d)", secret, err, *issued)
 	}
 }
