@@ -159,14 +159,15 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 // archon was not watching: those untouched for a while whose UID no
 // repository has, by a list read from the server rather than the cache.
 func (c *Controller) removeOrphans(ctx context.Context) {
+	logger := klog.FromContext(ctx)
 	stored, err := c.local.Store().Repositories()
 	if err != nil {
-		klog.ErrorS(err, "Listing stored chart repositories failed")
+		logger.Error(err, "Listing stored chart repositories failed")
 		return
 	}
 	repos, err := c.archon.AppV1beta1().ChartRepos("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		klog.ErrorS(err, "Listing chart repositories failed; leaving stored charts alone")
+		logger.Error(err, "Listing chart repositories failed; leaving stored charts alone")
 		return
 	}
 	known := map[types.UID]bool{}
@@ -177,9 +178,9 @@ func (c *Controller) removeOrphans(ctx context.Context) {
 		if known[uid] || time.Since(changed) < orphanGrace {
 			continue
 		}
-		klog.InfoS("Removing the charts of a deleted repository", "uid", uid)
+		logger.Info("Removing the charts of a deleted repository", "uid", uid)
 		if err := c.local.Store().Remove(uid); err != nil {
-			klog.ErrorS(err, "Removing a deleted repository's charts failed", "uid", uid)
+			logger.Error(err, "Removing a deleted repository's charts failed", "uid", uid)
 		}
 	}
 }
@@ -328,7 +329,7 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 		index, err = c.readers[repo.Spec.Type](ctx, repo.Spec.URL, credentials)
 	}
 	if err != nil {
-		klog.InfoS("Synchronizing a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
+		klog.FromContext(ctx).Info("Synchronizing a chart repository failed; its last good index stays served", "chartrepo", klog.KObj(repo), "err", err)
 		status.Phase, status.Reason = appv1beta1.ChartRepoFailed, err.Error()
 		return
 	}
