@@ -79,13 +79,14 @@ clean-local:
 .PHONY: test
 test: verify unit e2e
 
-## verify: gofmt, go vet, license headers, shellcheck, scripts download the modules they read, generated code up to date
+## verify: gofmt, go vet, license headers, shellcheck, import rules, scripts download the modules they read, generated code up to date
 .PHONY: verify
 verify:
 	@out=$$(gofmt -l cmd pkg internal hack test artifacts); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	hack/verify-boilerplate.sh
 	hack/verify-shellcheck.sh
+	hack/verify-imports.sh
 	hack/verify-modules.sh
 	hack/verify-codegen.sh
 
