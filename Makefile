@@ -65,6 +65,15 @@ $(BIN)/crane: hack/tools/registry/go.mod hack/tools/registry/go.sum
 $(BIN)/helm: hack/tools/helm/go.mod hack/tools/helm/go.sum
 	cd hack/tools/helm && $(GO) build -o ../../../$@ helm.sh/helm/v3/cmd/helm
 
+# golangci-lint has its own module: its linters' dependencies must not move ours.
+$(BIN)/golangci-lint: hack/tools/golangci/go.mod hack/tools/golangci/go.sum
+	cd hack/tools/golangci && $(GO) build -o ../../../$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+## lint: golangci-lint (.golangci.yml) over the whole module
+.PHONY: lint
+lint: $(BIN)/golangci-lint
+	$(BIN)/golangci-lint run ./...
+
 ## run: start etcd, kube-apiserver and archon on 127.0.0.1 (foreground, Ctrl-C stops)
 .PHONY: run
 run: build tools
@@ -79,11 +88,15 @@ clean-local:
 .PHONY: test
 test: verify unit e2e
 
-## verify: gofmt, go vet, scripts download the modules they read, generated code up to date
+## verify: gofmt, go vet, golangci-lint, license headers, shellcheck, import rules, scripts download the modules they read, generated code up to date
 .PHONY: verify
-verify:
+verify: $(BIN)/golangci-lint
 	@out=$$(gofmt -l cmd pkg internal hack test artifacts); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(BIN)/golangci-lint run ./...
+	hack/verify-boilerplate.sh
+	hack/verify-shellcheck.sh
+	hack/verify-imports.sh
 	hack/verify-modules.sh
 	hack/verify-codegen.sh
 

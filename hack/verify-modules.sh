@@ -1,4 +1,18 @@
 #!/usr/bin/env bash
+# Copyright The Archon Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 # Fails when a script would read a Go module's directory that nothing
 # downloaded: on a fresh machine such a lookup prints nothing and the script
 # goes on with an empty path (this is how make verify once failed on a new

@@ -30,11 +30,17 @@ import (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+// run executes the command and returns the process's exit code, so that its
+// deferred cleanup runs before main exits.
+func run() int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := acp.NewCommand(os.Stdout).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		cancel()
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

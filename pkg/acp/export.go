@@ -52,7 +52,7 @@ func newExportCommand(o *options) *cobra.Command {
   # As a Helm chart, also published to the Local repository "team"
   kubectl acp export application shop -n shop --format HelmChart --chart-version v1.2.0 \
     --readme-file README.md --to-repo team -o shop-v1.2.0.tgz`,
-		Args: func(cmd *cobra.Command, args []string) error {
+		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 || args[0] != "application" {
 				return fmt.Errorf("usage: kubectl acp export application NAME --format HelmChart|YAML|Kustomize -o FILE")
 			}

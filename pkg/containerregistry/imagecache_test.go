@@ -48,7 +48,7 @@ type fakeRegistry struct {
 
 const configBlob = `{"created":"2026-01-02T03:04:05Z","os":"linux","architecture":"arm64"}`
 
-func (f *fakeRegistry) push(repository, tag string, layerSize int64) string {
+func (f *fakeRegistry) push(repository, tag string, layerSize int64) {
 	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":%d},`+
 		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%064x","size":%d}]}`,
@@ -62,7 +62,6 @@ func (f *fakeRegistry) push(repository, tag string, layerSize int64) string {
 	}
 	f.tags[repository][tag] = digest
 	f.manifests[digest] = []byte(manifest)
-	return digest
 }
 
 func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -147,7 +147,7 @@ func (p *Policy) DialContext(ctx context.Context, network, address string) (net.
 
 // Transport returns an HTTP transport that dials through the policy and
 // ignores proxies from the environment, through which a connection would
-// reach what the policy refuses without archon dialling it.
+// reach what the policy refuses without archon dialing it.
 func (p *Policy) Transport() *http.Transport {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil

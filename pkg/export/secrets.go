@@ -73,7 +73,7 @@ func withoutSecretValues(obj *unstructured.Unstructured) *unstructured.Unstructu
 }
 
 // secretPlaceholders stands chart values in for the values of Secrets: a
-// Secret's values become unique tokens, which survive YAML marshalling and
+// Secret's values become unique tokens, which survive YAML marshaling and
 // template escaping as they are, and are then replaced by the template
 // expressions reading secrets.<secret>.<key> from the chart's values.
 type secretPlaceholders struct {

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package chartrepo holds Helm chart repositories for archon: the checks
+// Package helmrepo holds Helm chart repositories for archon: the checks
 // an uploaded chart archive passes, the on-disk store of Local
 // repositories, the index helm reads, the synchronization of remote
 // repositories, and the in-memory catalog of every repository's charts.

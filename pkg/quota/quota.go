@@ -76,21 +76,21 @@ func Sum(lists ...corev1.ResourceList) corev1.ResourceList {
 func Problems(project, cluster string, limit, used, request corev1.ResourceList) []string {
 	var problems []string
 	for _, key := range sortedKeys(request) {
-		max, limited := limit[key]
+		hard, limited := limit[key]
 		if !limited {
 			continue
 		}
 		consumed := used[key]
-		left := max.DeepCopy()
+		left := hard.DeepCopy()
 		left.Sub(consumed)
 		requested := request[key]
 		switch {
 		case left.Sign() <= 0:
 			problems = append(problems, fmt.Sprintf("%s: project %s has none left in cluster %s (quota %s, used %s)",
-				key, project, cluster, max.String(), consumed.String()))
+				key, project, cluster, hard.String(), consumed.String()))
 		case requested.Cmp(left) > 0:
 			problems = append(problems, fmt.Sprintf("%s: requested %s but project %s has %s left in cluster %s (quota %s, used %s)",
-				key, requested.String(), project, left.String(), cluster, max.String(), consumed.String()))
+				key, requested.String(), project, left.String(), cluster, hard.String(), consumed.String()))
 		}
 	}
 	return problems

@@ -38,6 +38,7 @@ const (
 // ChartRepoPhase is where a repository's synchronization stands.
 type ChartRepoPhase string
 
+// The phases of a repository's synchronization.
 const (
 	ChartRepoPending ChartRepoPhase = "Pending"
 	ChartRepoSynced  ChartRepoPhase = "Synced"
@@ -90,6 +91,7 @@ type ChartRepoList struct {
 // ApplicationExportFormat is the form of an exported application.
 type ApplicationExportFormat string
 
+// The forms an application can be exported in.
 const (
 	ExportHelmChart ApplicationExportFormat = "HelmChart"
 	ExportYAML      ApplicationExportFormat = "YAML"

@@ -55,6 +55,7 @@ type ProjectCluster struct {
 // MemberKind names the kind of subject a project member is.
 type MemberKind string
 
+// The kinds of subject a project member can be.
 const (
 	MemberKindUser           MemberKind = "User"
 	MemberKindGroup          MemberKind = "Group"
@@ -64,6 +65,7 @@ const (
 // ProjectRole is the role a member holds in the project.
 type ProjectRole string
 
+// The roles a project member can hold.
 const (
 	ProjectRoleAdmin   ProjectRole = "project-admin"
 	ProjectRoleAuditor ProjectRole = "project-auditor"
@@ -81,6 +83,7 @@ type ProjectMember struct {
 // ProjectPhase is where a project is in its life.
 type ProjectPhase string
 
+// The phases of a project's life.
 const (
 	ProjectActive      ProjectPhase = "Active"
 	ProjectTerminating ProjectPhase = "Terminating"
@@ -132,6 +135,7 @@ type NamespaceImportSpec struct {
 // NamespaceImportPhase is the outcome of an import.
 type NamespaceImportPhase string
 
+// The phases of a namespace import.
 const (
 	NamespaceImportImporting NamespaceImportPhase = "Importing"
 	NamespaceImportSucceeded NamespaceImportPhase = "Succeeded"
@@ -160,6 +164,7 @@ type NamespaceImportList struct {
 // NamespaceRole is the role a member holds in one namespace.
 type NamespaceRole string
 
+// The roles a member can hold in one namespace.
 const (
 	NamespaceRoleAdmin     NamespaceRole = "namespace-admin"
 	NamespaceRoleDeveloper NamespaceRole = "developer"

@@ -17,7 +17,7 @@ limitations under the License.
 // +k8s:deepcopy-gen=package
 // +groupName=registry.alauda.io
 
-// Package registry holds the internal types of the registry.alauda.io group:
+// Package image holds the internal types of the registry.alauda.io group:
 // the images of the platform's container registry, whose access follows
 // Kubernetes RBAC.
 package image

@@ -43,16 +43,16 @@ import (
 	"github.com/acp-archon/archon/pkg/quota"
 )
 
+// NamespacesPath and ResourceQuotasPath are where kube-apiserver sends
+// admission reviews.
 const (
-	// NamespacesPath and ResourceQuotasPath are where kube-apiserver sends
-	// admission reviews.
 	NamespacesPath     = "/admission/namespaces"
 	ResourceQuotasPath = "/admission/resourcequotas"
-
-	// maxReviewBytes bounds a request body; reviews of these small objects
-	// are a few kilobytes.
-	maxReviewBytes = 3 << 20
 )
+
+// maxReviewBytes bounds a request body; reviews of these small objects are a
+// few kilobytes.
+const maxReviewBytes = 3 << 20
 
 // Webhook answers admission reviews. It reads projects, namespaces and
 // quotas live rather than from caches: a quota created a moment ago must

@@ -33,6 +33,9 @@ func Resource(resource string) schema.GroupResource {
 	return SchemeGroupVersion.WithResource(resource).GroupResource()
 }
 
+// SchemeBuilder collects the functions that register this version's types,
+// conversions and defaults (the generated ones add themselves in their own
+// init functions); AddToScheme applies them to a scheme.
 var (
 	SchemeBuilder      runtime.SchemeBuilder
 	localSchemeBuilder = &SchemeBuilder

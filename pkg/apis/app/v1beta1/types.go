@@ -29,6 +29,7 @@ const CatalogLabel = "project.cpaas.io/catalog"
 // +enum
 type ChartRepoType string
 
+// The kinds of chart repository.
 const (
 	ChartRepoTypeChart ChartRepoType = "Chart"
 	ChartRepoTypeOCI   ChartRepoType = "OCI"
@@ -40,6 +41,7 @@ const (
 // +enum
 type ChartRepoPhase string
 
+// The phases of a repository's synchronization.
 const (
 	ChartRepoPending ChartRepoPhase = "Pending"
 	ChartRepoSynced  ChartRepoPhase = "Synced"
@@ -119,6 +121,7 @@ type ChartRepoList struct {
 // +enum
 type ApplicationExportFormat string
 
+// The forms an application can be exported in.
 const (
 	ExportHelmChart ApplicationExportFormat = "HelmChart"
 	ExportYAML      ApplicationExportFormat = "YAML"

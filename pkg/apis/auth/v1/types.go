@@ -107,6 +107,7 @@ type ProjectCluster struct {
 // +enum
 type MemberKind string
 
+// The kinds of subject a project member can be.
 const (
 	MemberKindUser           MemberKind = "User"
 	MemberKindGroup          MemberKind = "Group"
