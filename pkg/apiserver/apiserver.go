@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package apiserver assembles archon: the storage of its API groups, the
 // webhooks kube-apiserver calls, the routes served around the filters and
 // the background tasks, on a generic API server. Reading order: config.go

@@ -27,7 +27,7 @@ import (
 func TestLimitInFlightAnswers429BeyondTheLimit(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		started <- struct{}{}
 		<-release
 	})
@@ -44,7 +44,7 @@ func TestLimitInFlightAnswers429BeyondTheLimit(t *testing.T) {
 
 func TestDirectRoutesMatchExactPathsAndPrefixes(t *testing.T) {
 	route := func(name string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Route", name) })
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Route", name) })
 	}
 	handler := withDirectRoutes(func(http.Handler, *genericapiserver.Config) http.Handler { return route("chain") },
 		[]directRoute{{path: "/token", handler: route("token")}, {path: "/repos/", handler: route("repos")}})(nil, nil)

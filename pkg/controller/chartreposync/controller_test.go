@@ -120,7 +120,7 @@ func TestLocalRepositoriesAreSyncedFromTheStore(t *testing.T) {
 
 func TestChartRepositoryKeepsItsLastGoodIndexWhenASyncFails(t *testing.T) {
 	var broken atomic.Bool
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if broken.Load() {
 			http.Error(w, "down", http.StatusBadGateway)
 			return
@@ -176,7 +176,7 @@ func TestUnreachableOCIRepositoryFails(t *testing.T) {
 // it, and its status says why without anything the address would answer.
 func TestRepositoriesAtInternalAddressesAreRefused(t *testing.T) {
 	var reached atomic.Bool
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		reached.Store(true)
 		_, _ = w.Write([]byte("internal secret"))
 	}))

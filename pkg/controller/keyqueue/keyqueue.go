@@ -96,7 +96,7 @@ func (q *Queue) Watch(informer cache.SharedIndexInformer, keys func(obj any) []s
 	q.sources = append(q.sources, source{informer: informer, keys: keys})
 	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
-		UpdateFunc: func(old, new any) { enqueue(old); enqueue(new) },
+		UpdateFunc: func(oldObj, newObj any) { enqueue(oldObj); enqueue(newObj) },
 		DeleteFunc: enqueue,
 	})
 	return err

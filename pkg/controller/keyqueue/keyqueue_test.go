@@ -25,7 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -63,7 +63,7 @@ func configMap(name string) *corev1.ConfigMap {
 // informer holds (those changed while stopped included) and follows new
 // events.
 func TestQueueRunsAgainAfterStopping(t *testing.T) {
-	kube := fake.NewClientset(configMap("before"))
+	kube := kubefake.NewClientset(configMap("before"))
 	factory := kubeinformers.NewSharedInformerFactory(kube, 0)
 	informer := factory.Core().V1().ConfigMaps().Informer()
 	keys := make(synced, 100)

@@ -59,10 +59,10 @@ const (
 	PullersBindingName = "system:image-pullers"
 	// ManagedLabel marks the secrets and bindings this controller owns.
 	ManagedLabel = "registry.alauda.io/pull-secret"
-	// ExpiresAnnotation says when the secret's token expires, and
-	// RenewAnnotation when the controller replaces it.
+	// ExpiresAnnotation says when the secret's token expires.
 	ExpiresAnnotation = "registry.alauda.io/token-expires"
-	RenewAnnotation   = "registry.alauda.io/token-renew-at"
+	// RenewAnnotation says when the controller replaces the token.
+	RenewAnnotation = "registry.alauda.io/token-renew-at"
 	// hostAnnotation records the registry the secret is for, so that a new
 	// registry address means a new secret; audienceAnnotation the audience
 	// of its token, likewise.

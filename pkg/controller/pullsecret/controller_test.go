@@ -28,7 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 )
@@ -36,9 +36,9 @@ import (
 // newController returns a controller over a fake cluster holding team-a
 // and its default ServiceAccount, whose tokens are "token-<n>" valid for
 // lifetime.
-func newController(t *testing.T, lifetime time.Duration) (*Controller, *fake.Clientset, *time.Time, *int) {
+func newController(t *testing.T, lifetime time.Duration) (*Controller, *kubefake.Clientset, *time.Time, *int) {
 	t.Helper()
-	kube := fake.NewClientset(
+	kube := kubefake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"}},
 	)
