@@ -34,12 +34,11 @@ const (
 	// ManagedByProjectLabel marks the RBAC objects this controller owns and
 	// names the project they were made for.
 	ManagedByProjectLabel = "auth.alauda.io/project"
-	namespaceAdminRole    = "acp:namespace-admin"
-	viewerRole            = "acp:viewer"
 )
 
-// roleNames are the per-project cluster-scoped RBAC objects: a ClusterRole
-// and a ClusterRoleBinding of the same name for each project role.
+// clusterRoleName names the per-project cluster-scoped RBAC objects: a
+// ClusterRole and a ClusterRoleBinding of the same name for each project
+// role.
 func clusterRoleName(project string, role authv1.ProjectRole) string {
 	return "acp:project:" + project + ":" + string(role)
 }
@@ -148,8 +147,8 @@ func desiredClusterRoleBindings(project *authv1.Project) []*rbacv1.ClusterRoleBi
 // desiredRoleBindings are the bindings of one namespace of the project.
 func desiredRoleBindings(project *authv1.Project, namespace string) []*rbacv1.RoleBinding {
 	clusterRoles := map[authv1.ProjectRole]string{
-		authv1.ProjectRoleAdmin:   namespaceAdminRole,
-		authv1.ProjectRoleAuditor: viewerRole,
+		authv1.ProjectRoleAdmin:   authv1.NamespaceAdminClusterRole,
+		authv1.ProjectRoleAuditor: authv1.ViewerClusterRole,
 	}
 	var bindings []*rbacv1.RoleBinding
 	for _, role := range heldRoles(project) {
