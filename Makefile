@@ -100,10 +100,10 @@ verify: $(BIN)/golangci-lint
 	hack/verify-modules.sh
 	hack/verify-codegen.sh
 
-## unit: unit and storage tests (storage tests run on embedded etcd)
+## unit: unit and storage tests (storage tests run on embedded etcd), with the race detector
 .PHONY: unit
 unit:
-	$(GO) test ./pkg/... ./internal/... ./cmd/...
+	$(GO) test -race ./pkg/... ./internal/... ./cmd/...
 
 ## e2e: the end-to-end suite through a real kube-apiserver
 .PHONY: e2e

@@ -24,6 +24,7 @@ import (
 	"os"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
@@ -65,5 +66,21 @@ func RESTOptions(t testing.TB, url string, version schema.GroupVersion, resource
 		StorageConfig:  config.ForResource(resource),
 		Decorator:      generic.UndecoratedStorage,
 		ResourcePrefix: resource.Group + "/" + resource.Resource,
+	}
+}
+
+// CheckFieldSelectors fails t unless the server accepts a field selector
+// on kind for every field of selectable (what the storage's attribute
+// function exposes for one object) and refuses one on a field it lacks:
+// a selector the server accepts must be one the storage can match.
+func CheckFieldSelectors(t testing.TB, kind schema.GroupVersionKind, selectable fields.Set) {
+	t.Helper()
+	for field, value := range selectable {
+		if label, converted, err := api.Scheme.ConvertFieldLabel(kind, field, value); err != nil || label != field || converted != value {
+			t.Errorf("%s: the storage exposes field %s, which a field selector cannot name: %q, %q, %v", kind.Kind, field, label, converted, err)
+		}
+	}
+	if _, _, err := api.Scheme.ConvertFieldLabel(kind, "spec.nothing", "x"); err == nil {
+		t.Errorf("%s: a field selector on spec.nothing, which the storage does not expose, is accepted", kind.Kind)
 	}
 }

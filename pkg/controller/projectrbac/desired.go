@@ -26,6 +26,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 )
@@ -34,12 +35,11 @@ const (
 	// ManagedByProjectLabel marks the RBAC objects this controller owns and
 	// names the project they were made for.
 	ManagedByProjectLabel = "auth.alauda.io/project"
-	namespaceAdminRole    = "acp:namespace-admin"
-	viewerRole            = "acp:viewer"
 )
 
-// roleNames are the per-project cluster-scoped RBAC objects: a ClusterRole
-// and a ClusterRoleBinding of the same name for each project role.
+// clusterRoleName names the per-project cluster-scoped RBAC objects: a
+// ClusterRole and a ClusterRoleBinding of the same name for each project
+// role.
 func clusterRoleName(project string, role authv1.ProjectRole) string {
 	return "acp:project:" + project + ":" + string(role)
 }
@@ -102,6 +102,44 @@ func subjects(project *authv1.Project, role authv1.ProjectRole) []rbacv1.Subject
 	return out
 }
 
+// rbacSet holds RBAC objects of the three kinds the controller keeps, each
+// keyed as the informers key them: namespace/name, or the name alone for
+// cluster-scoped objects.
+type rbacSet struct {
+	clusterRoles        map[string]*rbacv1.ClusterRole
+	clusterRoleBindings map[string]*rbacv1.ClusterRoleBinding
+	roleBindings        map[string]*rbacv1.RoleBinding
+}
+
+// desired returns the RBAC objects project needs, given the names of the
+// namespaces labeled as its. Each object is complete as a server-side
+// apply request: the controller sends it as it is.
+func desired(project *authv1.Project, namespaces []string) rbacSet {
+	set := rbacSet{
+		clusterRoles:        keyed(desiredClusterRoles(project)),
+		clusterRoleBindings: keyed(desiredClusterRoleBindings(project)),
+		roleBindings:        map[string]*rbacv1.RoleBinding{},
+	}
+	for _, namespace := range namespaces {
+		for key, binding := range keyed(desiredRoleBindings(project, namespace)) {
+			set.roleBindings[key] = binding
+		}
+	}
+	return set
+}
+
+func keyed[T metav1.Object](objects []T) map[string]T {
+	byKey := make(map[string]T, len(objects))
+	for _, obj := range objects {
+		byKey[cache.MetaObjectToName(obj).String()] = obj
+	}
+	return byKey
+}
+
+func typeMeta(kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: kind}
+}
+
 // desiredClusterRoles grant access to the project object itself.
 func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
 	verbs := map[authv1.ProjectRole][]string{
@@ -125,6 +163,7 @@ func desiredClusterRoles(project *authv1.Project) []*rbacv1.ClusterRole {
 			})
 		}
 		roles = append(roles, &rbacv1.ClusterRole{
+			TypeMeta:   typeMeta("ClusterRole"),
 			ObjectMeta: metav1.ObjectMeta{Name: clusterRoleName(project.Name, role), Labels: managedLabels(project.Name)},
 			Rules:      rules,
 		})
@@ -137,6 +176,7 @@ func desiredClusterRoleBindings(project *authv1.Project) []*rbacv1.ClusterRoleBi
 	for _, role := range heldRoles(project) {
 		name := clusterRoleName(project.Name, role)
 		bindings = append(bindings, &rbacv1.ClusterRoleBinding{
+			TypeMeta:   typeMeta("ClusterRoleBinding"),
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels(project.Name)},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 			Subjects:   subjects(project, role),
@@ -148,12 +188,13 @@ func desiredClusterRoleBindings(project *authv1.Project) []*rbacv1.ClusterRoleBi
 // desiredRoleBindings are the bindings of one namespace of the project.
 func desiredRoleBindings(project *authv1.Project, namespace string) []*rbacv1.RoleBinding {
 	clusterRoles := map[authv1.ProjectRole]string{
-		authv1.ProjectRoleAdmin:   namespaceAdminRole,
-		authv1.ProjectRoleAuditor: viewerRole,
+		authv1.ProjectRoleAdmin:   authv1.NamespaceAdminClusterRole,
+		authv1.ProjectRoleAuditor: authv1.ViewerClusterRole,
 	}
 	var bindings []*rbacv1.RoleBinding
 	for _, role := range heldRoles(project) {
 		bindings = append(bindings, &rbacv1.RoleBinding{
+			TypeMeta:   typeMeta("RoleBinding"),
 			ObjectMeta: metav1.ObjectMeta{Name: namespaceRoleBindingName(role), Namespace: namespace, Labels: managedLabels(project.Name)},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRoles[role]},
 			Subjects:   subjects(project, role),

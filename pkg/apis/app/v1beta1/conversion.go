@@ -18,25 +18,22 @@ package v1beta1
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
-)
 
-// Field selectors chart repositories support besides metadata.name and
-// metadata.namespace.
-const (
-	ChartRepoTypeField  = "spec.type"
-	ChartRepoPhaseField = "status.phase"
+	"github.com/acp-archon/archon/pkg/apis/app"
 )
 
 func addFieldLabelConversions(scheme *runtime.Scheme) error {
+	supported := []string{"metadata.name", "metadata.namespace", app.ChartRepoTypeField, app.ChartRepoPhaseField}
 	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("ChartRepo"),
 		func(label, value string) (string, string, error) {
-			switch label {
-			case "metadata.name", "metadata.namespace", ChartRepoTypeField, ChartRepoPhaseField:
-				return label, value, nil
-			default:
-				return "", "", fmt.Errorf("field label not supported for chartrepos: %s", label)
+			for _, field := range supported {
+				if label == field {
+					return label, value, nil
+				}
 			}
+			return "", "", fmt.Errorf("field label not supported for chartrepos: %q; select by one of %s", label, strings.Join(supported, ", "))
 		})
 }

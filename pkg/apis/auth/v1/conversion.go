@@ -18,34 +18,31 @@ package v1
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
-)
 
-// Field selectors projects support besides metadata.name.
-const (
-	ProjectPhaseField = "status.phase"
+	"github.com/acp-archon/archon/pkg/apis/auth"
 )
 
 func addFieldLabelConversions(scheme *runtime.Scheme) error {
-	if err := scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("NamespaceImport"),
-		func(label, value string) (string, string, error) {
-			switch label {
-			case "metadata.name", "spec.project", "spec.namespace", "status.phase":
-				return label, value, nil
-			default:
-				return "", "", fmt.Errorf("field label not supported for namespaceimports: %s", label)
-			}
-		}); err != nil {
+	if err := addFieldLabels(scheme, "NamespaceImport", "namespaceimports", "metadata.name",
+		auth.NamespaceImportProjectField, auth.NamespaceImportNamespaceField, auth.NamespaceImportPhaseField); err != nil {
 		return err
 	}
-	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("Project"),
+	return addFieldLabels(scheme, "Project", "projects", "metadata.name", auth.ProjectPhaseField)
+}
+
+// addFieldLabels lets lists and watches of kind select by the fields
+// given, and refuses the others.
+func addFieldLabels(scheme *runtime.Scheme, kind, resource string, supported ...string) error {
+	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind(kind),
 		func(label, value string) (string, string, error) {
-			switch label {
-			case "metadata.name", ProjectPhaseField:
-				return label, value, nil
-			default:
-				return "", "", fmt.Errorf("field label not supported for projects: %s", label)
+			for _, field := range supported {
+				if label == field {
+					return label, value, nil
+				}
 			}
+			return "", "", fmt.Errorf("field label not supported for %s: %q; select by one of %s", resource, label, strings.Join(supported, ", "))
 		})
 }

@@ -30,7 +30,7 @@ func TestProjectFieldLabelConversion(t *testing.T) {
 		wantErr bool
 	}{
 		{label: "metadata.name"},
-		{label: authv1.ProjectPhaseField},
+		{label: "status.phase"},
 		// Projects are cluster-scoped, so unlike the scheme's fallback for
 		// kinds without a conversion, metadata.namespace is refused.
 		{label: "metadata.namespace", wantErr: true},

@@ -55,6 +55,21 @@ const (
 	ProjectRBACFinalizer = "auth.alauda.io/project-rbac"
 )
 
+// The ClusterRoles archon binds project and namespace members to, shipped
+// in artifacts/roles.yaml: the project RBAC controller and the
+// NamespaceMember storage name them here, so a renamed role cannot leave
+// one of them binding a role that no longer exists.
+const (
+	// NamespaceAdminClusterRole runs a namespace: project-admins and
+	// namespace-admin members hold it.
+	NamespaceAdminClusterRole = "acp:namespace-admin"
+	// DeveloperClusterRole deploys and changes workloads in a namespace.
+	DeveloperClusterRole = "acp:developer"
+	// ViewerClusterRole reads a namespace: project-auditors and viewer
+	// members hold it.
+	ViewerClusterRole = "acp:viewer"
+)
+
 // +genclient
 // +genclient:nonNamespaced
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -56,7 +56,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, a 
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &app.ChartRepo{} },
 		NewListFunc:               func() runtime.Object { return &app.ChartRepoList{} },
-		PredicateFunc:             match,
+		PredicateFunc:             matchChartRepo,
 		DefaultQualifiedResource:  app.Resource("chartrepos"),
 		SingularQualifiedResource: app.Resource("chartrepo"),
 

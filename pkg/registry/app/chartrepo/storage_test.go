@@ -132,7 +132,7 @@ func TestChartReposStartPendingAndKeepTheirURL(t *testing.T) {
 		t.Errorf("status update: %+v", got)
 	}
 
-	list, err := repos.List(ctx, &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector(appv1beta1.ChartRepoPhaseField, "Synced")})
+	list, err := repos.List(ctx, &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector(app.ChartRepoPhaseField, "Synced")})
 	if err != nil || len(list.(*app.ChartRepoList).Items) != 1 {
 		t.Errorf("list by phase: %v %v", list, err)
 	}

@@ -112,11 +112,11 @@ func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 		return nil, nil, fmt.Errorf("not a ChartRepo: %T", obj)
 	}
 	return repo.Labels, generic.AddObjectMetaFieldsSet(fields.Set{
-		appv1beta1.ChartRepoTypeField:  string(repo.Spec.Type),
-		appv1beta1.ChartRepoPhaseField: string(repo.Status.Phase),
+		app.ChartRepoTypeField:  string(repo.Spec.Type),
+		app.ChartRepoPhaseField: string(repo.Status.Phase),
 	}, &repo.ObjectMeta, true), nil
 }
 
-func match(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+func matchChartRepo(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
 	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: getAttrs}
 }

@@ -19,6 +19,8 @@ package namespaceimport
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -119,5 +121,142 @@ func TestImportRefusesLabelledProtectedNamespaces(t *testing.T) {
 	}
 	if _, err := im.Import(context.Background(), spec, true); !apierrors.IsForbidden(err) {
 		t.Errorf("importing a protected namespace: %v, want 403", err)
+	}
+}
+
+// writes lists the writes the importer sent, in order, as verb resource.
+func writes(kube *kubefake.Clientset) []string {
+	var out []string
+	for _, action := range kube.Actions() {
+		if verb := action.GetVerb(); verb != "get" && verb != "list" && verb != "watch" {
+			out = append(out, verb+" "+action.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+func condition(status auth.NamespaceImportStatus) (reason, message string) {
+	for _, c := range status.Conditions {
+		if c.Type == authv1.NamespaceImportConditionImported {
+			return c.Reason, c.Message
+		}
+	}
+	return "", ""
+}
+
+// An import merges the namespace's quotas into default (each key at its
+// minimum), copies its LimitRange to default, and labels the namespace
+// last; the status says what is safe to delete.
+func TestImportMergesCopiesThenLabels(t *testing.T) {
+	im, kube := newImporter(t)
+	status, err := im.Import(context.Background(), spec, false)
+	if err != nil || status.Phase != auth.NamespaceImportSucceeded {
+		t.Fatalf("import: %v %+v", err, status)
+	}
+	if got, want := writes(kube), []string{"create resourcequotas", "create limitranges", "update namespaces"}; !slices.Equal(got, want) {
+		t.Errorf("writes %v, want %v: the label, which grants rights, last", got, want)
+	}
+	merged, err := kube.CoreV1().ResourceQuotas("legacy").Get(context.Background(), mergedName, metav1.GetOptions{})
+	if cpu, pods := merged.Spec.Hard["requests.cpu"], merged.Spec.Hard["pods"]; err != nil || cpu.String() != "1" || pods.String() != "10" {
+		t.Errorf("merged quota: %v %v", err, merged.Spec.Hard)
+	}
+	if _, err := kube.CoreV1().LimitRanges("legacy").Get(context.Background(), mergedName, metav1.GetOptions{}); err != nil {
+		t.Errorf("the LimitRange copy: %v", err)
+	}
+	if got := label(t, kube); got != "shop" {
+		t.Errorf("the namespace is in %q", got)
+	}
+	wantWarnings := []string{
+		"LimitRange limits was copied to default and is safe to delete",
+		"ResourceQuota a was merged into default and is safe to delete",
+		"ResourceQuota b was merged into default and is safe to delete",
+	}
+	if !slices.Equal(status.Warnings, wantWarnings) || status.LimitRange != "limits" {
+		t.Errorf("warnings %q, LimitRange %q", status.Warnings, status.LimitRange)
+	}
+}
+
+// A dry run, and an import the rules refuse, write nothing.
+func TestRefusedAndDryRunImportsWriteNothing(t *testing.T) {
+	im, kube := newImporter(t)
+	if status, err := im.Import(context.Background(), spec, true); err != nil || status.Phase != auth.NamespaceImportSucceeded {
+		t.Errorf("dry run: %v %+v", err, status)
+	}
+	if got := writes(kube); len(got) != 0 {
+		t.Errorf("a dry run wrote %v", got)
+	}
+
+	// Another namespace of the project already draws 7.5 of its 8 CPUs.
+	for _, obj := range []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-prod", Labels: map[string]string{authv1.NamespaceProjectLabel: "shop"}}},
+		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "shop-prod", Name: "default"},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests.cpu": resource.MustParse("7500m")}}},
+	} {
+		if err := kube.Tracker().Add(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kube.ClearActions()
+	status, err := im.Import(context.Background(), spec, false)
+	if reason, message := condition(status); err != nil || status.Phase != auth.NamespaceImportFailed || reason != "QuotaExceeded" || !strings.Contains(message, "requests.cpu") {
+		t.Errorf("an import over the project's quota: %v %s %s %s", err, status.Phase, reason, message)
+	}
+	if got := writes(kube); len(got) != 0 {
+		t.Errorf("a refused import wrote %v", got)
+	}
+}
+
+// A write kube-apiserver refuses stops the import before the label: the
+// namespace stays out of the project and its members gain nothing. What
+// was written before enforces nothing new (a quota equal to the minimum of
+// the namespace's quotas), and importing again once the cause is fixed
+// finishes the job.
+func TestRefusedWritesStopBeforeTheLabel(t *testing.T) {
+	for _, tc := range []struct {
+		resource   string
+		err        error
+		wantWrites []string
+		wantPhase  auth.NamespaceImportPhase
+	}{
+		{"resourcequotas", apierrors.NewForbidden(corev1.Resource("resourcequotas"), "default", errors.New("denied by policy")),
+			[]string{"create resourcequotas"}, auth.NamespaceImportFailed},
+		{"limitranges", apierrors.NewForbidden(corev1.Resource("limitranges"), "default", errors.New("denied by policy")),
+			[]string{"create resourcequotas", "create limitranges"}, auth.NamespaceImportFailed},
+		// An error that is not a refusal is returned: the record stays
+		// Importing, and a replica finishes it later.
+		{"limitranges", errors.New("connection reset"),
+			[]string{"create resourcequotas", "create limitranges"}, ""},
+	} {
+		t.Run(tc.resource+" "+tc.err.Error(), func(t *testing.T) {
+			im, kube := newImporter(t)
+			kube.PrependReactor("create", tc.resource, func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
+			status, err := im.Import(context.Background(), spec, false)
+			if tc.wantPhase == "" {
+				if !errors.Is(err, tc.err) {
+					t.Errorf("import: %v %+v, want the error", err, status)
+				}
+			} else if reason, _ := condition(status); err != nil || status.Phase != tc.wantPhase || reason != "Refused" {
+				t.Errorf("import: %v %s %s", err, status.Phase, reason)
+			}
+			if got := writes(kube); !slices.Equal(got, tc.wantWrites) {
+				t.Errorf("writes %v, want %v", got, tc.wantWrites)
+			}
+			if got := label(t, kube); got != "" {
+				t.Errorf("the namespace joined %q after a refused write", got)
+			}
+			for _, name := range []string{"a", "b"} {
+				if _, err := kube.CoreV1().ResourceQuotas("legacy").Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+					t.Errorf("the namespace's quota %s: %v", name, err)
+				}
+			}
+
+			kube.ReactionChain = kube.ReactionChain[1:] // the cause is fixed
+			if status, err := im.Import(context.Background(), spec, false); err != nil || status.Phase != auth.NamespaceImportSucceeded {
+				t.Fatalf("importing again: %v %+v", err, status)
+			}
+			if got := label(t, kube); got != "shop" {
+				t.Errorf("after importing again the namespace is in %q", got)
+			}
+		})
 	}
 }

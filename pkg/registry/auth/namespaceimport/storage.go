@@ -74,23 +74,23 @@ var (
 // NewStorage returns the storage of namespace imports performed by importer.
 // Namespaces in protected are refused before anything else.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, importer *Importer, authz authorizer.Authorizer, protected protectednamespace.Set) (*REST, error) {
-	strategy := importStrategy{scheme, names.SimpleNameGenerator}
+	s := strategy{scheme, names.SimpleNameGenerator}
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.NamespaceImport{} },
 		NewListFunc:               func() runtime.Object { return &auth.NamespaceImportList{} },
-		PredicateFunc:             matchImport,
+		PredicateFunc:             matchNamespaceImport,
 		DefaultQualifiedResource:  auth.Resource("namespaceimports"),
 		SingularQualifiedResource: auth.Resource("namespaceimport"),
-		CreateStrategy:            strategy,
-		UpdateStrategy:            strategy,
-		DeleteStrategy:            strategy,
+		CreateStrategy:            s,
+		UpdateStrategy:            s,
+		DeleteStrategy:            s,
 		TableConvertor:            tableConvertor{},
 	}
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: getAttrs}); err != nil {
 		return nil, err
 	}
 	completion := *store
-	completion.UpdateStrategy = completionStrategy{strategy}
+	completion.UpdateStrategy = statusStrategy{s}
 	return &REST{store: store, completion: &completion, importer: importer, authorizer: authz, protected: protected}, nil
 }
 
@@ -203,7 +203,7 @@ func (r *REST) RecoverInterrupted(ctx context.Context) {
 // last write (the label) done.
 func (r *REST) FinishInterrupted(ctx context.Context, olderThan time.Duration) {
 	listed, err := r.store.List(ctx, &metainternalversion.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("status.phase", string(auth.NamespaceImportImporting)),
+		FieldSelector: fields.OneTermEqualSelector(auth.NamespaceImportPhaseField, string(auth.NamespaceImportImporting)),
 	})
 	if err != nil {
 		klog.ErrorS(err, "Listing interrupted namespace imports failed")

@@ -34,53 +34,53 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/auth/validation"
 )
 
-// importStrategy governs the records. Their status is written by the
+// strategy governs the records. Their status is written by the
 // import itself, and they are never updated.
-type importStrategy struct {
+type strategy struct {
 	runtime.ObjectTyper
 	names.NameGenerator
 }
 
-func (importStrategy) NamespaceScoped() bool { return false }
+func (strategy) NamespaceScoped() bool { return false }
 
-func (importStrategy) PrepareForCreate(context.Context, runtime.Object) {}
+func (strategy) PrepareForCreate(context.Context, runtime.Object) {}
 
-func (importStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
+func (strategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
 
-func (importStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+func (strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
 	return validation.ValidateNamespaceImport(obj.(*auth.NamespaceImport))
 }
 
-func (importStrategy) ValidateUpdate(context.Context, runtime.Object, runtime.Object) field.ErrorList {
+func (strategy) ValidateUpdate(context.Context, runtime.Object, runtime.Object) field.ErrorList {
 	return field.ErrorList{field.Forbidden(field.NewPath(""), "namespace imports are records and cannot be changed")}
 }
 
-func (importStrategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
+func (strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
 
-func (importStrategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
+func (strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
 	return nil
 }
 
-func (importStrategy) Canonicalize(runtime.Object) {}
+func (strategy) Canonicalize(runtime.Object) {}
 
-func (importStrategy) AllowCreateOnUpdate(context.Context) bool { return false }
+func (strategy) AllowCreateOnUpdate(context.Context) bool { return false }
 
-func (importStrategy) AllowUnconditionalUpdate(context.Context) bool { return false }
+func (strategy) AllowUnconditionalUpdate(context.Context) bool { return false }
 
-// completionStrategy governs the one change a record sees: archon writing
+// statusStrategy governs the one change a record sees: archon writing
 // the outcome of an import that was Importing.
-type completionStrategy struct {
-	importStrategy
+type statusStrategy struct {
+	strategy
 }
 
-func (completionStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+func (statusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	imp, oldImp := obj.(*auth.NamespaceImport), old.(*auth.NamespaceImport)
 	status := imp.Status
 	*imp = *oldImp.DeepCopy()
 	imp.Status = status
 }
 
-func (completionStrategy) ValidateUpdate(_ context.Context, _, old runtime.Object) field.ErrorList {
+func (statusStrategy) ValidateUpdate(_ context.Context, _, old runtime.Object) field.ErrorList {
 	if phase := old.(*auth.NamespaceImport).Status.Phase; phase != auth.NamespaceImportImporting {
 		return field.ErrorList{field.Forbidden(field.NewPath("status"), fmt.Sprintf("the import is %s already", phase))}
 	}
@@ -93,12 +93,12 @@ func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 		return nil, nil, fmt.Errorf("not a NamespaceImport: %T", obj)
 	}
 	return imp.Labels, generic.AddObjectMetaFieldsSet(fields.Set{
-		"spec.project":   imp.Spec.Project,
-		"spec.namespace": imp.Spec.Namespace,
-		"status.phase":   string(imp.Status.Phase),
+		auth.NamespaceImportProjectField:   imp.Spec.Project,
+		auth.NamespaceImportNamespaceField: imp.Spec.Namespace,
+		auth.NamespaceImportPhaseField:     string(imp.Status.Phase),
 	}, &imp.ObjectMeta, false), nil
 }
 
-func matchImport(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+func matchNamespaceImport(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
 	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: getAttrs}
 }

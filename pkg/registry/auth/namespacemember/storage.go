@@ -45,9 +45,9 @@ import (
 )
 
 var clusterRoles = map[auth.NamespaceRole]string{
-	auth.NamespaceRoleAdmin:     "acp:namespace-admin",
-	auth.NamespaceRoleDeveloper: "acp:developer",
-	auth.NamespaceRoleViewer:    "acp:viewer",
+	auth.NamespaceRoleAdmin:     authv1.NamespaceAdminClusterRole,
+	auth.NamespaceRoleDeveloper: authv1.DeveloperClusterRole,
+	auth.NamespaceRoleViewer:    authv1.ViewerClusterRole,
 }
 
 // REST serves namespacemembers.

@@ -71,7 +71,7 @@ type StatusREST = statusrest.REST
 // when archon runs without a cluster.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cluster string, authz authorizer.Authorizer, namespaces NamespaceFinder) (*REST, *StatusREST, error) {
 	// With a cluster, the controllers run and remove the finalizer.
-	strategy := newStrategy(scheme, cluster, namespaces != nil)
+	s := newStrategy(scheme, cluster, namespaces != nil)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &auth.Project{} },
 		NewListFunc:               func() runtime.Object { return &auth.ProjectList{} },
@@ -79,10 +79,10 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cl
 		DefaultQualifiedResource:  auth.Resource("projects"),
 		SingularQualifiedResource: auth.Resource("project"),
 
-		CreateStrategy:      strategy,
-		UpdateStrategy:      strategy,
-		DeleteStrategy:      strategy,
-		ResetFieldsStrategy: strategy,
+		CreateStrategy:      s,
+		UpdateStrategy:      s,
+		DeleteStrategy:      s,
+		ResetFieldsStrategy: s,
 
 		TableConvertor: tableConvertor{},
 	}
@@ -91,7 +91,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cl
 	}
 
 	return &REST{Store: store, visibility: visibility.NewIndex(), authorizer: authz, namespaces: namespaces},
-		statusrest.New(store, projectStatusStrategy{strategy}), nil
+		statusrest.New(store, statusStrategy{s}), nil
 }
 
 // Delete refuses to delete a project that still owns namespaces: deleting

@@ -39,9 +39,9 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/statusrest"
 )
 
-// projectStrategy governs writes to the main resource: the spec and metadata.
+// strategy governs writes to the main resource: the spec and metadata.
 // The status belongs to the platform and is written through projects/status.
-type projectStrategy struct {
+type strategy struct {
 	runtime.ObjectTyper
 	names.NameGenerator
 	// cluster is the cluster archon serves; a new project's status starts
@@ -53,17 +53,17 @@ type projectStrategy struct {
 	finalizeRBAC bool
 }
 
-var _ rest.RESTCreateUpdateStrategy = projectStrategy{}
+var _ rest.RESTCreateUpdateStrategy = strategy{}
 
-func newStrategy(typer runtime.ObjectTyper, cluster string, finalizeRBAC bool) projectStrategy {
-	return projectStrategy{typer, names.SimpleNameGenerator, cluster, finalizeRBAC}
+func newStrategy(typer runtime.ObjectTyper, cluster string, finalizeRBAC bool) strategy {
+	return strategy{typer, names.SimpleNameGenerator, cluster, finalizeRBAC}
 }
 
-func (projectStrategy) NamespaceScoped() bool { return false }
+func (strategy) NamespaceScoped() bool { return false }
 
 // GetResetFields keeps server-side apply from recording ownership of fields
 // this endpoint ignores.
-func (projectStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+func (strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{
 		fieldpath.APIVersion(authv1.SchemeGroupVersion.String()): fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
 	}
@@ -72,7 +72,7 @@ func (projectStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set 
 // PrepareForCreate starts the status as the status controller would write
 // it for a project without namespaces, which saves every create a second
 // write.
-func (s projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+func (s strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 	project := obj.(*auth.Project)
 	if s.finalizeRBAC && !slices.Contains(project.Finalizers, authv1.ProjectRBACFinalizer) {
 		project.Finalizers = append(project.Finalizers, authv1.ProjectRBACFinalizer)
@@ -85,47 +85,47 @@ func (s projectStrategy) PrepareForCreate(_ context.Context, obj runtime.Object)
 	}
 }
 
-func (projectStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+func (strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	obj.(*auth.Project).Status = old.(*auth.Project).Status
 }
 
-func (projectStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+func (strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
 	return validation.ValidateProject(obj.(*auth.Project))
 }
 
-func (projectStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+func (strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateProjectUpdate(obj.(*auth.Project), old.(*auth.Project))
 }
 
-func (projectStrategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
+func (strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
 
-func (projectStrategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
+func (strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
 	return nil
 }
 
-func (projectStrategy) Canonicalize(runtime.Object) {}
+func (strategy) Canonicalize(runtime.Object) {}
 
-func (projectStrategy) AllowCreateOnUpdate(context.Context) bool { return false }
+func (strategy) AllowCreateOnUpdate(context.Context) bool { return false }
 
-func (projectStrategy) AllowUnconditionalUpdate(context.Context) bool { return true }
+func (strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 
-// projectStatusStrategy governs projects/status: only the status changes.
-type projectStatusStrategy struct {
-	projectStrategy
+// statusStrategy governs projects/status: only the status changes.
+type statusStrategy struct {
+	strategy
 }
 
-func (projectStatusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+func (statusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return statusrest.ResetFields(authv1.SchemeGroupVersion)
 }
 
-func (projectStatusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+func (statusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	project, oldProject := obj.(*auth.Project), old.(*auth.Project)
 	project.Spec = oldProject.Spec
 	project.Labels = oldProject.Labels
 	project.Annotations = oldProject.Annotations
 }
 
-func (projectStatusStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
+func (statusStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateProjectStatusUpdate(obj.(*auth.Project), old.(*auth.Project))
 }
 
@@ -141,7 +141,7 @@ func getAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 
 func selectableFields(project *auth.Project) fields.Set {
 	return generic.AddObjectMetaFieldsSet(fields.Set{
-		authv1.ProjectPhaseField: string(project.Status.Phase),
+		auth.ProjectPhaseField: string(project.Status.Phase),
 	}, &project.ObjectMeta, false)
 }
 

@@ -1,0 +1,28 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package app
+
+// The fields, besides metadata.name and metadata.namespace, that lists and
+// watches can select ChartRepos by (kubectl get --field-selector). Every
+// version's field-label conversion accepts exactly these, and the storage
+// exposes exactly these to filtering.
+const (
+	// ChartRepoTypeField selects ChartRepos by spec.type.
+	ChartRepoTypeField = "spec.type"
+	// ChartRepoPhaseField selects ChartRepos by status.phase.
+	ChartRepoPhaseField = "status.phase"
+)

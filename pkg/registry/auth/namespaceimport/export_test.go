@@ -1,0 +1,22 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package namespaceimport
+
+import genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+
+// RecordStore returns the store of r's records, for the conformance test.
+func RecordStore(r *REST) *genericregistry.Store { return r.store }
