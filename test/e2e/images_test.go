@@ -134,17 +134,10 @@ func bindRole(t *testing.T, namespace, name, role, subjectNamespace, serviceAcco
 	}
 }
 
-func createNamespaces(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := kubeClient(t).CoreV1().Namespaces().Create(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
+// TestImagesFollowRBAC runs many steps on shared images (crane runs, a
+// 10 s denial cache, a registry restart), hence its long context.
 func TestImagesFollowRBAC(t *testing.T) {
-	ctx := testContext(t)
+	ctx := longTestContext(t)
 	createNamespaces(t, "img-a", "img-b")
 	pusher := serviceAccountUser(t, "img-a", "pusher")
 	puller := serviceAccountUser(t, "img-a", "puller")

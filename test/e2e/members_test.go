@@ -38,7 +38,7 @@ func namespaceMember(name, user string, role authv1.NamespaceRole) *authv1.Names
 }
 
 func TestNamespaceMembers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := longTestContext(t)
 	kube := kubeClient(t)
 	admin := archonClient(t, adminConfig(t)).AuthV1()
 	project := newProject("nm")

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -32,32 +31,10 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 )
 
-// eventually retries check until it returns nil or 30 s pass.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func subjectNames(subjects []rbacv1.Subject) string {
-	var names []string
-	for _, s := range subjects {
-		names = append(names, s.Kind+":"+s.Name)
-	}
-	return strings.Join(names, ",")
-}
-
+// TestMembershipDrivesRBAC waits for RBAC many times on shared objects,
+// hence its long context.
 func TestMembershipDrivesRBAC(t *testing.T) {
-	ctx := testContext(t)
+	ctx := longTestContext(t)
 	kube := kubeClient(t)
 	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
 

@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -397,17 +396,10 @@ func TestRBACDecidesWhoSeesProjects(t *testing.T) {
 
 	// kube-apiserver's RBAC authorizer sees the binding through its informer
 	// within moments; archon then asks again by SubjectAccessReview.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, "carol reads the project after the binding", func() error {
 		_, err := kubectl(t, kubeconfig, "", "get", "project", "rbac-target")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("carol still refused after the binding: %v", err)
-		}
-		time.Sleep(time.Second)
-	}
+		return err
+	})
 	if _, err := kubectl(t, kubeconfig, `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"carols"}}`, "create", "-f", "-"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("carol may read but created a project: %v", err)
 	}
@@ -422,10 +414,7 @@ func TestDataSurvivesArchonRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = projects.Delete(ctx, "durable", metav1.DeleteOptions{}) })
 
-	plane.StopArchon()
-	if err := plane.StartArchon(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartArchon(t)
 	got, err := projects.Get(ctx, "durable", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

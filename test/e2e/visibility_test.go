@@ -18,6 +18,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -27,7 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
@@ -35,19 +35,6 @@ import (
 )
 
 const visibilityLabel = "suite=visibility"
-
-func clientAs(t *testing.T, name string, groups ...string) archonclient.Interface {
-	t.Helper()
-	kubeconfig, err := plane.UserKubeconfig(name, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return archonClient(t, config)
-}
 
 func visibleProjects(ctx context.Context, t *testing.T, client archonclient.Interface) []string {
 	t.Helper()
@@ -64,18 +51,6 @@ func visibleProjects(ctx context.Context, t *testing.T, client archonclient.Inte
 	}
 	sort.Strings(names)
 	return names
-}
-
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestMembersSeeTheirOwnProjects(t *testing.T) {
@@ -121,16 +96,12 @@ func TestMembersSeeTheirOwnProjects(t *testing.T) {
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			// New RBAC bindings take a moment to reach both authorizers.
-			var got []string
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-				got = visibleProjects(ctx, t, tc.client)
-				if sameNames(got, tc.want) || time.Now().After(deadline) {
-					break
+			eventually(t, "the projects "+tc.who+" sees", func() error {
+				if got := visibleProjects(ctx, t, tc.client); !sameNames(got, tc.want) {
+					return fmt.Errorf("sees %v, want %v", got, tc.want)
 				}
-			}
-			if !sameNames(got, tc.want) {
-				t.Errorf("sees %v, want %v", got, tc.want)
-			}
+				return nil
+			})
 		})
 	}
 
@@ -138,15 +109,6 @@ func TestMembersSeeTheirOwnProjects(t *testing.T) {
 	if err != nil || out != "project.auth.alauda.io/vis-p1\n" {
 		t.Errorf("kubectl get projects as alice: %q, %v", out, err)
 	}
-}
-
-func mustKubeconfig(t *testing.T, name string, groups ...string) string {
-	t.Helper()
-	kubeconfig, err := plane.UserKubeconfig(name, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubeconfig
 }
 
 func TestWatchFollowsGrantAndRevoke(t *testing.T) {
@@ -203,15 +165,12 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 	}
 	informerHas := func(want bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			_, exists, _ := informer.GetStore().GetByKey("vis-watch")
-			if exists == want {
-				return
+		eventuallyWithin(t, 10*time.Second, "dana's informer", func() error {
+			if _, exists, _ := informer.GetStore().GetByKey("vis-watch"); exists != want {
+				return fmt.Errorf("has vis-watch: %v, want %v", exists, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("dana's informer has vis-watch: %v, want %v", exists, want)
-			}
-		}
+			return nil
+		})
 	}
 
 	informerHas(false)
