@@ -301,13 +301,13 @@ func TestBadInputGetsClearClientErrors(t *testing.T) {
 		code       int
 		mentions   string
 	}{
-		{"malformed JSON", `{"apiVersion":`, http.StatusBadRequest, ""},
+		{"malformed JSON", `{"apiVersion":`, http.StatusBadRequest, "unexpected end of JSON input"},
 		{"unknown field", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"strict"},"spec":{"owner":"x"}}`, http.StatusBadRequest, "spec.owner"},
 		{"invalid name", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"Not_A_Label"}}`, http.StatusUnprocessableEntity, "metadata.name"},
 		{"invalid quantity", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"qty"},"spec":{"clusters":[{"name":"a","quota":{"cpu":"lots"}}]}}`, http.StatusBadRequest, "quantities must match"},
 		{"negative quantity", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"neg"},"spec":{"clusters":[{"name":"a","quota":{"cpu":"-1"}}]}}`, http.StatusUnprocessableEntity, "spec.clusters[0].quota[cpu]"},
 		{"duplicate clusters", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"dup"},"spec":{"clusters":[{"name":"a"},{"name":"a"}]}}`, http.StatusUnprocessableEntity, "spec.clusters[1].name"},
-		{"oversized object", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"big","annotations":{"blob":"` + strings.Repeat("x", 1600*1024) + `"}}}`, http.StatusRequestEntityTooLarge, ""},
+		{"oversized object", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"big","annotations":{"blob":"` + strings.Repeat("x", 1600*1024) + `"}}}`, http.StatusRequestEntityTooLarge, "too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			result := rest.Post().Resource("projects").Param("fieldValidation", "Strict").

@@ -177,8 +177,10 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 	setMembers(`[{"name":"dana","role":"project-auditor"}]`)
 	// A list is consistent: right after the change, without retrying.
 	now, err := dana.AuthV1().Projects().List(ctx, metav1.ListOptions{LabelSelector: "suite=visibility-watch"})
-	if err != nil || len(now.Items) != 1 {
-		t.Errorf("dana's list right after being added: %v, %d projects", err, len(now.Items))
+	if err != nil {
+		t.Errorf("dana's list right after being added: %v", err)
+	} else if len(now.Items) != 1 {
+		t.Errorf("dana's list right after being added has %d projects, want vis-watch alone", len(now.Items))
 	}
 	expect(watch.Added)
 	informerHas(true)
