@@ -17,6 +17,7 @@ limitations under the License.
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -290,6 +291,76 @@ spec:
 	}
 	if extracted.Spec == nil || len(extracted.Spec.Clusters) != 1 || *extracted.Spec.Clusters[0].Name != "edge" {
 		t.Errorf("ExtractProject for edge-operator: %+v", extracted.Spec)
+	}
+}
+
+func memberNames(project *authv1.Project) string {
+	var names []string
+	for _, m := range project.Spec.Members {
+		names = append(names, m.Name+"="+string(m.Role))
+	}
+	return strings.Join(names, ",")
+}
+
+// spec.members is an atomic list: an apply replaces it as a whole, and a
+// JSON patch edits it by index.
+func TestServerSideApplyReplacesMembersAndJSONPatchEditsThem(t *testing.T) {
+	ctx := testContext(t)
+	projects := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	member := func(name string, role authv1.ProjectRole) *authapply.ProjectMemberApplyConfiguration {
+		return authapply.ProjectMember().WithName(name).WithRole(role)
+	}
+	apply := func(manager string, force bool, members ...*authapply.ProjectMemberApplyConfiguration) (*authv1.Project, error) {
+		return projects.Apply(ctx, authapply.Project("applied-members").WithSpec(authapply.ProjectSpec().
+			WithClusters(authapply.ProjectCluster().WithName("global")).WithMembers(members...)),
+			metav1.ApplyOptions{FieldManager: manager, Force: force})
+	}
+	if _, err := apply("team-operator", false, member("alice", authv1.ProjectRoleAdmin), member("bob", authv1.ProjectRoleAuditor)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = projects.Delete(context.Background(), "applied-members", metav1.DeleteOptions{}) })
+
+	// Dropping bob from the applied list drops him from the project.
+	applied, err := apply("team-operator", false, member("alice", authv1.ProjectRoleAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memberNames(applied); got != "alice=project-admin" {
+		t.Errorf("members after applying alice alone: %s, want alice=project-admin", got)
+	}
+	// Another manager's list is not merged in: it conflicts, and forced it
+	// replaces the whole list.
+	if _, err := apply("other-operator", false, member("carol", authv1.ProjectRoleAdmin)); !apierrors.IsConflict(err) {
+		t.Errorf("another manager's members: %v, want 409 Conflict", err)
+	}
+	applied, err = apply("other-operator", true, member("carol", authv1.ProjectRoleAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memberNames(applied); got != "carol=project-admin" {
+		t.Errorf("members after a forced apply of carol: %s, want carol=project-admin", got)
+	}
+
+	patch := `[{"op":"add","path":"/spec/members/-","value":{"name":"dave","role":"project-auditor"}},` +
+		`{"op":"replace","path":"/spec/members/0/role","value":"project-auditor"}]`
+	patched, err := projects.Patch(ctx, "applied-members", types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatalf("JSON patch: %v", err)
+	}
+	if got := memberNames(patched); got != "carol=project-auditor,dave=project-auditor" {
+		t.Errorf("members after a JSON patch: %s, want carol and dave as auditors", got)
+	}
+	out := adminKubectl(t, "", "patch", "project", "applied-members", "--type=json",
+		"-p", `[{"op":"remove","path":"/spec/members/1"}]`, "-o", "jsonpath={.spec.members[*].name}")
+	if out != "carol" {
+		t.Errorf("members after kubectl patch --type=json: %q, want carol", out)
+	}
+	failing := `[{"op":"test","path":"/spec/members/0/name","value":"nobody"},{"op":"remove","path":"/spec/members/0"}]`
+	if _, err := projects.Patch(ctx, "applied-members", types.JSONPatchType, []byte(failing), metav1.PatchOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("a JSON patch whose test fails: %v, want 422", err)
+	}
+	if got, err := projects.Get(ctx, "applied-members", metav1.GetOptions{}); err != nil || memberNames(got) != "carol=project-auditor" {
+		t.Errorf("members after a refused JSON patch: %v %v, want carol unchanged", err, got)
 	}
 }
 

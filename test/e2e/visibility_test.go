@@ -20,10 +20,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -189,4 +191,55 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 	setMembers(`[]`)
 	expect(watch.Deleted)
 	informerHas(false)
+}
+
+// A member's list is never paginated (docs/tenancy.md): a continue token
+// names where the store stopped, which may be another tenant's project, so
+// limit is ignored and all of the member's projects come in one response.
+func TestMemberListsIgnoreLimitAndIssueNoContinueToken(t *testing.T) {
+	ctx := testContext(t)
+	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	const selector = "suite=visibility-pages"
+	for _, name := range []string{"vis-page-1", "vis-page-2", "vis-page-3", "vis-page-other"} {
+		project := newProject(name)
+		project.Labels = map[string]string{"suite": "visibility-pages"}
+		if name != "vis-page-other" {
+			project.Spec.Members = append(project.Spec.Members, authv1.ProjectMember{Kind: authv1.MemberKindUser, Name: "paula", Role: authv1.ProjectRoleAuditor})
+		}
+		if _, err := admin.Create(ctx, project, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+
+	paula := clientAs(t, "paula").AuthV1().Projects()
+	list, err := paula.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	if want := []string{"vis-page-1", "vis-page-2", "vis-page-3"}; !sameNames(names, want) {
+		t.Errorf("paula's list with limit 1: %v, want all of her projects %v", names, want)
+	}
+	if list.Continue != "" || list.RemainingItemCount != nil {
+		t.Errorf("paula's list carries continue %q and remainingItemCount %v, want neither", list.Continue, list.RemainingItemCount)
+	}
+	_, err = paula.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1, Continue: "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"})
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "continue tokens are not issued") {
+		t.Errorf("paula's list with a continue token: %v, want 400 saying no tokens are issued", err)
+	}
+	out, err := kubectl(t, mustKubeconfig(t, "paula"), "", "get", "projects", "-l", selector, "--chunk-size=1", "-o", "name")
+	if err != nil || strings.Count(out, "project.auth.alauda.io/vis-page-") != 3 || strings.Contains(out, "vis-page-other") {
+		t.Errorf("kubectl get projects --chunk-size=1 as paula: %v\n%s", err, out)
+	}
+
+	// Those who may get every project get the store's pages.
+	page, err := admin.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+	if err != nil || len(page.Items) != 1 || page.Continue == "" {
+		t.Errorf("the admin's list with limit 1: %v, want one project and a continue token", err)
+	}
 }
