@@ -31,6 +31,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 
 	imageapi "github.com/acp-archon/archon/pkg/apis/image"
@@ -38,12 +39,20 @@ import (
 )
 
 // fakeRegistry serves tags and manifests of in-memory repositories, and
-// counts tag lists.
+// counts tag lists and manifest reads.
 type fakeRegistry struct {
-	mu        sync.Mutex
-	tags      map[string]map[string]string // repository -> tag -> digest
-	manifests map[string][]byte            // digest -> manifest
-	tagLists  atomic.Int32
+	mu            sync.Mutex
+	tags          map[string]map[string]string // repository -> tag -> digest
+	manifests     map[string][]byte            // digest -> manifest
+	manifestReads map[string]int               // repository:reference -> reads
+	tagLists      atomic.Int32
+}
+
+// reads reports how often the manifest repository:reference was read.
+func (f *fakeRegistry) reads(repositoryReference string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.manifestReads[repositoryReference]
 }
 
 const configBlob = `{"created":"2026-01-02T03:04:05Z","os":"linux","architecture":"arm64"}`
@@ -89,6 +98,7 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(configBlob))
 	case strings.Contains(path, "/manifests/"):
 		parts := strings.SplitN(path, "/manifests/", 2)
+		f.manifestReads[parts[0]+":"+parts[1]]++
 		digest := parts[1]
 		if !strings.HasPrefix(digest, "sha256:") {
 			digest = f.tags[parts[0]][digest]
@@ -108,7 +118,7 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newTestCatalog(t *testing.T) (*ImageCache, *fakeRegistry) {
 	t.Helper()
-	fake := &fakeRegistry{tags: map[string]map[string]string{}, manifests: map[string][]byte{}}
+	fake := &fakeRegistry{tags: map[string]map[string]string{}, manifests: map[string][]byte{}, manifestReads: map[string]int{}}
 	server := httptest.NewTLSServer(fake)
 	t.Cleanup(server.Close)
 	path, _ := writeKey(t)
@@ -139,6 +149,14 @@ func nextEvent(t *testing.T, w watch.Interface) watch.Event {
 		t.Fatal("no watch event")
 		return watch.Event{}
 	}
+}
+
+func tagNames(image *imageapi.Image) string {
+	var names []string
+	for _, tag := range image.Status.Tags {
+		names = append(names, tag.Name)
+	}
+	return strings.Join(names, ",")
 }
 
 func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
@@ -174,10 +192,24 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 
 	// A notification of a tag the registry does not hold changes nothing:
 	// the registry, not the notification, is the truth.
+	// Once the registry has been asked about both, a real push follows:
+	// its event must be the first after the forged ones.
 	catalog.TagPushed("team-a/app", "forged")
 	catalog.TagPushed("team-a/other", "forged")
-	time.Sleep(200 * time.Millisecond)
-	if images, _ := catalog.List(everything); len(images) != 1 || len(images[0].Status.Tags) != 2 {
+	err = wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return fake.reads("team-a/app:forged") > 0 && fake.reads("team-a/other:forged") > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("the registry was never asked about the forged tags: %v", err)
+	}
+	fake.push("team-a/app", "v3", 300)
+	catalog.TagPushed("team-a/app", "v3")
+	event = nextEvent(t, w)
+	image, _ = event.Object.(*imageapi.Image)
+	if event.Type != watch.Modified || image == nil || image.Name != "app" || tagNames(image) != "v1,v2,v3" {
+		t.Fatalf("first event after forged notifications: %s %+v, want app MODIFIED with tags v1,v2,v3", event.Type, event.Object)
+	}
+	if images, _ := catalog.List(everything); len(images) != 1 || tagNames(&images[0]) != "v1,v2,v3" {
 		t.Errorf("after forged notifications: %+v", images)
 	}
 

@@ -134,10 +134,18 @@ func TestLoadArchiveBoundsTheNumberOfEntries(t *testing.T) {
 }
 
 func TestLoadArchiveEnforcesThePerFileLimit(t *testing.T) {
-	archive := charttest.Chart("web", "1.0.0", charttest.Entry{Name: "notes", Data: bytes.Repeat([]byte("x"), 10)})
+	// The limit lies above every file of the chart but notes, so the
+	// refusal can only be about notes.
+	const limit = 4 << 10
+	archive := charttest.Chart("web", "1.0.0", charttest.Entry{Name: "notes", Data: bytes.Repeat([]byte("x"), limit+1)})
+	limits := Limits{Archive: 1 << 20, File: limit, Total: 1 << 20}
 	var tooLarge *TooLargeError
-	if _, err := LoadArchive(archive, Limits{Archive: 1 << 20, File: 5, Total: 1 << 20}); !errors.As(err, &tooLarge) {
-		t.Errorf("a file over the per-file limit: %v", err)
+	if _, err := LoadArchive(archive, limits); !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "notes") {
+		t.Errorf("a file over the per-file limit: %v, want it refused naming notes", err)
+	}
+	fits := charttest.Chart("web", "1.0.0", charttest.Entry{Name: "notes", Data: bytes.Repeat([]byte("x"), limit)})
+	if _, err := LoadArchive(fits, limits); err != nil {
+		t.Errorf("a file at the per-file limit: %v", err)
 	}
 }
 

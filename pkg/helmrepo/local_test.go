@@ -104,8 +104,8 @@ func TestLocalRepositoryKeepsUploadsAcrossRestarts(t *testing.T) {
 	if err := restarted.Load(repo, "uid-2"); err != nil {
 		t.Fatal(err)
 	}
-	if charts, _ := restarted.Catalog().Charts(repo); charts != 0 {
-		t.Errorf("a new repository of the same name has %d charts", charts)
+	if charts, ok := restarted.Catalog().Charts(repo); !ok || charts != 0 {
+		t.Errorf("a new repository of the same name: known %v with %d charts, want known and empty", ok, charts)
 	}
 }
 

@@ -107,6 +107,8 @@ func TestKubectlACP(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `namespace "acp-a"`) || !strings.Contains(err.Error(), "update") {
 			t.Errorf("a puller's push: %v", err)
 		}
+		// Nothing moved: the tag the refused push names does not exist.
+		expectRegistryRefusal(t, "a pull of the tag a refused push names", pusher.pull(t, "acp-a/app:v2"), "MANIFEST_UNKNOWN")
 		_, err = kubectlACP(t, outsiderConfig, outsider.dockerConfig, "pull", registry+"/acp-a/app:v1")
 		if err == nil || !strings.Contains(err.Error(), `namespace "acp-a"`) || !strings.Contains(err.Error(), "get") {
 			t.Errorf("an outsider's pull: %v", err)

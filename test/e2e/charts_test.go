@@ -183,10 +183,7 @@ spec: {type: Local}
 	if _, err := kubectl(t, tokenKubeconfig(t, maintainer), "", "delete", "--raw", "/apis/app.alauda.io/v1beta1/namespaces/charts-a/chartrepos/team/charts/web/0.1.0"); err != nil {
 		t.Fatal(err)
 	}
-	plane.StopArchon()
-	if err := plane.StartArchon(testContext(t)); err != nil {
-		t.Fatal(err)
-	}
+	restartArchon(t)
 	eventually(t, "the chart after a restart", func() error {
 		chart, err := archonClient(t, adminConfig(t)).AppV1beta1().Charts(ns).Get(testContext(t), "web.team", metav1.GetOptions{})
 		if err == nil && (len(chart.Status.Versions) != 1 || chart.Status.Versions[0].Version != "0.2.0") {

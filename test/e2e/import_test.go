@@ -19,6 +19,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -186,13 +187,20 @@ func TestFailedImportsChangeNothing(t *testing.T) {
 			}
 		})
 	}
-	for _, namespace := range []string{"two-ranges", "greedy"} {
+	// Each namespace is as it was: the label it had, and no default quota
+	// or LimitRange (two-ranges is where one could have been copied).
+	for namespace, project := range map[string]string{"two-ranges": "", "greedy": "", "owned": "impfail"} {
 		ns, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-		if err != nil || ns.Labels[authv1.NamespaceProjectLabel] != "" {
-			t.Errorf("namespace %s after a failed import: %v %v", namespace, err, ns.Labels)
+		if err != nil {
+			t.Errorf("namespace %s after a failed import: %v", namespace, err)
+		} else if ns.Labels[authv1.NamespaceProjectLabel] != project {
+			t.Errorf("namespace %s after a failed import has labels %v, want %s=%q", namespace, ns.Labels, authv1.NamespaceProjectLabel, project)
 		}
 		if _, err := kube.CoreV1().ResourceQuotas(namespace).Get(ctx, "default", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("failed import left a default quota in %s: %v", namespace, err)
+		}
+		if _, err := kube.CoreV1().LimitRanges(namespace).Get(ctx, "default", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("failed import left a default LimitRange in %s: %v", namespace, err)
 		}
 	}
 
@@ -230,16 +238,43 @@ func TestConcurrentImportsOfOneNamespace(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	succeeded := 0
+	var winners []string
 	for i := range results {
 		if errs[i] != nil {
 			t.Fatalf("import %d: %v", i, errs[i])
 		}
 		if results[i].Status.Phase == authv1.NamespaceImportSucceeded {
-			succeeded++
+			winners = append(winners, results[i].Spec.Project)
+			continue
+		}
+		// A loser saw the namespace taken (NamespaceInProject) or lost the
+		// race on a write (Conflict); nothing else may stop an import here.
+		if reason, message := importCondition(results[i]); reason != "Conflict" && reason != "NamespaceInProject" {
+			t.Errorf("import %d failed with %s (%s), want Conflict or NamespaceInProject", i, reason, message)
 		}
 	}
-	if succeeded != 1 {
-		t.Errorf("%d of %d concurrent imports succeeded, want exactly 1", succeeded, attempts)
+	if len(winners) != 1 {
+		t.Fatalf("%d of %d concurrent imports succeeded (%v), want exactly 1", len(winners), attempts, winners)
+	}
+
+	kube := kubeClient(t)
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, "contested", metav1.GetOptions{})
+	if err != nil || ns.Labels[authv1.NamespaceProjectLabel] != winners[0] {
+		t.Errorf("namespace contested after the race: %v, labels %v, want the winner %s", err, ns.Labels, winners[0])
+	}
+	quotas, err := kube.CoreV1().ResourceQuotas("contested").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, q := range quotas.Items {
+		names = append(names, q.Name)
+		if q.Name == "default" && !sameResources(q.Spec.Hard, resources("pods", "10")) {
+			t.Errorf("quota default holds %v, want the merged pods=10", q.Spec.Hard)
+		}
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "default,q" {
+		t.Errorf("quotas in contested after the race: %v, want default and q", names)
 	}
 }

@@ -20,23 +20,15 @@ limitations under the License.
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-
 	"github.com/acp-archon/archon/internal/localplane"
-	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
 )
 
 // plane is the control plane every test of the package shares.
@@ -83,58 +75,4 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "control plane state and logs kept in %s\n", dir)
 	}
 	return code
-}
-
-func adminConfig(t *testing.T) *rest.Config {
-	t.Helper()
-	return plane.AdminConfig()
-}
-
-func archonClient(t *testing.T, config *rest.Config) archonclient.Interface {
-	t.Helper()
-	client, err := archonclient.NewForConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
-
-func kubeClient(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	client, err := kubernetes.NewForConfig(adminConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
-
-// kubectl runs the kubectl built from k8s.io/kubectl with a kubeconfig and
-// returns its standard output; stdin may be empty.
-func kubectl(t *testing.T, kubeconfig, stdin string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(os.Getenv("ARCHON_BIN_DIR"), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// adminKubectl runs kubectl as cluster admin and fails the test on error.
-func adminKubectl(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	out, err := kubectl(t, plane.KubeconfigPath, stdin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,7 +39,7 @@ func namespaceMember(name, user string, role authv1.NamespaceRole) *authv1.Names
 }
 
 func TestNamespaceMembers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := longTestContext(t)
 	kube := kubeClient(t)
 	admin := archonClient(t, adminConfig(t)).AuthV1()
 	project := newProject("nm")
@@ -83,9 +84,45 @@ func TestNamespaceMembers(t *testing.T) {
 	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "belongs to no project") {
 		t.Errorf("adding a member in a namespace outside projects: %v, want 400", err)
 	}
-	_, err = clientAs(t, "bruno").AuthV1().NamespaceMembers("nm-dev").Create(ctx, namespaceMember("self-admin", "bruno", authv1.NamespaceRoleAdmin), metav1.CreateOptions{})
+
+	// Members are bound as the caller, so Kubernetes' own escalation check
+	// applies: bruno, a developer who may create members and RoleBindings,
+	// may grant what he holds and nothing more.
+	brunoMembers := clientAs(t, "bruno").AuthV1().NamespaceMembers("nm-dev")
+	_, err = brunoMembers.Create(ctx, namespaceMember("self-admin", "bruno", authv1.NamespaceRoleAdmin), metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) {
-		t.Errorf("a developer making himself namespace-admin: %v, want 403", err)
+		t.Errorf("a developer without create on namespacemembers making himself namespace-admin: %v, want 403", err)
+	}
+	memberCreator := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-member-creator", Namespace: "nm-dev"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{authv1.GroupName}, Resources: []string{"namespacemembers"}, Verbs: []string{"create"}},
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings"}, Verbs: []string{"create"}},
+		},
+	}
+	if _, err := kube.RbacV1().Roles("nm-dev").Create(ctx, memberCreator, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	creatorBinding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-member-creator", Namespace: "nm-dev"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: memberCreator.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bruno"}},
+	}
+	if _, err := kube.RbacV1().RoleBindings("nm-dev").Create(ctx, creatorBinding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A grant within his rights passes, which shows the refusal below is
+	// the escalation check and not a missing permission.
+	eventually(t, "bruno, developer, adds himself as viewer", func() error {
+		_, err := brunoMembers.Create(ctx, namespaceMember("bruno-self-view", "bruno", authv1.NamespaceRoleViewer), metav1.CreateOptions{})
+		return err
+	})
+	_, err = brunoMembers.Create(ctx, namespaceMember("self-admin", "bruno", authv1.NamespaceRoleAdmin), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held") {
+		t.Errorf("a developer making himself namespace-admin: %v, want 403 from the RBAC escalation check", err)
+	}
+	if _, err := kube.RbacV1().RoleBindings("nm-dev").Get(ctx, "self-admin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("RoleBinding of the refused member: %v, want NotFound", err)
 	}
 
 	if _, err := nina.Create(ctx, namespaceMember("bruno-view", "bruno", authv1.NamespaceRoleViewer), metav1.CreateOptions{}); err != nil {
@@ -106,10 +143,11 @@ func TestNamespaceMembers(t *testing.T) {
 	if _, err := admin.Projects().Patch(ctx, "nm", types.MergePatchType, onlyNina, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bruno's remaining seat removed", func() error {
-		_, err := kube.RbacV1().RoleBindings("nm-dev").Get(ctx, "bruno-view", metav1.GetOptions{})
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("bruno-view: %v", err)
+	eventually(t, "bruno's remaining seats removed", func() error {
+		for _, seat := range []string{"bruno-view", "bruno-self-view"} {
+			if _, err := kube.RbacV1().RoleBindings("nm-dev").Get(ctx, seat, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s: %v", seat, err)
+			}
 		}
 		return nil
 	})

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -32,32 +31,10 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 )
 
-// eventually retries check until it returns nil or 30 s pass.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func subjectNames(subjects []rbacv1.Subject) string {
-	var names []string
-	for _, s := range subjects {
-		names = append(names, s.Kind+":"+s.Name)
-	}
-	return strings.Join(names, ",")
-}
-
+// TestMembershipDrivesRBAC waits for RBAC many times on shared objects,
+// hence its long context.
 func TestMembershipDrivesRBAC(t *testing.T) {
-	ctx := testContext(t)
+	ctx := longTestContext(t)
 	kube := kubeClient(t)
 	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
 
@@ -74,7 +51,9 @@ func TestMembershipDrivesRBAC(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, namespace, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// A binding somebody made by hand, with a name the controller also uses.
+	// A binding of the namespace's own, under a name the controller never
+	// uses: it stays through reconciling and release. Bindings under the
+	// controller's names are TestHandMadeBindingsUnderTheControllersNames'.
 	handMade := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "hand-made", Namespace: "rbacp-dev"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "acp:viewer"},
@@ -191,6 +170,125 @@ func TestMembershipDrivesRBAC(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// In a project namespace the names acp:project-admin and
+// acp:project-auditor are the project's: a binding made there by hand under
+// one of them becomes the project's, and the project says so. A cluster
+// binding under the project's name that archon did not make is left alone.
+func TestHandMadeBindingsUnderTheControllersNames(t *testing.T) {
+	ctx := longTestContext(t)
+	kube := kubeClient(t)
+	rbac := kube.RbacV1()
+
+	// Made by a cluster administrator before the project exists.
+	clusterBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "acp:project:handp:project-auditor"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "henry"}},
+	}
+	if _, err := rbac.ClusterRoleBindings().Create(ctx, clusterBinding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = rbac.ClusterRoleBindings().Delete(context.Background(), clusterBinding.Name, metav1.DeleteOptions{})
+	})
+	// Made by hand in a namespace that then joins the project.
+	createNamespaces(t, "handp-dev")
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Namespaces().Delete(context.Background(), "handp-dev", metav1.DeleteOptions{})
+	})
+	handMade := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "acp:project-auditor", Namespace: "handp-dev"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "acp:viewer"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "henry"}},
+	}
+	if _, err := rbac.RoleBindings("handp-dev").Create(ctx, handMade, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	projects := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	project := newProject("handp")
+	project.Spec.Members = []authv1.ProjectMember{
+		{Kind: authv1.MemberKindUser, Name: "hanna", Role: authv1.ProjectRoleAdmin},
+		{Kind: authv1.MemberKindUser, Name: "ivan", Role: authv1.ProjectRoleAuditor},
+	}
+	if _, err := projects.Create(ctx, project, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = projects.Delete(context.Background(), "handp", metav1.DeleteOptions{}) })
+	join := []byte(`{"metadata":{"labels":{"cpaas.io/project":"handp"}}}`)
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, "handp-dev", types.MergePatchType, join, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	eventually(t, "the hand-made namespace binding made the project's", func() error {
+		binding, err := rbac.RoleBindings("handp-dev").Get(ctx, "acp:project-auditor", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if subjectNames(binding.Subjects) != "User:ivan" || binding.RoleRef.Name != "acp:viewer" || binding.Labels["auth.alauda.io/project"] != "handp" {
+			return fmt.Errorf("subjects %s, role %s, labels %v", subjectNames(binding.Subjects), binding.RoleRef.Name, binding.Labels)
+		}
+		return nil
+	})
+	projectEvent := func(reason, mentions string) error {
+		events, err := kube.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=handp,involvedObject.kind=Project"})
+		if err != nil {
+			return err
+		}
+		for _, event := range events.Items {
+			if event.Reason == reason && event.Type == corev1.EventTypeWarning && strings.Contains(event.Message, mentions) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events, no %s mentioning %s", len(events.Items), reason, mentions)
+	}
+	eventually(t, "an Event says the namespace binding was in the way", func() error {
+		return projectEvent("RoleBindingRestored", "handp-dev/acp:project-auditor")
+	})
+
+	// The project's other cluster objects exist, so the controller has
+	// seen the taken name, and says so; the binding is as it was made.
+	eventually(t, "the project's own cluster binding", func() error {
+		_, err := rbac.ClusterRoleBindings().Get(ctx, "acp:project:handp:project-admin", metav1.GetOptions{})
+		return err
+	})
+	eventually(t, "an Event says the cluster binding's name is taken", func() error {
+		return projectEvent("NameTaken", "ClusterRoleBinding acp:project:handp:project-auditor")
+	})
+	clusterUnchanged := func(when string) {
+		t.Helper()
+		got, err := rbac.ClusterRoleBindings().Get(ctx, clusterBinding.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the hand-made ClusterRoleBinding %s: %v", when, err)
+		}
+		if subjectNames(got.Subjects) != "User:henry" || got.RoleRef != clusterBinding.RoleRef || got.Labels["auth.alauda.io/project"] != "" {
+			t.Errorf("the hand-made ClusterRoleBinding %s: subjects %s, role %v, labels %v; want it as it was made",
+				when, subjectNames(got.Subjects), got.RoleRef, got.Labels)
+		}
+	}
+	clusterUnchanged("after reconciling")
+	if got := canIAs(t, mustKubeconfig(t, "ivan"), "get", "projects.auth.alauda.io/handp"); got != "no" {
+		t.Errorf("ivan, whose cluster binding's name is taken, may get the project: %q", got)
+	}
+
+	// Releasing the namespace and deleting the project remove only what
+	// archon made.
+	release := []byte(`{"metadata":{"labels":{"cpaas.io/project":null}}}`)
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, "handp-dev", types.MergePatchType, release, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := projects.Delete(ctx, "handp", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted project's own cluster binding removed", func() error {
+		if _, err := rbac.ClusterRoleBindings().Get(ctx, "acp:project:handp:project-admin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("acp:project:handp:project-admin: %v", err)
+		}
+		return nil
+	})
+	clusterUnchanged("after the project's deletion")
 }
 
 func TestChangingMembersNeedsManageMembers(t *testing.T) {

@@ -189,3 +189,47 @@ func TestNamespacesFollowProjectRules(t *testing.T) {
 		t.Errorf("deleting a project without namespaces: %v", err)
 	}
 }
+
+// The project webhooks fail closed (failurePolicy Fail) but see only
+// namespaces in projects (their namespaceSelector): with archon stopped,
+// namespaces outside projects and their quotas are never blocked, while
+// those in projects wait for archon.
+func TestStoppedArchonBlocksOnlyProjectNamespaces(t *testing.T) {
+	ctx := testContext(t)
+	kube := kubeClient(t)
+	createProject(ctx, t, "down", "dora")
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, projectNamespace("down-dev", "down"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"down-dev", "down-free", "down-new"} {
+		t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+
+	start := stopArchon(t)
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "down-free"}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("creating a namespace outside projects with archon stopped: %v", err)
+	}
+	if _, err := kube.CoreV1().ResourceQuotas("down-free").Create(ctx, quota("q", resources("requests.cpu", "100")), metav1.CreateOptions{}); err != nil {
+		t.Errorf("creating a quota outside projects with archon stopped: %v", err)
+	}
+	relabel := []byte(`{"metadata":{"labels":{"team":"ops"}}}`)
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, "down-free", types.MergePatchType, relabel, metav1.PatchOptions{}); err != nil {
+		t.Errorf("labeling a namespace outside projects with archon stopped: %v", err)
+	}
+
+	// Namespaces in projects fail closed, so the quota rules stay true.
+	_, err := kube.CoreV1().Namespaces().Create(ctx, projectNamespace("down-new", "down"), metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `failed calling webhook "namespaces.auth.alauda.io"`) {
+		t.Errorf("creating a namespace in a project with archon stopped: %v, want the webhook call to fail", err)
+	}
+	_, err = kube.CoreV1().ResourceQuotas("down-dev").Create(ctx, quota("q", resources("requests.cpu", "1")), metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `failed calling webhook "resourcequotas.auth.alauda.io"`) {
+		t.Errorf("creating a quota in a project namespace with archon stopped: %v, want the webhook call to fail", err)
+	}
+
+	start()
+	eventually(t, "a quota in a project namespace once archon is back", func() error {
+		_, err := kube.CoreV1().ResourceQuotas("down-dev").Create(ctx, quota("q", resources("requests.cpu", "1")), metav1.CreateOptions{})
+		return err
+	})
+}

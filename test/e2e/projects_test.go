@@ -17,12 +17,12 @@ limitations under the License.
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -294,6 +294,76 @@ spec:
 	}
 }
 
+func memberNames(project *authv1.Project) string {
+	var names []string
+	for _, m := range project.Spec.Members {
+		names = append(names, m.Name+"="+string(m.Role))
+	}
+	return strings.Join(names, ",")
+}
+
+// spec.members is an atomic list: an apply replaces it as a whole, and a
+// JSON patch edits it by index.
+func TestServerSideApplyReplacesMembersAndJSONPatchEditsThem(t *testing.T) {
+	ctx := testContext(t)
+	projects := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	member := func(name string, role authv1.ProjectRole) *authapply.ProjectMemberApplyConfiguration {
+		return authapply.ProjectMember().WithName(name).WithRole(role)
+	}
+	apply := func(manager string, force bool, members ...*authapply.ProjectMemberApplyConfiguration) (*authv1.Project, error) {
+		return projects.Apply(ctx, authapply.Project("applied-members").WithSpec(authapply.ProjectSpec().
+			WithClusters(authapply.ProjectCluster().WithName("global")).WithMembers(members...)),
+			metav1.ApplyOptions{FieldManager: manager, Force: force})
+	}
+	if _, err := apply("team-operator", false, member("alice", authv1.ProjectRoleAdmin), member("bob", authv1.ProjectRoleAuditor)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = projects.Delete(context.Background(), "applied-members", metav1.DeleteOptions{}) })
+
+	// Dropping bob from the applied list drops him from the project.
+	applied, err := apply("team-operator", false, member("alice", authv1.ProjectRoleAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memberNames(applied); got != "alice=project-admin" {
+		t.Errorf("members after applying alice alone: %s, want alice=project-admin", got)
+	}
+	// Another manager's list is not merged in: it conflicts, and forced it
+	// replaces the whole list.
+	if _, err := apply("other-operator", false, member("carol", authv1.ProjectRoleAdmin)); !apierrors.IsConflict(err) {
+		t.Errorf("another manager's members: %v, want 409 Conflict", err)
+	}
+	applied, err = apply("other-operator", true, member("carol", authv1.ProjectRoleAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memberNames(applied); got != "carol=project-admin" {
+		t.Errorf("members after a forced apply of carol: %s, want carol=project-admin", got)
+	}
+
+	patch := `[{"op":"add","path":"/spec/members/-","value":{"name":"dave","role":"project-auditor"}},` +
+		`{"op":"replace","path":"/spec/members/0/role","value":"project-auditor"}]`
+	patched, err := projects.Patch(ctx, "applied-members", types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatalf("JSON patch: %v", err)
+	}
+	if got := memberNames(patched); got != "carol=project-auditor,dave=project-auditor" {
+		t.Errorf("members after a JSON patch: %s, want carol and dave as auditors", got)
+	}
+	out := adminKubectl(t, "", "patch", "project", "applied-members", "--type=json",
+		"-p", `[{"op":"remove","path":"/spec/members/1"}]`, "-o", "jsonpath={.spec.members[*].name}")
+	if out != "carol" {
+		t.Errorf("members after kubectl patch --type=json: %q, want carol", out)
+	}
+	failing := `[{"op":"test","path":"/spec/members/0/name","value":"nobody"},{"op":"remove","path":"/spec/members/0"}]`
+	if _, err := projects.Patch(ctx, "applied-members", types.JSONPatchType, []byte(failing), metav1.PatchOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("a JSON patch whose test fails: %v, want 422", err)
+	}
+	if got, err := projects.Get(ctx, "applied-members", metav1.GetOptions{}); err != nil || memberNames(got) != "carol=project-auditor" {
+		t.Errorf("members after a refused JSON patch: %v %v, want carol unchanged", err, got)
+	}
+}
+
 func TestBadInputGetsClearClientErrors(t *testing.T) {
 	ctx := testContext(t)
 	rest := archonClient(t, adminConfig(t)).AuthV1().RESTClient()
@@ -302,13 +372,13 @@ func TestBadInputGetsClearClientErrors(t *testing.T) {
 		code       int
 		mentions   string
 	}{
-		{"malformed JSON", `{"apiVersion":`, http.StatusBadRequest, ""},
+		{"malformed JSON", `{"apiVersion":`, http.StatusBadRequest, "unexpected end of JSON input"},
 		{"unknown field", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"strict"},"spec":{"owner":"x"}}`, http.StatusBadRequest, "spec.owner"},
 		{"invalid name", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"Not_A_Label"}}`, http.StatusUnprocessableEntity, "metadata.name"},
 		{"invalid quantity", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"qty"},"spec":{"clusters":[{"name":"a","quota":{"cpu":"lots"}}]}}`, http.StatusBadRequest, "quantities must match"},
 		{"negative quantity", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"neg"},"spec":{"clusters":[{"name":"a","quota":{"cpu":"-1"}}]}}`, http.StatusUnprocessableEntity, "spec.clusters[0].quota[cpu]"},
 		{"duplicate clusters", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"dup"},"spec":{"clusters":[{"name":"a"},{"name":"a"}]}}`, http.StatusUnprocessableEntity, "spec.clusters[1].name"},
-		{"oversized object", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"big","annotations":{"blob":"` + strings.Repeat("x", 1600*1024) + `"}}}`, http.StatusRequestEntityTooLarge, ""},
+		{"oversized object", `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"big","annotations":{"blob":"` + strings.Repeat("x", 1600*1024) + `"}}}`, http.StatusRequestEntityTooLarge, "too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			result := rest.Post().Resource("projects").Param("fieldValidation", "Strict").
@@ -397,17 +467,10 @@ func TestRBACDecidesWhoSeesProjects(t *testing.T) {
 
 	// kube-apiserver's RBAC authorizer sees the binding through its informer
 	// within moments; archon then asks again by SubjectAccessReview.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, "carol reads the project after the binding", func() error {
 		_, err := kubectl(t, kubeconfig, "", "get", "project", "rbac-target")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("carol still refused after the binding: %v", err)
-		}
-		time.Sleep(time.Second)
-	}
+		return err
+	})
 	if _, err := kubectl(t, kubeconfig, `{"apiVersion":"auth.alauda.io/v1","kind":"Project","metadata":{"name":"carols"}}`, "create", "-f", "-"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("carol may read but created a project: %v", err)
 	}
@@ -422,10 +485,7 @@ func TestDataSurvivesArchonRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = projects.Delete(ctx, "durable", metav1.DeleteOptions{}) })
 
-	plane.StopArchon()
-	if err := plane.StartArchon(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartArchon(t)
 	got, err := projects.Get(ctx, "durable", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

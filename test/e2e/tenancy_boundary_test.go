@@ -29,27 +29,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 )
 
 // The tests of this file are the attacks of docs/security.md: each one
 // failed on the archon that had the hole.
-
-// kubeClientAs is a clientset acting as the user name in groups.
-func kubeClientAs(t *testing.T, name string, groups ...string) kubernetes.Interface {
-	t.Helper()
-	config, err := clientcmd.BuildConfigFromFlags("", mustKubeconfig(t, name, groups...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
 
 // allowNamespaceUpdates lets user update the named namespaces (and
 // nothing else), the right an import of them needs.

@@ -18,16 +18,18 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
@@ -35,19 +37,6 @@ import (
 )
 
 const visibilityLabel = "suite=visibility"
-
-func clientAs(t *testing.T, name string, groups ...string) archonclient.Interface {
-	t.Helper()
-	kubeconfig, err := plane.UserKubeconfig(name, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return archonClient(t, config)
-}
 
 func visibleProjects(ctx context.Context, t *testing.T, client archonclient.Interface) []string {
 	t.Helper()
@@ -64,18 +53,6 @@ func visibleProjects(ctx context.Context, t *testing.T, client archonclient.Inte
 	}
 	sort.Strings(names)
 	return names
-}
-
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestMembersSeeTheirOwnProjects(t *testing.T) {
@@ -121,16 +98,12 @@ func TestMembersSeeTheirOwnProjects(t *testing.T) {
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			// New RBAC bindings take a moment to reach both authorizers.
-			var got []string
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-				got = visibleProjects(ctx, t, tc.client)
-				if sameNames(got, tc.want) || time.Now().After(deadline) {
-					break
+			eventually(t, "the projects "+tc.who+" sees", func() error {
+				if got := visibleProjects(ctx, t, tc.client); !sameNames(got, tc.want) {
+					return fmt.Errorf("sees %v, want %v", got, tc.want)
 				}
-			}
-			if !sameNames(got, tc.want) {
-				t.Errorf("sees %v, want %v", got, tc.want)
-			}
+				return nil
+			})
 		})
 	}
 
@@ -138,15 +111,6 @@ func TestMembersSeeTheirOwnProjects(t *testing.T) {
 	if err != nil || out != "project.auth.alauda.io/vis-p1\n" {
 		t.Errorf("kubectl get projects as alice: %q, %v", out, err)
 	}
-}
-
-func mustKubeconfig(t *testing.T, name string, groups ...string) string {
-	t.Helper()
-	kubeconfig, err := plane.UserKubeconfig(name, groups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubeconfig
 }
 
 func TestWatchFollowsGrantAndRevoke(t *testing.T) {
@@ -203,23 +167,22 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 	}
 	informerHas := func(want bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			_, exists, _ := informer.GetStore().GetByKey("vis-watch")
-			if exists == want {
-				return
+		eventuallyWithin(t, 10*time.Second, "dana's informer", func() error {
+			if _, exists, _ := informer.GetStore().GetByKey("vis-watch"); exists != want {
+				return fmt.Errorf("has vis-watch: %v, want %v", exists, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("dana's informer has vis-watch: %v, want %v", exists, want)
-			}
-		}
+			return nil
+		})
 	}
 
 	informerHas(false)
 	setMembers(`[{"name":"dana","role":"project-auditor"}]`)
 	// A list is consistent: right after the change, without retrying.
 	now, err := dana.AuthV1().Projects().List(ctx, metav1.ListOptions{LabelSelector: "suite=visibility-watch"})
-	if err != nil || len(now.Items) != 1 {
-		t.Errorf("dana's list right after being added: %v, %d projects", err, len(now.Items))
+	if err != nil {
+		t.Errorf("dana's list right after being added: %v", err)
+	} else if len(now.Items) != 1 {
+		t.Errorf("dana's list right after being added has %d projects, want vis-watch alone", len(now.Items))
 	}
 	expect(watch.Added)
 	informerHas(true)
@@ -228,4 +191,55 @@ func TestWatchFollowsGrantAndRevoke(t *testing.T) {
 	setMembers(`[]`)
 	expect(watch.Deleted)
 	informerHas(false)
+}
+
+// A member's list is never paginated (docs/tenancy.md): a continue token
+// names where the store stopped, which may be another tenant's project, so
+// limit is ignored and all of the member's projects come in one response.
+func TestMemberListsIgnoreLimitAndIssueNoContinueToken(t *testing.T) {
+	ctx := testContext(t)
+	admin := archonClient(t, adminConfig(t)).AuthV1().Projects()
+	const selector = "suite=visibility-pages"
+	for _, name := range []string{"vis-page-1", "vis-page-2", "vis-page-3", "vis-page-other"} {
+		project := newProject(name)
+		project.Labels = map[string]string{"suite": "visibility-pages"}
+		if name != "vis-page-other" {
+			project.Spec.Members = append(project.Spec.Members, authv1.ProjectMember{Kind: authv1.MemberKindUser, Name: "paula", Role: authv1.ProjectRoleAuditor})
+		}
+		if _, err := admin.Create(ctx, project, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+
+	paula := clientAs(t, "paula").AuthV1().Projects()
+	list, err := paula.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	if want := []string{"vis-page-1", "vis-page-2", "vis-page-3"}; !sameNames(names, want) {
+		t.Errorf("paula's list with limit 1: %v, want all of her projects %v", names, want)
+	}
+	if list.Continue != "" || list.RemainingItemCount != nil {
+		t.Errorf("paula's list carries continue %q and remainingItemCount %v, want neither", list.Continue, list.RemainingItemCount)
+	}
+	_, err = paula.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1, Continue: "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"})
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "continue tokens are not issued") {
+		t.Errorf("paula's list with a continue token: %v, want 400 saying no tokens are issued", err)
+	}
+	out, err := kubectl(t, mustKubeconfig(t, "paula"), "", "get", "projects", "-l", selector, "--chunk-size=1", "-o", "name")
+	if err != nil || strings.Count(out, "project.auth.alauda.io/vis-page-") != 3 || strings.Contains(out, "vis-page-other") {
+		t.Errorf("kubectl get projects --chunk-size=1 as paula: %v\n%s", err, out)
+	}
+
+	// Those who may get every project get the store's pages.
+	page, err := admin.List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+	if err != nil || len(page.Items) != 1 || page.Continue == "" {
+		t.Errorf("the admin's list with limit 1: %v, want one project and a continue token", err)
+	}
 }

@@ -44,12 +44,16 @@ import (
 	"github.com/acp-archon/archon/pkg/containerregistry"
 )
 
-// rules are what the fake RBAC allows: "user verb namespace".
+// rules are what the fake RBAC allows: "user verb namespace name", where
+// the name * is a rule without resourceNames, which allows every image.
 var rules = map[string]bool{
-	"pusher update team-a": true, "pusher get team-a": true,
-	"creator create team-a": true, "creator get team-a": true,
-	"puller get team-a": true,
-	"admin list ":       true,
+	"pusher update team-a *": true, "pusher get team-a *": true,
+	"creator create team-a *": true, "creator get team-a *": true,
+	"puller get team-a *": true,
+	"admin list  *":       true,
+	// A Role with resourceNames: [app].
+	"scoped get team-a app": true, "scoped update team-a app": true,
+	"cleaner get team-a *": true, "cleaner delete team-a *": true,
 }
 
 // existing are the repositories the fake registry holds.
@@ -90,7 +94,8 @@ func newService(t *testing.T) *Service {
 		if a.GetAPIGroup() != "registry.alauda.io" || a.GetResource() != "images" {
 			return authorizer.DecisionNoOpinion, "", nil
 		}
-		if rules[a.GetUser().GetName()+" "+a.GetVerb()+" "+a.GetNamespace()] {
+		rule := a.GetUser().GetName() + " " + a.GetVerb() + " " + a.GetNamespace() + " "
+		if rules[rule+"*"] || rules[rule+a.GetName()] {
 			return authorizer.DecisionAllow, "", nil
 		}
 		return authorizer.DecisionNoOpinion, "", nil
@@ -152,6 +157,10 @@ func TestGrantsFollowRBAC(t *testing.T) {
 		{"a repository outside any namespace", "pusher", []string{"repository:app:pull"}, ""},
 		{"unknown resource types", "pusher", []string{"blob:team-a/app:pull"}, ""},
 		{"no scope is a login", "puller", nil, ""},
+		{"resourceNames allow the repositories they name", "scoped", []string{"repository:team-a/app:pull,push"}, "repository:team-a/app:pull,push"},
+		{"and no other", "scoped", []string{"repository:team-a/other:pull,push"}, ""},
+		{"delete needs the delete verb", "cleaner", []string{"repository:team-a/app:pull,delete"}, "repository:team-a/app:pull,delete"},
+		{"which pushers lack", "pusher", []string{"repository:team-a/app:delete"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, granted := grants(t, s, c.user, c.scopes...)

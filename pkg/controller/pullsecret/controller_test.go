@@ -25,8 +25,11 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -83,21 +86,70 @@ func newController(t *testing.T, lifetime time.Duration) (*Controller, *kubefake
 	return c, kube, &now, &issued
 }
 
-// syncUntilStable syncs team-a, letting the informers catch up with the
-// controller's own writes between syncs.
-func syncUntilStable(t *testing.T, c *Controller) {
+// syncUntilStable syncs team-a until a sync writes nothing, waiting after
+// each for the informers to see the controller's own writes.
+func syncUntilStable(t *testing.T, c *Controller, kube *fake.Clientset) {
 	t.Helper()
-	for i := 0; i < 3; i++ {
+	for range 10 {
+		before := writes(kube)
 		if err := c.sync(context.Background(), "team-a"); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		informersCaughtUp(t, c, kube)
+		if writes(kube) == before {
+			return
+		}
+	}
+	t.Fatal("team-a still changes after 10 syncs")
+}
+
+// writes counts the writes the fake cluster has seen.
+func writes(kube *fake.Clientset) int {
+	n := 0
+	for _, action := range kube.Actions() {
+		switch action.GetVerb() {
+		case "create", "update", "patch", "delete":
+			n++
+		}
+	}
+	return n
+}
+
+// informersCaughtUp waits until the controller's listers hold what the
+// cluster holds for team-a's pull secret, default ServiceAccount and
+// pullers' binding.
+func informersCaughtUp(t *testing.T, c *Controller, kube *fake.Clientset) {
+	t.Helper()
+	ctx := context.Background()
+	same := func(cached runtime.Object, cacheErr error, live runtime.Object, liveErr error) bool {
+		if apierrors.IsNotFound(cacheErr) || apierrors.IsNotFound(liveErr) {
+			return apierrors.IsNotFound(cacheErr) && apierrors.IsNotFound(liveErr)
+		}
+		return cacheErr == nil && liveErr == nil && apiequality.Semantic.DeepEqual(cached, live)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		cachedSecret, cacheErr := c.secrets.Secrets("team-a").Get(SecretName)
+		liveSecret, liveErr := kube.CoreV1().Secrets("team-a").Get(ctx, SecretName, metav1.GetOptions{})
+		if !same(cachedSecret, cacheErr, liveSecret, liveErr) {
+			return false, nil
+		}
+		cachedAccount, cacheErr := c.serviceAccounts.ServiceAccounts("team-a").Get("default")
+		liveAccount, liveErr := kube.CoreV1().ServiceAccounts("team-a").Get(ctx, "default", metav1.GetOptions{})
+		if !same(cachedAccount, cacheErr, liveAccount, liveErr) {
+			return false, nil
+		}
+		cachedBinding, cacheErr := c.roleBindings.RoleBindings("team-a").Get(PullersBindingName)
+		liveBinding, liveErr := kube.RbacV1().RoleBindings("team-a").Get(ctx, PullersBindingName, metav1.GetOptions{})
+		return same(cachedBinding, cacheErr, liveBinding, liveErr), nil
+	})
+	if err != nil {
+		t.Fatalf("the informers never caught up with the cluster: %v", err)
 	}
 }
 
 func TestNamespacesGetAPullSecretAndPullers(t *testing.T) {
 	c, kube, _, issued := newController(t, 24*time.Hour)
-	syncUntilStable(t, c)
+	syncUntilStable(t, c, kube)
 	ctx := context.Background()
 
 	secret, err := kube.CoreV1().Secrets("team-a").Get(ctx, SecretName, metav1.GetOptions{})
@@ -128,19 +180,19 @@ func TestNamespacesGetAPullSecretAndPullers(t *testing.T) {
 
 func TestTokensAreRenewedAtFourFifthsOfTheirLife(t *testing.T) {
 	c, kube, now, issued := newController(t, 10*time.Hour)
-	syncUntilStable(t, c)
+	syncUntilStable(t, c, kube)
 	secret, _ := kube.CoreV1().Secrets("team-a").Get(context.Background(), SecretName, metav1.GetOptions{})
 	if got := secret.Annotations[RenewAnnotation]; got != "2026-11-27T16:00:00Z" {
 		t.Errorf("renew at %s, want 8 of 10 hours on", got)
 	}
 
 	*now = now.Add(7 * time.Hour)
-	syncUntilStable(t, c)
+	syncUntilStable(t, c, kube)
 	if *issued != 1 {
 		t.Errorf("renewed after 7 of 10 hours")
 	}
 	*now = now.Add(time.Hour + time.Minute)
-	syncUntilStable(t, c)
+	syncUntilStable(t, c, kube)
 	if *issued != 2 {
 		t.Errorf("%d tokens after 8 of 10 hours, want a renewal", *issued)
 	}

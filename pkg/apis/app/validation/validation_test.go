@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
 )
@@ -59,8 +60,8 @@ func TestInvalidChartReposNameTheField(t *testing.T) {
 		{app.ChartRepoSpec{Type: app.ChartRepoTypeLocal, Secret: &app.SecretReference{Name: "s", Namespace: "Bad"}}, "spec.secret.namespace"},
 	} {
 		errs := ValidateChartRepo(repo(c.spec))
-		if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.field) {
-			t.Errorf("%+v: %v, want an error on %s", c.spec, errs, c.field)
+		if got := errorFields(errs); got != c.field {
+			t.Errorf("%+v: errors on %q (%v), want on %q alone", c.spec, got, errs, c.field)
 		}
 	}
 }
@@ -104,7 +105,9 @@ func TestApplicationExportRules(t *testing.T) {
 		{func(s *app.ApplicationExportSpec) { s.Format = "" }, "spec.format"},
 		{func(s *app.ApplicationExportSpec) { s.Format = "Zip" }, "spec.format"},
 		{func(s *app.ApplicationExportSpec) { s.Chart = &app.ExportChart{Name: "shop"} }, "spec.chart"},
-		{func(s *app.ApplicationExportSpec) { s.Target = &app.ExportTarget{} }, "spec.target"},
+		{func(s *app.ApplicationExportSpec) {
+			s.Target = &app.ExportTarget{ChartRepo: &app.ChartRepoReference{Name: "team"}}
+		}, "spec.target"},
 		{helmChart(&app.ExportChart{Version: "1.2.0"}, nil), "spec.chart.version"},
 		{helmChart(&app.ExportChart{Version: "v1.2"}, nil), "spec.chart.version"},
 		{helmChart(&app.ExportChart{Name: "Shop"}, nil), "spec.chart.name"},
@@ -115,14 +118,19 @@ func TestApplicationExportRules(t *testing.T) {
 		{func(s *app.ApplicationExportSpec) {
 			helmChart(nil, &app.ExportTarget{ChartRepo: &app.ChartRepoReference{Name: "team"}})(s)
 			s.IncludeSecretData = true
-		}, "spec.target: Forbidden: a chart holding Secret data"},
+		}, "spec.target"},
 	} {
 		export := valid.DeepCopy()
 		c.change(&export.Spec)
 		errs := ValidateApplicationExport(export)
-		if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.field) {
-			t.Errorf("%+v: %v, want an error on %s", export.Spec, errs, c.field)
+		if got := errorFields(errs); got != c.field {
+			t.Errorf("%+v: errors on %q (%v), want on %q alone", export.Spec, got, errs, c.field)
 		}
+	}
+	secretData := chart.DeepCopy()
+	secretData.Spec.IncludeSecretData = true
+	if errs := ValidateApplicationExport(secretData); len(errs) != 1 || errs[0].Type != field.ErrorTypeForbidden || !strings.Contains(errs[0].Detail, "Secret data") {
+		t.Errorf("a chart to a repository with Secret data: %v, want spec.target Forbidden", errs)
 	}
 }
 
@@ -130,4 +138,13 @@ func helmChart(chart *app.ExportChart, target *app.ExportTarget) func(*app.Appli
 	return func(s *app.ApplicationExportSpec) {
 		s.Format, s.Chart, s.Target = app.ExportHelmChart, chart, target
 	}
+}
+
+// errorFields lists the field paths of errs, comma-separated, in order.
+func errorFields(errs field.ErrorList) string {
+	var fields []string
+	for _, err := range errs {
+		fields = append(fields, err.Field)
+	}
+	return strings.Join(fields, ",")
 }

@@ -50,7 +50,14 @@ func TestTableShowsTheLatestTag(t *testing.T) {
 		{"tools~go", int64(3), "v2", "1.5GiB", "5h", "team-a/tools/go"},
 		{"scratch", int64(2), "b", "100B", "<unknown>", "team-a/scratch"},
 	}
+	if len(table.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %v", len(table.Rows), len(want), table.Rows)
+	}
 	for i, row := range table.Rows {
+		if len(row.Cells) != len(want[i]) || len(row.Cells) != len(table.ColumnDefinitions) {
+			t.Errorf("row %d has %d cells for %d columns, want %d: %v", i, len(row.Cells), len(table.ColumnDefinitions), len(want[i]), row.Cells)
+			continue
+		}
 		for j, cell := range row.Cells {
 			if cell != want[i][j] {
 				t.Errorf("row %d column %s = %v, want %v", i, table.ColumnDefinitions[j].Name, cell, want[i][j])
