@@ -15,8 +15,10 @@ limitations under the License.
 */
 
 // Package localplane runs a complete control plane on 127.0.0.1: an
-// embedded etcd, kube-apiserver and archon-apiserver registered through an
-// APIService. "make run" and the end-to-end tests both start it from here.
+// embedded etcd, kube-apiserver with its controllers and scheduler, nodes
+// simulated by kwok, a container registry, and archon-apiserver registered
+// through APIServices. "make run" and the end-to-end tests both start it
+// from here.
 package localplane
 
 import (
@@ -71,7 +73,8 @@ type Options struct {
 	// it survives restarts.
 	Dir string
 	// BinDir holds the binaries the plane runs: kube-apiserver,
-	// kube-controller-manager, registry and archon-apiserver.
+	// kube-controller-manager, kube-scheduler, kwok, registry and
+	// archon-apiserver.
 	BinDir string
 	// Log receives progress lines; components log to Dir/logs.
 	Log io.Writer
@@ -91,6 +94,8 @@ type Plane struct {
 	etcd              *embeddedetcd.Server
 	kubeAPIServer     *process
 	controllerManager *process
+	scheduler         *process
+	kwok              *process
 	archon            *process
 	registry          *process
 	// registryStarted is set once archon was told the registry's port.
@@ -126,7 +131,8 @@ type Plane struct {
 //
 // Ports are chosen first (the layout); then etcd and kube-apiserver start,
 // then everything that needs only kube-apiserver starts at once:
-// kube-controller-manager, the registry and archon's manifests. archon starts last, since it needs the registry
+// kube-controller-manager, kube-scheduler, kwok and its Nodes, the registry,
+// and archon's manifests. archon starts last, since it needs the registry
 // and its RBAC.
 func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if opts.Log == nil {
@@ -172,6 +178,8 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(p.startControllerManager)
+	group.Go(p.startScheduler)
+	group.Go(func() error { return p.startSimulatedNodes(groupCtx) })
 	group.Go(func() error { return p.startRegistry(groupCtx) })
 	group.Go(func() error { return p.installArchon(groupCtx) })
 	if err := group.Wait(); err != nil {
@@ -191,7 +199,7 @@ func (p *Plane) Stop() {
 	p.stopping.Store(true)
 	p.stopArchon()
 	p.stopRegistry()
-	for _, proc := range []*process{p.controllerManager, p.kubeAPIServer} {
+	for _, proc := range []*process{p.kwok, p.scheduler, p.controllerManager, p.kubeAPIServer} {
 		if proc != nil {
 			proc.stop(stopGrace)
 		}
@@ -212,7 +220,8 @@ func (p *Plane) AdminConfig() *rest.Config {
 }
 
 // Exited is closed when a component stops by itself (etcd,
-// kube-apiserver, its controllers, the registry or archon); the plane is then no longer usable. Components the plane is
+// kube-apiserver, its controllers or scheduler, kwok, the registry or
+// archon); the plane is then no longer usable. Components the plane is
 // asked to stop do not close it.
 func (p *Plane) Exited() <-chan struct{} {
 	return p.exited
@@ -308,6 +317,10 @@ func (p *Plane) runKubeAPIServer(admissionConfig string) (*process, error) {
 		"--secure-port="+strconv.Itoa(l.kubeAPIServer.number),
 		// A loopback advertise address is refused by the default reconciler.
 		"--endpoint-reconciler-type=none",
+		// Simulated nodes have no kubelet; should anything ask for one,
+		// kube-apiserver dials the node's loopback InternalIP, never a
+		// host name that could resolve elsewhere.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--etcd-servers="+p.etcd.ClientURL,
 		"--cert-dir="+l.path("kube-apiserver"),
 		"--tls-cert-file="+pki.kubeAPIServerCert,
@@ -351,7 +364,8 @@ func (p *Plane) connect() error {
 }
 
 // startControllerManager runs the kube-controller-manager controllers the
-// platform relies on.
+// platform relies on and those that make workloads run on the simulated
+// nodes.
 func (p *Plane) startControllerManager() error {
 	l := p.layout
 	kubeconfig := l.kubeconfig("kube-controller-manager")
@@ -389,6 +403,18 @@ var controllerManagerControllers = []string{
 	"garbage-collector-controller",
 	"resourcequota-controller",
 	"root-ca-certificate-publisher-controller",
+	// Workloads on the simulated nodes. kube-apiserver taints every new
+	// Node not-ready; the node lifecycle controller lifts the taint once
+	// kwok reports the Node Ready.
+	"node-lifecycle-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"statefulset-controller",
+	"daemonset-controller",
+	"job-controller",
+	"cronjob-controller",
+	"endpointslice-controller",
+	"pod-garbage-collector-controller",
 }
 
 // admissionConfigTemplate makes kube-apiserver present a client
