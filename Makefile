@@ -49,12 +49,15 @@ install-plugin: $(BIN)/kubectl-acp
 	install -D -m 0755 $(BIN)/kubectl-acp $(PLUGIN_DIR)/kubectl-acp
 	@echo "Installed $(PLUGIN_DIR)/kubectl-acp; with $(PLUGIN_DIR) on PATH, run: kubectl acp --help"
 
-## tools: kube-apiserver, kube-controller-manager, kubectl, the registry, crane and helm built from the Go module proxy (hack/tools)
+## tools: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, the registry, crane and helm built from the Go module proxy (hack/tools)
 .PHONY: tools
-tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/registry $(BIN)/crane $(BIN)/helm
+tools: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubectl $(BIN)/kwok $(BIN)/registry $(BIN)/crane $(BIN)/helm
 
-$(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
+$(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubectl: hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o ../../$@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(BIN)/kwok: hack/tools/kwok/go.mod hack/tools/kwok/go.sum
+	cd hack/tools/kwok && $(GO) build -o ../../../$@ sigs.k8s.io/kwok/cmd/kwok
 
 $(BIN)/registry: hack/tools/registry/go.mod hack/tools/registry/go.sum
 	cd hack/tools/registry && $(GO) build -o ../../../$@ github.com/distribution/distribution/v3/cmd/registry
@@ -74,7 +77,7 @@ $(BIN)/golangci-lint: hack/tools/golangci/go.mod hack/tools/golangci/go.sum
 lint: $(BIN)/golangci-lint
 	$(BIN)/golangci-lint run ./...
 
-## run: start etcd, kube-apiserver and archon on 127.0.0.1 (foreground, Ctrl-C stops)
+## run: start etcd, kube-apiserver, its controllers and scheduler, simulated nodes, a registry and archon on 127.0.0.1 (foreground, Ctrl-C stops)
 .PHONY: run
 run: build tools
 	$(BIN)/archon-local --dir $(LOCAL_DIR) --bin-dir $(BIN) up

@@ -31,7 +31,7 @@ import (
 
 func main() {
 	dir := flag.String("dir", "_output/local", "state directory of the local control plane")
-	binDir := flag.String("bin-dir", "_output/bin", "directory holding kube-apiserver and archon-apiserver")
+	binDir := flag.String("bin-dir", "_output/bin", "directory holding the binaries of the plane (kube-apiserver, kwok, archon-apiserver, ...)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: archon-local [flags] up | kubeconfig USER [GROUP...]\n")
 		flag.PrintDefaults()
@@ -72,12 +72,14 @@ Archon local control plane is ready.
   kube-apiserver:   %s
   archon-apiserver: %s (helm reads Local chart repositories at %s/chartrepos/<namespace>/<name>)
   registry:         %s (CA: %s)
+  nodes:            simulated by kwok: pods are scheduled and turn Running and Ready, but run nothing
   kubeconfig:       %s
   logs:             %s/logs
 
 Use it from another shell:
   . %s
   kubectl get projects
+  kubectl get nodes
   kubectl get images -A
   kubectl get chartrepos,charts -A
 

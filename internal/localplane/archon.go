@@ -23,7 +23,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -33,15 +32,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
 	"github.com/acp-archon/archon/artifacts"
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
 )
 
 // localManifests are the parts of artifacts/ that fit a local run, the
@@ -54,9 +53,9 @@ var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s
 // archonGroupVersions are the group versions archon serves, each through an
 // APIService named <version>.<group>.
 var archonGroupVersions = []schema.GroupVersion{
-	{Group: "auth.alauda.io", Version: "v1"},
-	{Group: "registry.alauda.io", Version: "v1"},
-	{Group: "app.alauda.io", Version: "v1beta1"},
+	authv1.SchemeGroupVersion,
+	imagev1.SchemeGroupVersion,
+	appv1beta1.SchemeGroupVersion,
 }
 
 // localService points the APIService at archon on localhost.
@@ -71,20 +70,10 @@ spec:
   externalName: localhost
 `
 
-// installArchon applies the shipped manifests, with the APIService's port
-// and caBundle set for this plane.
+// installArchon applies the shipped manifests, with the port and caBundle
+// of this plane, except the APIServices: StartArchon registers them once
+// archon answers.
 func (p *Plane) installArchon(ctx context.Context) error {
-	port := p.archonPort
-	client, err := dynamic.NewForConfig(p.admin)
-	if err != nil {
-		return err
-	}
-	discoveryClient, err := discovery.NewDiscoveryClientForConfig(p.admin)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discoveryClient))
-
 	var objects []*unstructured.Unstructured
 	for _, name := range localManifests {
 		data, err := artifacts.Manifests.ReadFile(name)
@@ -103,18 +92,20 @@ func (p *Plane) installArchon(ctx context.Context) error {
 	}
 	objects = append(objects, service...)
 
+	caBundle := base64.StdEncoding.EncodeToString(p.pki.servingAuthority.CertPEM)
 	for _, obj := range objects {
-		caBundle := base64.StdEncoding.EncodeToString(p.pki.servingAuthority.CertPEM)
 		switch obj.GetKind() {
 		case "APIService":
-			_ = unstructured.SetNestedField(obj.Object, int64(port), "spec", "service", "port")
+			_ = unstructured.SetNestedField(obj.Object, int64(p.layout.archon.number), "spec", "service", "port")
 			_ = unstructured.SetNestedField(obj.Object, caBundle, "spec", "caBundle")
+			p.apiServices = append(p.apiServices, obj)
+			continue
 		case "ValidatingWebhookConfiguration":
-			if err := pointWebhooksAt(obj, "https://localhost:"+strconv.Itoa(port), caBundle); err != nil {
+			if err := pointWebhooksAt(obj, p.layout.archonLocalhostURL(), caBundle); err != nil {
 				return err
 			}
 		}
-		if err := apply(ctx, client, mapper, obj); err != nil {
+		if err := p.apply(ctx, obj); err != nil {
 			return err
 		}
 	}
@@ -122,67 +113,101 @@ func (p *Plane) installArchon(ctx context.Context) error {
 }
 
 // StartArchon starts archon-apiserver and waits until kube-apiserver
-// reports its APIService Available.
+// reports its APIServices Available.
 func (p *Plane) StartArchon(ctx context.Context) error {
-	archonKubeconfig := filepath.Join(p.opts.Dir, "archon-apiserver.kubeconfig")
+	l := p.layout
+	archonKubeconfig := l.kubeconfig("archon-apiserver")
 	// archon authenticates as its ServiceAccount, so the shipped RBAC applies.
 	if err := p.writeKubeconfig(archonKubeconfig, archonServiceAccount,
 		[]string{"system:serviceaccounts", "system:serviceaccounts:archon-system"}); err != nil {
 		return err
 	}
-	p.logf("Starting archon-apiserver on %s", p.ArchonURL)
-	var err error
-	p.archon, err = startProcess("archon-apiserver", filepath.Join(p.opts.BinDir, "archon-apiserver"),
-		filepath.Join(p.opts.Dir, "logs", "archon-apiserver.log"),
+	direct := rest.CopyConfig(p.admin)
+	direct.Host = l.archonURL()
+	directClient, err := kubernetes.NewForConfig(direct)
+	if err != nil {
+		return err
+	}
+	// archon's port never moves: kube-apiserver's admission configuration
+	// and the registry's configuration name it.
+	p.archon, err = p.startOn(ctx, l.archon, false, "archon-apiserver to be ready", func() (*process, error) {
+		p.logf("Starting archon-apiserver on %s", l.archonURL())
+		return p.runArchon(archonKubeconfig)
+	}, func(ctx context.Context) (bool, error) {
+		return directClient.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	// kube-apiserver checks an APIService as soon as it is created or
+	// changed, and after a failed check only after a delay growing up to
+	// 30 s: registering archon once it answers saves that wait.
+	for _, apiService := range p.apiServices {
+		if err := p.apply(ctx, apiService); err != nil {
+			return err
+		}
+	}
+	return p.waitFor(ctx, p.archon, "archon to be served through kube-apiserver", p.archonServed)
+}
+
+func (p *Plane) runArchon(kubeconfig string) (*process, error) {
+	l := p.layout
+	return startProcess("archon-apiserver", l.binary("archon-apiserver"), l.logPath("archon-apiserver"), nil,
 		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(p.archonPort),
+		"--secure-port="+strconv.Itoa(l.archon.number),
 		"--tls-cert-file="+p.pki.archonCert,
 		"--tls-private-key-file="+p.pki.archonKey,
-		"--kubeconfig="+archonKubeconfig,
-		"--authentication-kubeconfig="+archonKubeconfig,
-		"--authorization-kubeconfig="+archonKubeconfig,
-		"--embedded-etcd-dir="+filepath.Join(p.opts.Dir, "archon-etcd"),
-		"--chart-storage-dir="+filepath.Join(p.opts.Dir, "charts"),
-		"--registry-url=https://"+p.RegistryHost,
+		"--kubeconfig="+kubeconfig,
+		"--authentication-kubeconfig="+kubeconfig,
+		"--authorization-kubeconfig="+kubeconfig,
+		"--embedded-etcd-dir="+l.path("archon-etcd"),
+		"--chart-storage-dir="+l.path("charts"),
+		"--registry-url=https://"+l.registryHost(),
 		"--registry-ca-file="+p.pki.servingCA,
 		"--registry-token-key-file="+p.pki.registryTokenKey,
 		"--registry-notifications-token-file="+p.pki.registryNotificationsTokenFile,
 		// OCI repositories may live in the platform registry, on loopback
 		// here, whose token realm is archon; nothing else internal may be
 		// read.
-		"--chart-repo-allowed-addresses="+strings.Join(append([]string{p.RegistryHost, "127.0.0.1:" + strconv.Itoa(p.archonPort)},
+		"--chart-repo-allowed-addresses="+strings.Join(append([]string{l.registryHost(), l.archon.hostPort()},
 			p.opts.ChartRepoAllowedAddresses...), ","),
 	)
-	if err != nil {
-		return err
-	}
-	return p.waitFor(ctx, p.archon, "archon to be served through kube-apiserver", p.archonServed)
 }
 
-// archonServed is true once archon is ready, its APIServices are Available
-// and requests through kube-apiserver reach each group. All three matter after a
+// StopArchon stops archon-apiserver alone, leaving kube-apiserver up; the
+// plane holds archon's port until StartArchon.
+func (p *Plane) StopArchon() {
+	if p.stopArchon() {
+		if err := p.layout.archon.takeBack(context.Background()); err != nil {
+			p.logf("%v", err)
+		}
+	}
+}
+
+// stopArchon stops archon-apiserver if it runs and reports whether it did.
+func (p *Plane) stopArchon() bool {
+	if p.archon == nil {
+		return false
+	}
+	p.archon.stop(stopGrace)
+	p.archon = nil
+	return true
+}
+
+// ArchonPID is the process id of the running archon-apiserver, 0 if none.
+func (p *Plane) ArchonPID() int {
+	if p.archon == nil {
+		return 0
+	}
+	return p.archon.cmd.Process.Pid
+}
+
+// archonServed is true once archon's APIServices are Available and
+// requests through kube-apiserver reach each group. Both matter after a
 // restart: the APIService can still show the status of the previous run.
 func (p *Plane) archonServed(ctx context.Context) (bool, error) {
-	direct := rest.CopyConfig(p.admin)
-	direct.Host = p.ArchonURL
-	directClient, err := kubernetes.NewForConfig(direct)
-	if err != nil {
-		return false, err
-	}
-	if err := directClient.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
-		return false, nil
-	}
-
-	client, err := dynamic.NewForConfig(p.admin)
-	if err != nil {
-		return false, err
-	}
-	kube, err := kubernetes.NewForConfig(p.admin)
-	if err != nil {
-		return false, err
-	}
 	for _, gv := range archonGroupVersions {
-		apiService, err := client.Resource(apiServiceResource).Get(ctx, gv.Version+"."+gv.Group, metav1.GetOptions{})
+		apiService, err := p.dynamic.Resource(apiServiceResource).Get(ctx, gv.Version+"."+gv.Group, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
@@ -195,7 +220,7 @@ func (p *Plane) archonServed(ctx context.Context) (bool, error) {
 		if !available {
 			return false, nil
 		}
-		if _, err := kube.Discovery().ServerResourcesForGroupVersion(gv.String()); err != nil {
+		if _, err := p.kube.Discovery().ServerResourcesForGroupVersion(gv.String()); err != nil {
 			return false, nil
 		}
 	}
@@ -219,15 +244,16 @@ func pointWebhooksAt(obj *unstructured.Unstructured, base, caBundle string) erro
 	return unstructured.SetNestedSlice(obj.Object, webhooks, "webhooks")
 }
 
-func apply(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, obj *unstructured.Unstructured) error {
+// apply applies obj server-side as the plane's field manager.
+func (p *Plane) apply(ctx context.Context, obj *unstructured.Unstructured) error {
 	gvk := obj.GroupVersionKind()
-	mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	mapping, err := p.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	var resource dynamic.ResourceInterface = client.Resource(mapping.Resource)
+	var resource dynamic.ResourceInterface = p.dynamic.Resource(mapping.Resource)
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		resource = client.Resource(mapping.Resource).Namespace(obj.GetNamespace())
+		resource = p.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
 	}
 	data, err := obj.MarshalJSON()
 	if err != nil {

@@ -25,8 +25,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -71,65 +69,64 @@ notifications:
       actions: [pull]       # archon reads the registry: its pulls need no notice
 `
 
-// startRegistry runs archon's registry on a port kept for the plane's
-// lifetime, so that a restarted registry is found where it was.
+// startRegistry runs archon's registry. Its port moves only on the first
+// start, before archon is told where the registry is; a restarted
+// registry is found where it was.
 func (p *Plane) startRegistry(ctx context.Context) error {
-	if p.registryPort == 0 {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		p.registryPort = port
-		p.RegistryHost = "127.0.0.1:" + strconv.Itoa(port)
-	}
+	l := p.layout
 	archonParts := fmt.Sprintf(registryArchonParts,
 		// Registry clients refuse realms at IP literals of private ranges
 		// (a guard against servers sending credentials to internal hosts);
 		// a name is accepted.
-		"https://localhost:"+strconv.Itoa(p.archonPort), p.pki.registryTokenCert, p.ArchonURL, p.pki.registryNotificationsToken)
-	p.logf("Starting the container registry on %s", p.RegistryHost)
+		l.archonLocalhostURL(), p.pki.registryTokenCert, l.archonURL(), p.pki.registryNotificationsToken)
+	p.logf("Starting the container registry on %s", l.registryHost())
 	var err error
-	p.registry, err = p.runRegistry(ctx, "registry", p.registryPort, archonParts)
-	return err
+	p.registry, err = p.runRegistry(ctx, "registry", l.registry, !p.registryStarted, archonParts)
+	if err != nil {
+		return err
+	}
+	p.registryStarted = true
+	p.RegistryHost = l.registryHost()
+	return nil
 }
 
 // StartOpenRegistry runs a second registry without authentication, with
 // storage of its own, as the baseline of benchmarks; stop it when done.
 func (p *Plane) StartOpenRegistry(ctx context.Context) (host string, stop func(), err error) {
-	port, err := freePort()
+	port, err := reservePort()
 	if err != nil {
 		return "", nil, err
 	}
-	registry, err := p.runRegistry(ctx, "open-registry", port, "")
+	registry, err := p.runRegistry(ctx, "open-registry", port, true, "")
 	if err != nil {
+		port.release()
 		return "", nil, err
 	}
-	return "127.0.0.1:" + strconv.Itoa(port), func() { registry.stop(stopGrace) }, nil
+	return port.hostPort(), func() { registry.stop(stopGrace) }, nil
 }
 
-// runRegistry writes the configuration of a registry named name and waits
-// until it answers.
-func (p *Plane) runRegistry(ctx context.Context, name string, port int, extra string) (*process, error) {
+// runRegistry starts a registry named name on port and waits until it
+// answers; port may move if movable.
+func (p *Plane) runRegistry(ctx context.Context, name string, port *port, movable bool, extra string) (*process, error) {
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	configPath := filepath.Join(p.opts.Dir, name+".yaml")
-	config := fmt.Sprintf(registryBase, filepath.Join(p.opts.Dir, name+"-data"), port, hex.EncodeToString(secret),
-		p.pki.registryCert, p.pki.registryKey) + extra
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		return nil, err
-	}
-	// The registry trusts archon's serving CA for its notifications, and
-	// exports no traces.
-	proc, err := startProcessWithEnv(name, filepath.Join(p.opts.BinDir, "registry"), filepath.Join(p.opts.Dir, "logs", name+".log"),
-		[]string{"SSL_CERT_FILE=" + p.pki.servingCA, "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true"}, "serve", configPath)
-	if err != nil {
-		return nil, err
-	}
+	l := p.layout
+	configPath := l.path(name + ".yaml")
 	client := &http.Client{Transport: p.servingCATransport(), Timeout: 2 * time.Second}
-	err = p.waitFor(ctx, proc, name+" to answer", func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:"+strconv.Itoa(port)+"/v2/", nil)
+	return p.startOn(ctx, port, movable, name+" to answer", func() (*process, error) {
+		config := fmt.Sprintf(registryBase, l.path(name+"-data"), port.number, hex.EncodeToString(secret),
+			p.pki.registryCert, p.pki.registryKey) + extra
+		if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+			return nil, err
+		}
+		// The registry trusts archon's serving CA for its notifications, and
+		// exports no traces.
+		return startProcess(name, l.binary("registry"), l.logPath(name),
+			[]string{"SSL_CERT_FILE=" + p.pki.servingCA, "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true"}, "serve", configPath)
+	}, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+port.hostPort()+"/v2/", nil)
 		if err != nil {
 			return false, err
 		}
@@ -140,11 +137,6 @@ func (p *Plane) runRegistry(ctx context.Context, name string, port int, extra st
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK, nil
 	})
-	if err != nil {
-		proc.stop(stopGrace)
-		return nil, err
-	}
-	return proc, nil
 }
 
 // servingCATransport trusts the servers the local CA certified.
@@ -156,12 +148,24 @@ func (p *Plane) servingCATransport() http.RoundTripper {
 	return transport
 }
 
-// StopRegistry stops the registry alone.
+// StopRegistry stops the registry alone; the plane holds its port until
+// StartRegistry.
 func (p *Plane) StopRegistry() {
-	if p.registry != nil {
-		p.registry.stop(stopGrace)
-		p.registry = nil
+	if p.stopRegistry() {
+		if err := p.layout.registry.takeBack(context.Background()); err != nil {
+			p.logf("%v", err)
+		}
 	}
+}
+
+// stopRegistry stops the registry if it runs and reports whether it did.
+func (p *Plane) stopRegistry() bool {
+	if p.registry == nil {
+		return false
+	}
+	p.registry.stop(stopGrace)
+	p.registry = nil
+	return true
 }
 
 // StartRegistry starts the registry again after StopRegistry.

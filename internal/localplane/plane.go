@@ -15,8 +15,10 @@ limitations under the License.
 */
 
 // Package localplane runs a complete control plane on 127.0.0.1: an
-// embedded etcd, kube-apiserver and archon-apiserver registered through an
-// APIService. "make run" and the end-to-end tests both start it from here.
+// embedded etcd, kube-apiserver with its controllers and scheduler, nodes
+// simulated by kwok, a container registry, and archon-apiserver registered
+// through APIServices. "make run" and the end-to-end tests both start it
+// from here.
 package localplane
 
 import (
@@ -25,17 +27,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -48,6 +58,10 @@ const (
 	// stopGrace is how long a component may take to exit on SIGTERM.
 	// kube-apiserver waits for open aggregated watches far longer than this.
 	stopGrace = 5 * time.Second
+	// bindAttempts bounds how often a server is started again because
+	// another process bound its port in the moment between the plane
+	// letting go of the port and the server binding it.
+	bindAttempts = 3
 
 	archonServiceAccount = "system:serviceaccount:archon-system:archon-apiserver"
 	adminUser            = "archon-local-admin"
@@ -58,7 +72,9 @@ type Options struct {
 	// Dir holds PKI, etcd data, logs, kubeconfigs and the env file. State in
 	// it survives restarts.
 	Dir string
-	// BinDir holds the kube-apiserver and archon-apiserver binaries.
+	// BinDir holds the binaries the plane runs: kube-apiserver,
+	// kube-controller-manager, kube-scheduler, kwok, registry and
+	// archon-apiserver.
 	BinDir string
 	// Log receives progress lines; components log to Dir/logs.
 	Log io.Writer
@@ -70,15 +86,20 @@ type Options struct {
 
 // Plane is a running local control plane.
 type Plane struct {
-	opts Options
-	lock *os.File
-	pki  *pki
+	opts   Options
+	layout *layout
+	lock   *os.File
+	pki    *pki
 
 	etcd              *embeddedetcd.Server
 	kubeAPIServer     *process
 	controllerManager *process
+	scheduler         *process
+	kwok              *process
 	archon            *process
 	registry          *process
+	// registryStarted is set once archon was told the registry's port.
+	registryStarted bool
 
 	// KubeconfigPath is a cluster-admin kubeconfig.
 	KubeconfigPath string
@@ -90,37 +111,48 @@ type Plane struct {
 	// EnvPath is the file a shell sources to use the plane.
 	EnvPath string
 
-	archonPort   int
-	registryPort int
-	admin        *rest.Config
+	// Clients of kube-apiserver as cluster admin, built once it is up.
+	admin   *rest.Config
+	kube    kubernetes.Interface
+	dynamic dynamic.Interface
+	mapper  meta.RESTMapper
+	// apiServices are archon's APIServices, registered once archon answers.
+	apiServices []*unstructured.Unstructured
+
+	// stopping is set when Stop begins: components ending after that did
+	// not crash.
+	stopping   atomic.Bool
+	exited     chan struct{}
+	exitedOnce sync.Once
 }
 
-// Start brings every component up and returns once archon's APIService is
-// Available. On error everything already started is stopped again.
+// Start brings every component up and returns once archon's APIServices
+// are Available. On error everything already started is stopped again.
+//
+// Ports are chosen first (the layout); then etcd and kube-apiserver start,
+// then everything that needs only kube-apiserver starts at once:
+// kube-controller-manager, kube-scheduler, kwok and its Nodes, the registry,
+// and archon's manifests. archon starts last, since it needs the registry
+// and its RBAC.
 func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	dir, err := filepath.Abs(opts.Dir)
+	l, err := newLayout(opts.Dir, opts.BinDir)
 	if err != nil {
 		return nil, err
 	}
-	opts.Dir = dir
-	if opts.BinDir, err = filepath.Abs(opts.BinDir); err != nil {
-		return nil, err
-	}
-	for _, sub := range []string{"logs", "pki", "users"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return nil, err
-		}
-	}
-
+	opts.Dir, opts.BinDir = l.dir, l.binDir
 	p := &Plane{
 		opts:           opts,
-		KubeconfigPath: filepath.Join(dir, "kubeconfig"),
-		EnvPath:        filepath.Join(dir, "env"),
+		layout:         l,
+		KubeconfigPath: l.adminKubeconfig(),
+		EnvPath:        l.envPath(),
+		ArchonURL:      l.archonURL(),
+		exited:         make(chan struct{}),
 	}
-	if p.lock, err = lockDir(dir); err != nil {
+	if p.lock, err = lockDir(l.dir); err != nil {
+		l.release()
 		return nil, err
 	}
 	defer func() {
@@ -129,29 +161,28 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 		}
 	}()
 
-	if p.pki, err = loadOrCreatePKI(filepath.Join(dir, "pki")); err != nil {
+	if p.pki, err = loadOrCreatePKI(l.path("pki")); err != nil {
 		return nil, fmt.Errorf("preparing certificates: %w", err)
 	}
-	// archon's address comes first: kube-apiserver's admission
-	// configuration names it.
-	if p.archonPort, err = freePort(); err != nil {
-		return nil, err
-	}
-	p.ArchonURL = "https://127.0.0.1:" + strconv.Itoa(p.archonPort)
 	p.logf("Starting etcd for kube-apiserver")
-	if p.etcd, err = embeddedetcd.Start(ctx, filepath.Join(dir, "kube-etcd")); err != nil {
+	if p.etcd, err = embeddedetcd.Start(ctx, l.path("kube-etcd")); err != nil {
 		return nil, err
 	}
+	go p.watch(p.etcd.Done())
 	if err := p.startKubeAPIServer(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.startControllerManager(); err != nil {
+	if err := p.connect(); err != nil {
 		return nil, err
 	}
-	if err := p.installArchon(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.startRegistry(ctx); err != nil {
+
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.Go(p.startControllerManager)
+	group.Go(p.startScheduler)
+	group.Go(func() error { return p.startSimulatedNodes(groupCtx) })
+	group.Go(func() error { return p.startRegistry(groupCtx) })
+	group.Go(func() error { return p.installArchon(groupCtx) })
+	if err := group.Wait(); err != nil {
 		return nil, err
 	}
 	if err := p.StartArchon(ctx); err != nil {
@@ -165,37 +196,22 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 
 // Stop stops every component the plane started, archon first.
 func (p *Plane) Stop() {
-	p.StopArchon()
-	p.StopRegistry()
-	if p.controllerManager != nil {
-		p.controllerManager.stop(stopGrace)
-	}
-	if p.kubeAPIServer != nil {
-		p.kubeAPIServer.stop(stopGrace)
+	p.stopping.Store(true)
+	p.stopArchon()
+	p.stopRegistry()
+	for _, proc := range []*process{p.kwok, p.scheduler, p.controllerManager, p.kubeAPIServer} {
+		if proc != nil {
+			proc.stop(stopGrace)
+		}
 	}
 	if p.etcd != nil {
 		p.etcd.Stop()
 	}
+	p.layout.release()
 	if p.lock != nil {
-		_ = os.Remove(filepath.Join(p.opts.Dir, "pid"))
+		_ = os.Remove(p.layout.path("pid"))
 		p.lock.Close()
 	}
-}
-
-// StopArchon stops archon-apiserver alone, leaving kube-apiserver up.
-func (p *Plane) StopArchon() {
-	if p.archon != nil {
-		p.archon.stop(stopGrace)
-		p.archon = nil
-	}
-}
-
-// ArchonPID is the process id of the running archon-apiserver, 0 if none.
-func (p *Plane) ArchonPID() int {
-	if p.archon == nil {
-		return 0
-	}
-	return p.archon.cmd.Process.Pid
 }
 
 // AdminConfig returns a cluster-admin client configuration.
@@ -203,78 +219,110 @@ func (p *Plane) AdminConfig() *rest.Config {
 	return rest.CopyConfig(p.admin)
 }
 
-// Exited is closed when a component stops by itself; the plane is then no
-// longer usable.
+// Exited is closed when a component stops by itself (etcd,
+// kube-apiserver, its controllers or scheduler, kwok, the registry or
+// archon); the plane is then no longer usable. Components the plane is
+// asked to stop do not close it.
 func (p *Plane) Exited() <-chan struct{} {
-	exited := make(chan struct{})
-	kube, controllers, archon := p.kubeAPIServer, p.controllerManager, p.archon
+	return p.exited
+}
+
+// watch closes Exited when done is closed while the plane is not
+// stopping: call it once a component is up, with the channel its end
+// closes.
+func (p *Plane) watch(done <-chan struct{}) {
+	<-done
+	if !p.stopping.Load() {
+		p.exitedOnce.Do(func() { close(p.exited) })
+	}
+}
+
+// watchProcess is watch for a process, which the plane may also stop
+// alone (archon, the registry).
+func (p *Plane) watchProcess(proc *process) {
 	go func() {
-		select {
-		case <-kube.exited:
-		case <-controllers.exited:
-		case <-archon.exited:
+		<-proc.exited
+		if !proc.stopping.Load() && !p.stopping.Load() {
+			p.exitedOnce.Do(func() { close(p.exited) })
 		}
-		close(exited)
 	}()
-	return exited
 }
 
-// startControllerManager runs the kube-controller-manager controllers the
-// platform relies on: ClusterRole aggregation (archon's roles aggregate
-// Kubernetes' admin/edit/view), namespace deletion, ServiceAccounts and
-// their tokens, garbage collection and quota usage.
-func (p *Plane) startControllerManager() error {
-	kubeconfig := filepath.Join(p.opts.Dir, "kube-controller-manager.kubeconfig")
-	if err := p.writeKubeconfig(kubeconfig, "system:kube-controller-manager", []string{"system:masters"}); err != nil {
-		return err
+// startOn starts a server that binds port and waits until it is ready. If
+// the server exits because another process took the port first, it is
+// started again: on a fresh port if movable (nothing running was told the
+// port yet), on the same port once the plane holds it again otherwise.
+// start reads the port when called, so a moved port reaches its flags.
+func (p *Plane) startOn(ctx context.Context, port *port, movable bool, what string, start func() (*process, error), ready wait.ConditionWithContextFunc) (*process, error) {
+	for attempt := 1; ; attempt++ {
+		port.handOver()
+		proc, err := start()
+		if err != nil {
+			return nil, err
+		}
+		err = p.waitFor(ctx, proc, what, ready)
+		if err == nil {
+			p.watchProcess(proc)
+			return proc, nil
+		}
+		proc.stop(stopGrace)
+		if !proc.lostPort() || attempt == bindAttempts {
+			return nil, err
+		}
+		p.logf("Another process took %s before %s bound it; starting %s again", port.hostPort(), proc.name, proc.name)
+		if movable {
+			err = port.moveTo()
+		} else {
+			err = port.takeBack(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	p.logf("Starting kube-controller-manager")
-	var err error
-	p.controllerManager, err = startProcess("kube-controller-manager", filepath.Join(p.opts.BinDir, "kube-controller-manager"),
-		filepath.Join(p.opts.Dir, "logs", "kube-controller-manager.log"),
-		"--kubeconfig="+kubeconfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-		"--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--controllers="+strings.Join(controllerManagerControllers, ","),
-		"--service-account-private-key-file="+p.pki.serviceAccountKey,
-		"--root-ca-file="+p.pki.servingCA,
-	)
-	return err
 }
 
-var controllerManagerControllers = []string{
-	"clusterrole-aggregation-controller",
-	"namespace-controller",
-	"serviceaccount-controller",
-	"serviceaccount-token-controller",
-	"garbage-collector-controller",
-	"resourcequota-controller",
-	"root-ca-certificate-publisher-controller",
-}
-
+// startKubeAPIServer starts kube-apiserver and waits until it is ready.
+// Its port may still move here: clients learn it only in connect.
 func (p *Plane) startKubeAPIServer(ctx context.Context) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	p.KubeAPIServerURL = "https://127.0.0.1:" + strconv.Itoa(port)
-	pki := p.pki
 	admissionConfig, err := p.writeAdmissionConfig()
 	if err != nil {
 		return err
 	}
-	p.logf("Starting kube-apiserver on %s", p.KubeAPIServerURL)
-	p.kubeAPIServer, err = startProcess("kube-apiserver", filepath.Join(p.opts.BinDir, "kube-apiserver"),
-		filepath.Join(p.opts.Dir, "logs", "kube-apiserver.log"),
+	l := p.layout
+	client := &http.Client{Transport: p.servingCATransport(), Timeout: 2 * time.Second}
+	p.kubeAPIServer, err = p.startOn(ctx, l.kubeAPIServer, true, "kube-apiserver to be ready", func() (*process, error) {
+		p.logf("Starting kube-apiserver on %s", l.kubeAPIServerURL())
+		return p.runKubeAPIServer(admissionConfig)
+	}, func(ctx context.Context) (bool, error) {
+		// /readyz is public: kube-apiserver's bootstrap RBAC lets anyone read it.
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.kubeAPIServerURL()+"/readyz", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	return err
+}
+
+func (p *Plane) runKubeAPIServer(admissionConfig string) (*process, error) {
+	l, pki := p.layout, p.pki
+	return startProcess("kube-apiserver", l.binary("kube-apiserver"), l.logPath("kube-apiserver"), nil,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
+		"--secure-port="+strconv.Itoa(l.kubeAPIServer.number),
 		// A loopback advertise address is refused by the default reconciler.
 		"--endpoint-reconciler-type=none",
+		// Simulated nodes have no kubelet; should anything ask for one,
+		// kube-apiserver dials the node's loopback InternalIP, never a
+		// host name that could resolve elsewhere.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--etcd-servers="+p.etcd.ClientURL,
-		"--cert-dir="+filepath.Join(p.opts.Dir, "kube-apiserver"),
+		"--cert-dir="+l.path("kube-apiserver"),
 		"--tls-cert-file="+pki.kubeAPIServerCert,
 		"--tls-private-key-file="+pki.kubeAPIServerKey,
 		"--client-ca-file="+pki.clientCA,
@@ -292,24 +340,81 @@ func (p *Plane) startKubeAPIServer(ctx context.Context) error {
 		"--proxy-client-key-file="+pki.frontProxyClientKey,
 		"--admission-control-config-file="+admissionConfig,
 	)
-	if err != nil {
-		return err
-	}
+}
 
+// connect writes the admin kubeconfig for kube-apiserver's final address
+// and builds the clients the plane uses from then on.
+func (p *Plane) connect() error {
+	p.KubeAPIServerURL = p.layout.kubeAPIServerURL()
 	if err := p.writeKubeconfig(p.KubeconfigPath, adminUser, []string{"system:masters"}); err != nil {
 		return err
 	}
+	var err error
 	if p.admin, err = clientcmd.BuildConfigFromFlags("", p.KubeconfigPath); err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(p.admin)
+	if p.kube, err = kubernetes.NewForConfig(p.admin); err != nil {
+		return err
+	}
+	if p.dynamic, err = dynamic.NewForConfig(p.admin); err != nil {
+		return err
+	}
+	p.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(p.kube.Discovery()))
+	return nil
+}
+
+// startControllerManager runs the kube-controller-manager controllers the
+// platform relies on and those that make workloads run on the simulated
+// nodes.
+func (p *Plane) startControllerManager() error {
+	l := p.layout
+	kubeconfig := l.kubeconfig("kube-controller-manager")
+	if err := p.writeKubeconfig(kubeconfig, "system:kube-controller-manager", []string{"system:masters"}); err != nil {
+		return err
+	}
+	p.logf("Starting kube-controller-manager")
+	var err error
+	p.controllerManager, err = startProcess("kube-controller-manager", l.binary("kube-controller-manager"),
+		l.logPath("kube-controller-manager"), nil,
+		"--kubeconfig="+kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers="+strings.Join(controllerManagerControllers, ","),
+		"--service-account-private-key-file="+p.pki.serviceAccountKey,
+		"--root-ca-file="+p.pki.servingCA,
+	)
 	if err != nil {
 		return err
 	}
-	return p.waitFor(ctx, p.kubeAPIServer, "kube-apiserver to be ready", func(ctx context.Context) (bool, error) {
-		err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
-		return err == nil, nil
-	})
+	p.watchProcess(p.controllerManager)
+	return nil
+}
+
+var controllerManagerControllers = []string{
+	// The platform's own needs: ClusterRole aggregation (archon's roles
+	// aggregate Kubernetes' admin/edit/view), namespace deletion,
+	// ServiceAccounts and their tokens, garbage collection and quota usage.
+	"clusterrole-aggregation-controller",
+	"namespace-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"garbage-collector-controller",
+	"resourcequota-controller",
+	"root-ca-certificate-publisher-controller",
+	// Workloads on the simulated nodes. kube-apiserver taints every new
+	// Node not-ready; the node lifecycle controller lifts the taint once
+	// kwok reports the Node Ready.
+	"node-lifecycle-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"statefulset-controller",
+	"daemonset-controller",
+	"job-controller",
+	"cronjob-controller",
+	"endpointslice-controller",
+	"pod-garbage-collector-controller",
 }
 
 // admissionConfigTemplate makes kube-apiserver present a client
@@ -331,17 +436,19 @@ plugins:
 `
 
 // writeAdmissionConfig writes kube-apiserver's admission configuration
-// and the kubeconfig it names, and returns the configuration's path.
+// and the kubeconfig it names, and returns the configuration's path. It
+// names archon's port, which is why that port never moves.
 func (p *Plane) writeAdmissionConfig() (string, error) {
+	l := p.layout
 	kubeconfig := clientcmdapi.NewConfig()
-	kubeconfig.AuthInfos["localhost:"+strconv.Itoa(p.archonPort)] = &clientcmdapi.AuthInfo{
+	kubeconfig.AuthInfos["localhost:"+strconv.Itoa(l.archon.number)] = &clientcmdapi.AuthInfo{
 		ClientCertificate: p.pki.admissionClientCert, ClientKey: p.pki.admissionClientKey,
 	}
-	kubeconfigPath := filepath.Join(p.opts.Dir, "admission-webhooks.kubeconfig")
+	kubeconfigPath := l.path("admission-webhooks.kubeconfig")
 	if err := clientcmd.WriteToFile(*kubeconfig, kubeconfigPath); err != nil {
 		return "", err
 	}
-	configPath := filepath.Join(p.opts.Dir, "admission-config.yaml")
+	configPath := l.path("admission-config.yaml")
 	return configPath, os.WriteFile(configPath, []byte(fmt.Sprintf(admissionConfigTemplate, kubeconfigPath)), 0o644)
 }
 
@@ -368,7 +475,7 @@ func (p *Plane) writeKubeconfig(path, user string, groups []string) error {
 	if err != nil {
 		return err
 	}
-	return writeKubeconfigFile(path, p.KubeAPIServerURL, p.pki.servingAuthority.CertPEM, user, certPEM, keyPEM)
+	return writeKubeconfigFile(path, p.layout.kubeAPIServerURL(), p.pki.servingAuthority.CertPEM, user, certPEM, keyPEM)
 }
 
 func writeKubeconfigFile(path, server string, caPEM []byte, user string, certPEM, keyPEM []byte) error {
@@ -415,13 +522,4 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, err
 	}
 	return lock, nil
-}
-
-func freePort() (int, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port, nil
 }

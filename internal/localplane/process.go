@@ -19,8 +19,10 @@ package localplane
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,19 +31,27 @@ import (
 type process struct {
 	name    string
 	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	err     error
+	// logStart is the size of the log file when the process started: the
+	// file is appended to across restarts.
+	logStart int64
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	err      error
+	// stopping is set once the plane asks the process to stop, so that its
+	// end is not mistaken for a crash.
+	stopping atomic.Bool
 }
 
-func startProcess(name, binary, logPath string, args ...string) (*process, error) {
-	return startProcessWithEnv(name, binary, logPath, nil, args...)
-}
-
-// startProcessWithEnv starts binary with extra environment variables.
-func startProcessWithEnv(name, binary, logPath string, env []string, args ...string) (*process, error) {
+// startProcess starts binary with extra environment variables (nil for
+// none).
+func startProcess(name, binary, logPath string, env []string, args ...string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		return nil, err
+	}
+	info, err := logFile.Stat()
+	if err != nil {
+		logFile.Close()
 		return nil, err
 	}
 	cmd := exec.Command(binary, args...)
@@ -55,7 +65,7 @@ func startProcessWithEnv(name, binary, logPath string, env []string, args ...str
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, logPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	p := &process{name: name, logPath: logPath, logStart: info.Size(), cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -75,8 +85,26 @@ func (p *process) exitError() error {
 	}
 }
 
+// lostPort is true if the process has exited because another process had
+// bound its port.
+func (p *process) lostPort() bool {
+	select {
+	case <-p.exited:
+	default:
+		return false
+	}
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	output, err := io.ReadAll(io.NewSectionReader(f, p.logStart, 1<<20))
+	return err == nil && bytes.Contains(output, []byte("address already in use"))
+}
+
 // stop asks the process to terminate and kills it after grace.
 func (p *process) stop(grace time.Duration) {
+	p.stopping.Store(true)
 	select {
 	case <-p.exited:
 		return

@@ -22,9 +22,11 @@ package embeddedetcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -33,6 +35,11 @@ import (
 // startTimeout bounds how long a start may take; a healthy member is ready in
 // well under a second.
 const startTimeout = time.Minute
+
+// bindAttempts bounds how often a start is tried again with fresh ports:
+// etcd binds its ports itself, so another process can take one between the
+// moment it is found free and the moment etcd binds it.
+const bindAttempts = 5
 
 // Server is a running embedded etcd member.
 type Server struct {
@@ -43,11 +50,20 @@ type Server struct {
 
 // Start runs a member that keeps its data in dir, so data survives restarts.
 func Start(ctx context.Context, dir string) (*Server, error) {
-	clientURL, err := freeLoopbackURL()
+	for attempt := 1; ; attempt++ {
+		server, err := start(ctx, dir)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || attempt == bindAttempts {
+			return server, err
+		}
+	}
+}
+
+func start(ctx context.Context, dir string) (*Server, error) {
+	clientURL, err := pickURL()
 	if err != nil {
 		return nil, err
 	}
-	peerURL, err := freeLoopbackURL()
+	peerURL, err := pickURL()
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +106,16 @@ func (s *Server) Stop() {
 	s.etcd.Close()
 }
 
+// Done is closed once the member has stopped, after Stop or by itself.
+func (s *Server) Done() <-chan struct{} {
+	return s.etcd.Server.StopNotify()
+}
+
+// pickURL is freeLoopbackURL; tests replace it to hand out a taken port.
+var pickURL = freeLoopbackURL
+
+// freeLoopbackURL returns the URL of a port on 127.0.0.1 that is free now;
+// Start tries again if it is taken by the time etcd binds it.
 func freeLoopbackURL() (*url.URL, error) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
