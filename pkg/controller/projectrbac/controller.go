@@ -142,20 +142,12 @@ func New(kube kubernetes.Interface, archon archonclient.Interface, recorder reco
 	// project through a label. An owned object whose label someone removed
 	// leaves the owned informers as a deletion, which brings its project
 	// back to restore it.
-	projectIn := func(label string) func(obj any) []string {
-		return func(obj any) []string {
-			if object, ok := obj.(metav1.Object); ok && object.GetLabels()[label] != "" {
-				return []string{object.GetLabels()[label]}
-			}
-			return nil
-		}
-	}
 	for informer, keys := range map[cache.SharedIndexInformer]func(any) []string{
-		projects.Informer():            projectName,
-		c.namespaceInformer:            projectIn(authv1.NamespaceProjectLabel),
-		c.clusterRoles.informer:        projectIn(ManagedByProjectLabel),
-		c.clusterRoleBindings.informer: projectIn(ManagedByProjectLabel),
-		c.roleBindings.informer:        projectIn(ManagedByProjectLabel),
+		projects.Informer():            keyqueue.NameKey,
+		c.namespaceInformer:            keyqueue.LabelKey(authv1.NamespaceProjectLabel),
+		c.clusterRoles.informer:        keyqueue.LabelKey(ManagedByProjectLabel),
+		c.clusterRoleBindings.informer: keyqueue.LabelKey(ManagedByProjectLabel),
+		c.roleBindings.informer:        keyqueue.LabelKey(ManagedByProjectLabel),
 		seats.Informer():               c.projectOfNamespace,
 	} {
 		if err := c.queue.Watch(informer, keys); err != nil {
@@ -163,13 +155,6 @@ func New(kube kubernetes.Interface, archon archonclient.Interface, recorder reco
 		}
 	}
 	return c, nil
-}
-
-func projectName(obj any) []string {
-	if object, ok := obj.(metav1.Object); ok {
-		return []string{object.GetName()}
-	}
-	return nil
 }
 
 // projectOfNamespace leads a seat to the project of its namespace.

@@ -34,7 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -107,9 +107,9 @@ func newHarness(t *testing.T, project *authv1.Project, objects ...runtime.Object
 
 // roleRefIsImmutable refuses, as the API server does, a patch that would
 // change a binding's role: the fake clientset would apply it.
-func roleRefIsImmutable(tracker k8stesting.ObjectTracker) k8stesting.ReactionFunc {
-	return func(action k8stesting.Action) (bool, runtime.Object, error) {
-		patch := action.(k8stesting.PatchAction)
+func roleRefIsImmutable(tracker clienttesting.ObjectTracker) clienttesting.ReactionFunc {
+	return func(action clienttesting.Action) (bool, runtime.Object, error) {
+		patch := action.(clienttesting.PatchAction)
 		var patched struct {
 			RoleRef *rbacv1.RoleRef `json:"roleRef"`
 		}

@@ -88,7 +88,7 @@ func newController(t *testing.T, lifetime time.Duration) (*Controller, *kubefake
 
 // syncUntilStable syncs team-a until a sync writes nothing, waiting after
 // each for the informers to see the controller's own writes.
-func syncUntilStable(t *testing.T, c *Controller, kube *fake.Clientset) {
+func syncUntilStable(t *testing.T, c *Controller, kube *kubefake.Clientset) {
 	t.Helper()
 	for range 10 {
 		before := writes(kube)
@@ -104,7 +104,7 @@ func syncUntilStable(t *testing.T, c *Controller, kube *fake.Clientset) {
 }
 
 // writes counts the writes the fake cluster has seen.
-func writes(kube *fake.Clientset) int {
+func writes(kube *kubefake.Clientset) int {
 	n := 0
 	for _, action := range kube.Actions() {
 		switch action.GetVerb() {
@@ -118,7 +118,7 @@ func writes(kube *fake.Clientset) int {
 // informersCaughtUp waits until the controller's listers hold what the
 // cluster holds for team-a's pull secret, default ServiceAccount and
 // pullers' binding.
-func informersCaughtUp(t *testing.T, c *Controller, kube *fake.Clientset) {
+func informersCaughtUp(t *testing.T, c *Controller, kube *kubefake.Clientset) {
 	t.Helper()
 	ctx := context.Background()
 	same := func(cached runtime.Object, cacheErr error, live runtime.Object, liveErr error) bool {

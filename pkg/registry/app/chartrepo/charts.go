@@ -73,7 +73,7 @@ func (r *ChartsREST) Connect(ctx context.Context, name string, _ runtime.Object,
 		return nil, err
 	}
 	id := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Name}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	return http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPost {
 			obj, err := r.upload(req, id, repo.UID)
 			if err != nil {

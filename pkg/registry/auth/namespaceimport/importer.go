@@ -113,9 +113,7 @@ func (im *Importer) run(ctx context.Context, spec auth.NamespaceImportSpec, dryR
 }
 
 func asFailure(err error, f **failure) bool {
-	failure, ok := err.(*failure)
-	*f = failure
-	return ok
+	return errors.As(err, f)
 }
 
 func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*plan, error) {
