@@ -60,7 +60,7 @@ func kubectlACP(t *testing.T, kubeconfig, dockerConfig string, args ...string) (
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("kubectl acp %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		return stdout.String(), fmt.Errorf("kubectl acp %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -86,7 +86,7 @@ func TestKubectlACP(t *testing.T) {
 		t.Fatalf("push --from a tarball: %v", err)
 	}
 	layout := filepath.Join(t.TempDir(), "layout")
-	if _, err := pusher.crane(t, "pull", "--format=oci", registry+"/acp-a/base:v1", layout); err != nil {
+	if err := pusher.crane(t, "pull", "--format=oci", registry+"/acp-a/base:v1", layout); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kubectlACP(t, pusherConfig, pusher.dockerConfig, "push", registry+"/acp-a/from-layout:v1", "--from", layout); err != nil {

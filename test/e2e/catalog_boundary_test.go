@@ -67,9 +67,9 @@ func TestNestedChartArchivesCountAgainstTheUploadBudget(t *testing.T) {
 	var status int
 	var err error
 	eventually(t, "the upload is answered", func() error {
-		status, err = uploadChart(t, maintainer, ns, "team", bomb, false)
+		status, err = uploadChart(t, maintainer, ns, bomb, false)
 		if status == http.StatusNotFound || status == http.StatusForbidden {
-			return fmt.Errorf("%d %v", status, err) // the repository or the binding is new
+			return fmt.Errorf("%d %w", status, err) // the repository or the binding is new
 		}
 		return nil
 	})

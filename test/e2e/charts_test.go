@@ -48,19 +48,20 @@ func helm(t *testing.T, home string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("helm %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		return stdout.String(), fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
 }
 
-// uploadChart posts a chart archive to a repository's charts subresource
-// as the user of config, returning the HTTP status.
-func uploadChart(t *testing.T, u registryUser, namespace, repo string, archive []byte, overwrite bool) (int, error) {
+// uploadChart posts a chart archive to the charts subresource of the
+// repository named team in namespace as the user, returning the HTTP
+// status.
+func uploadChart(t *testing.T, u registryUser, namespace string, archive []byte, overwrite bool) (int, error) {
 	t.Helper()
 	config := adminConfig(t)
 	config.TLSClientConfig.CertData, config.TLSClientConfig.KeyData, config.BearerToken = nil, nil, u.token
 	request := archonClient(t, config).AppV1beta1().RESTClient().Post().
-		Namespace(namespace).Resource("chartrepos").Name(repo).SubResource("charts").
+		Namespace(namespace).Resource("chartrepos").Name("team").SubResource("charts").
 		SetHeader("Content-Type", "application/gzip").Body(archive)
 	if overwrite {
 		request = request.Param("overwrite", "true")
@@ -95,20 +96,20 @@ spec: {type: Local}
 	if err != nil || !strings.Contains(out, `"web.team"`) {
 		t.Fatalf("upload: %v\n%s", err, out)
 	}
-	if status, err := uploadChart(t, maintainer, ns, "team", charttest.Chart("web", "0.2.0"), false); status != http.StatusCreated {
+	if status, err := uploadChart(t, maintainer, ns, charttest.Chart("web", "0.2.0"), false); status != http.StatusCreated {
 		t.Fatalf("second version: %d %v", status, err)
 	}
-	if status, err := uploadChart(t, reader, ns, "team", charttest.Chart("web", "0.3.0"), false); !apierrors.IsForbidden(err) {
+	if status, err := uploadChart(t, reader, ns, charttest.Chart("web", "0.3.0"), false); !apierrors.IsForbidden(err) {
 		t.Errorf("a viewer uploads: %d %v", status, err)
 	}
 	changed := charttest.Chart("web", "0.2.0", charttest.Entry{Name: "README.md", Data: []byte("changed")})
-	if status, err := uploadChart(t, maintainer, ns, "team", changed, false); status != http.StatusConflict {
+	if status, err := uploadChart(t, maintainer, ns, changed, false); status != http.StatusConflict {
 		t.Errorf("other bytes as the same version: %d %v, want 409", status, err)
 	}
-	if status, err := uploadChart(t, maintainer, ns, "team", charttest.Chart("web", "0.2.0"), false); status != http.StatusCreated {
+	if status, err := uploadChart(t, maintainer, ns, charttest.Chart("web", "0.2.0"), false); status != http.StatusCreated {
 		t.Errorf("the same bytes again: %d %v, want success", status, err)
 	}
-	if status, err := uploadChart(t, maintainer, ns, "team", changed, true); status != http.StatusCreated {
+	if status, err := uploadChart(t, maintainer, ns, changed, true); status != http.StatusCreated {
 		t.Errorf("the same version with overwrite: %d %v", status, err)
 	}
 
@@ -130,7 +131,7 @@ spec: {type: Local}
 			{"oversized", random, http.StatusRequestEntityTooLarge, "at most"},
 			{"bomb", charttest.Archive(chartYAML, charttest.Entry{Name: "bad/zeros", Data: make([]byte, 200<<20)}), http.StatusRequestEntityTooLarge, "decompressed"},
 		} {
-			status, err := uploadChart(t, maintainer, ns, "team", tc.archive, false)
+			status, err := uploadChart(t, maintainer, ns, tc.archive, false)
 			if status != tc.status || err == nil || !strings.Contains(err.Error(), tc.mention) {
 				t.Errorf("%s: %d %v, want %d mentioning %q", tc.name, status, err, tc.status, tc.mention)
 			}

@@ -69,23 +69,24 @@ func serviceAccountUser(t *testing.T, namespace, name string) registryUser {
 		t.Fatal(err)
 	}
 	u := registryUser{name: "system:serviceaccount:" + namespace + ":" + name, token: token.Status.Token, dockerConfig: t.TempDir()}
-	if _, err := u.crane(t, "auth", "login", plane.RegistryHost, "-u", name, "-p", u.token); err != nil {
+	if err := u.crane(t, "auth", "login", plane.RegistryHost, "-u", name, "-p", u.token); err != nil {
 		t.Fatal(err)
 	}
 	return u
 }
 
-// crane runs the crane built from go-containerregistry as the user.
-func (u registryUser) crane(t *testing.T, args ...string) (string, error) {
+// crane runs the crane built from go-containerregistry as the user; its
+// error holds crane's standard error, where the registry's refusal is.
+func (u registryUser) crane(t *testing.T, args ...string) error {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(os.Getenv("ARCHON_BIN_DIR"), "crane"), args...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+u.dockerConfig, "SSL_CERT_FILE="+plane.RegistryCA())
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("crane %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		return fmt.Errorf("crane %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
-	return stdout.String(), nil
+	return nil
 }
 
 // push pushes a one-layer image holding content to repository:tag.
@@ -106,13 +107,13 @@ func (u registryUser) push(t *testing.T, repositoryTag, content string) error {
 	if err := os.WriteFile(layer, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := u.crane(t, "append", "-f", layer, "-t", plane.RegistryHost+"/"+repositoryTag)
+	err := u.crane(t, "append", "-f", layer, "-t", plane.RegistryHost+"/"+repositoryTag)
 	return err
 }
 
 func (u registryUser) pull(t *testing.T, repositoryTag string) error {
 	t.Helper()
-	_, err := u.crane(t, "pull", plane.RegistryHost+"/"+repositoryTag, filepath.Join(t.TempDir(), "image.tar"))
+	err := u.crane(t, "pull", plane.RegistryHost+"/"+repositoryTag, filepath.Join(t.TempDir(), "image.tar"))
 	return err
 }
 
@@ -469,7 +470,7 @@ func TestDefaultServiceAccountsGetPullSecrets(t *testing.T) {
 
 	// What the kubelet does with the secret: pull the namespace's images.
 	kubelet := registryUser{name: "system:serviceaccount:pull-a:default", token: password, dockerConfig: t.TempDir()}
-	if _, err := kubelet.crane(t, "auth", "login", plane.RegistryHost, "-u", "default", "-p", password); err != nil {
+	if err := kubelet.crane(t, "auth", "login", plane.RegistryHost, "-u", "default", "-p", password); err != nil {
 		t.Fatal(err)
 	}
 	if err := kubelet.pull(t, "pull-a/app:v1"); err != nil {

@@ -146,7 +146,7 @@ func TestNamespaceMembers(t *testing.T) {
 	eventually(t, "bruno's remaining seats removed", func() error {
 		for _, seat := range []string{"bruno-view", "bruno-self-view"} {
 			if _, err := kube.RbacV1().RoleBindings("nm-dev").Get(ctx, seat, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("%s: %v", seat, err)
+				return fmt.Errorf("%s: %w", seat, err)
 			}
 		}
 		return nil

@@ -123,10 +123,10 @@ func TestMembershipDrivesRBAC(t *testing.T) {
 	}
 	eventually(t, "auditor bindings removed with the last auditor", func() error {
 		if _, err := kube.RbacV1().RoleBindings("rbacp-dev").Get(ctx, "acp:project-auditor", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("namespace binding: %v", err)
+			return fmt.Errorf("namespace binding: %w", err)
 		}
 		if _, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, "acp:project:rbacp:project-auditor", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cluster binding: %v", err)
+			return fmt.Errorf("cluster binding: %w", err)
 		}
 		return nil
 	})
@@ -284,7 +284,7 @@ func TestHandMadeBindingsUnderTheControllersNames(t *testing.T) {
 	}
 	eventually(t, "the deleted project's own cluster binding removed", func() error {
 		if _, err := rbac.ClusterRoleBindings().Get(ctx, "acp:project:handp:project-admin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("acp:project:handp:project-admin: %v", err)
+			return fmt.Errorf("acp:project:handp:project-admin: %w", err)
 		}
 		return nil
 	})

@@ -128,7 +128,7 @@ func TestProjectLifecycleWithClientset(t *testing.T) {
 	// gone; then it goes.
 	eventually(t, "the deleted project goes", func() error {
 		if _, err := projects.Get(ctx, "lifecycle", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("get after delete: %v, want NotFound", err)
+			return fmt.Errorf("get after delete: %w, want NotFound", err)
 		}
 		return nil
 	})

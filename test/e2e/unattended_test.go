@@ -230,7 +230,7 @@ func TestProjectRBACIsRestoredAndRemovedFirst(t *testing.T) {
 	}
 	eventually(t, "the namespace goes", func() error {
 		if _, err := kube.CoreV1().Namespaces().Get(ctx, "kept-ns", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("namespace still there: %v", err)
+			return fmt.Errorf("namespace still there: %w", err)
 		}
 		return nil
 	})
@@ -239,7 +239,7 @@ func TestProjectRBACIsRestoredAndRemovedFirst(t *testing.T) {
 	}
 	eventually(t, "the project is gone", func() error {
 		if _, err := projects.Get(ctx, "kept", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("project still there: %v", err)
+			return fmt.Errorf("project still there: %w", err)
 		}
 		return nil
 	})
