@@ -1,3 +1,5 @@
+//go:build tools
+
 /*
 Copyright The Archon Authors.
 
@@ -13,8 +15,6 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
-
-//go:build tools
 
 // Package tools pins kwok, which simulates the nodes of the local control
 // plane: it marks Nodes Ready and the pods the scheduler binds to them
