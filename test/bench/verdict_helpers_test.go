@@ -19,6 +19,8 @@ package bench
 import (
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,28 @@ func TestMissedTargetsFailTheRun(t *testing.T) {
 	}
 	if r.metrics["targets-missed"] != 2 {
 		t.Errorf("targets-missed = %v, want 2", r.metrics["targets-missed"])
+	}
+}
+
+func TestPlaneCPUCountsThisProcessAndItsChildren(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Skipf("no sleep binary to start a child with: %v", err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	times, err := planeCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := times[os.Getpid()]; !ok {
+		t.Errorf("planeCPU left out this process: %v", times)
+	}
+	if p, ok := times[child.Process.Pid]; !ok || p.name != "sleep" {
+		t.Errorf("planeCPU has %+v for the child, want it named sleep", p)
+	}
+	for pid := range times {
+		if pid != os.Getpid() && pid != child.Process.Pid {
+			t.Errorf("planeCPU counted process %d, which is neither this process nor its child", pid)
+		}
 	}
 }

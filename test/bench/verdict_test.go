@@ -282,6 +282,7 @@ func (q quiet) String() string {
 func waitForQuiet() (quiet, error) {
 	start := time.Now()
 	var cores float64
+	var busiest string
 	for time.Since(start) < quietTimeout {
 		before, err := planeCPU()
 		if err != nil {
@@ -300,14 +301,15 @@ func waitForQuiet() (quiet, error) {
 		if err != nil {
 			return quiet{}, err
 		}
-		cores = (after - before).Seconds() / quietWindow.Seconds()
+		cores = after.since(before).Seconds() / quietWindow.Seconds()
+		busiest = after.busiest(before)
 		if cores < quietCores {
 			machineCores := runtime.NumCPU()
 			machine := float64(busyAfter-busyBefore) / float64(totalAfter-totalBefore) * float64(machineCores)
 			return quiet{took: time.Since(start), cores: cores, machine: machine, machineCores: machineCores}, nil
 		}
 	}
-	return quiet{}, fmt.Errorf("the plane still used %.2f cores after %s (limit %.2f): something keeps it busy; see its logs", cores, quietTimeout, quietCores)
+	return quiet{}, fmt.Errorf("the plane still used %.2f cores after %s (limit %.2f; %s): something keeps it busy, see the busiest component's log", cores, quietTimeout, quietCores, busiest)
 }
 
 // mustQuiet waits for the plane to come to rest and fails the benchmark
@@ -321,18 +323,53 @@ func mustQuiet(b *testing.B) quiet {
 	return q
 }
 
-// planeCPU is the CPU time used so far by this process, which runs
+// cpuTimes maps the plane's processes to their CPU time so far.
+type cpuTimes map[int]processCPU
+
+type processCPU struct {
+	name string
+	used time.Duration
+}
+
+// since is the CPU time the plane used since before.
+func (c cpuTimes) since(before cpuTimes) time.Duration {
+	var used time.Duration
+	for pid, p := range c {
+		used += p.used - before[pid].used
+	}
+	return used
+}
+
+// busiest names the plane's processes by the CPU they used since before,
+// in cores over quietWindow, busiest first.
+func (c cpuTimes) busiest(before cpuTimes) string {
+	type use struct {
+		name  string
+		cores float64
+	}
+	var uses []use
+	for pid, p := range c {
+		uses = append(uses, use{fmt.Sprintf("%s[%d]", p.name, pid), (p.used - before[pid].used).Seconds() / quietWindow.Seconds()})
+	}
+	sort.Slice(uses, func(i, j int) bool { return uses[i].cores > uses[j].cores })
+	var parts []string
+	for _, u := range uses {
+		parts = append(parts, fmt.Sprintf("%s %.2f", u.name, u.cores))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// planeCPU reads the CPU time used so far by this process, which runs
 // kube-apiserver's etcd, and by its children, which are the plane's
 // components (kube-apiserver, kube-controller-manager, archon and the
-// registries). A child that exits in between makes the sum drop; the
-// window then reads as quiet, which only happens at the end of a run.
-func planeCPU() (time.Duration, error) {
+// registries).
+func planeCPU() (cpuTimes, error) {
 	self := os.Getpid()
 	paths, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var ticks uint64
+	times := cpuTimes{}
 	for _, path := range paths {
 		stat, err := os.ReadFile(path)
 		if err != nil {
@@ -340,15 +377,15 @@ func planeCPU() (time.Duration, error) {
 		}
 		// The command name may hold spaces and parentheses; the fields
 		// after it start at the last ')'.
-		end := strings.LastIndexByte(string(stat), ')')
-		if end < 0 {
+		open, end := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+		if open < 0 || end < open {
 			continue
 		}
 		fields := strings.Fields(string(stat[end+1:]))
 		if len(fields) < 13 {
 			continue
 		}
-		pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Dir(path), "/proc/"), "/"))
+		pid, _ := strconv.Atoi(strings.TrimPrefix(filepath.Dir(path), "/proc/"))
 		ppid, _ := strconv.Atoi(fields[1])
 		if pid != self && ppid != self {
 			continue
@@ -356,11 +393,11 @@ func planeCPU() (time.Duration, error) {
 		utime, err1 := strconv.ParseUint(fields[11], 10, 64)
 		stime, err2 := strconv.ParseUint(fields[12], 10, 64)
 		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("reading %s: unexpected format", path)
+			return nil, fmt.Errorf("reading %s: unexpected format", path)
 		}
-		ticks += utime + stime
+		times[pid] = processCPU{name: string(stat[open+1 : end]), used: time.Duration(utime+stime) * time.Second / clockTicks}
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return times, nil
 }
 
 // machineCPU reads the machine's busy and total CPU time, in ticks, from
