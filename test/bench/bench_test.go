@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,15 +42,23 @@ import (
 	"github.com/acp-archon/archon/internal/localplane"
 )
 
+// samples is the number of timed requests per operation and backend,
+// workers issue requests concurrently for the throughput figures, listSize
+// is how many objects each backend holds while lists are timed, and
+// manyProjects is the population archon's memory is measured at.
+var (
+	samples      = scaled(1000, 100)
+	workers      = 8
+	listSize     = 100
+	manyProjects = scaled(10000, 100)
+)
+
 const (
-	// samples is the number of timed requests per operation and backend.
-	samples = 1000
-	// workers issue requests concurrently for the throughput figures.
-	workers = 8
-	// listSize is how many objects each backend holds while lists are timed.
-	listSize = 100
-	// manyProjects is the population archon's memory is measured at.
-	manyProjects = 10000
+	// aggregationLimit is the most archon's p50 may be over the CRD's
+	// for operations that cost aggregation alone.
+	aggregationLimit = 1.5
+	// idleRSSLimit is the most archon may hold, in MiB, idle after start.
+	idleRSSLimit = 150
 )
 
 var (
@@ -116,11 +123,39 @@ type backend struct {
 	apiGroup string
 }
 
-type result struct {
-	operation, backend string
-	p50, p99           time.Duration
-	throughput         float64
+// operation is what is timed against each backend; do issues request i,
+// whose number makes the names it creates unique.
+type operation struct {
+	name string
+	// target says whether the operation costs aggregation alone, and so is
+	// held to aggregationLimit.
+	target bool
+	do     func(be backend, i int) error
 }
+
+// side is one backend's figures for one operation.
+type side struct {
+	latency  timings
+	requests int
+	elapsed  time.Duration
+}
+
+func (s side) throughput() float64 { return float64(s.requests) / s.elapsed.Seconds() }
+
+// comparison is one operation measured on both backends in two rounds, one
+// with archon first and one with the CRD first, so that neither gains
+// from going second (a warmer kube-apiserver) or loses from the other's
+// leftover work.
+type comparison struct {
+	operation operation
+	// sides holds archon's figures and the CRD's, both rounds together.
+	sides [2]side
+	// byOrder holds archon's p50 over the CRD's in the round archon went
+	// first and in the round the CRD went first.
+	byOrder [2]float64
+}
+
+func (c comparison) ratio() float64 { return ratioOf(c.sides[0].latency, c.sides[1].latency) }
 
 func BenchmarkProjectsAggregatedVsCRD(b *testing.B) {
 	ctx := context.Background()
@@ -132,74 +167,117 @@ func BenchmarkProjectsAggregatedVsCRD(b *testing.B) {
 		b.Fatal(err)
 	}
 	installCRD(ctx, b, client)
+	mustQuiet(b)
+	idleRSS := settledRSS(b, plane.ArchonPID())
 
-	idleRSS := rssMiB(b, plane.ArchonPID())
-	backends := []backend{
+	backends := [2]backend{
 		{"archon", client.Resource(archonProjects), "auth.alauda.io/v1"},
 		{"crd", client.Resource(crdProjects), "bench.example/v1"},
 	}
-	var results []result
 	for _, be := range backends {
 		for i := 0; i < listSize; i++ {
 			create(ctx, b, be, fmt.Sprintf("listed-%03d", i))
 		}
-		waitForQuiet(b)
-		results = append(results, measure(b, "create", be, func(i int) error {
+	}
+	operations := []operation{
+		// A project with a member also costs archon's RBAC controller a
+		// ClusterRole and a ClusterRoleBinding: shown, but not a cost of
+		// aggregation.
+		{"create", false, func(be backend, i int) error {
 			_, err := be.resource.Create(ctx, project(be.apiGroup, fmt.Sprintf("created-%05d", i)), metav1.CreateOptions{})
 			return err
-		}))
-		// Archon's controllers answer each new project with RBAC objects;
-		// the next measures start once they are done.
-		waitForQuiet(b)
+		}},
 		// A project nobody is a member of yet needs no RBAC: this is the
 		// cost of aggregation alone.
-		results = append(results, measure(b, "create-memberless", be, func(i int) error {
+		{"create-memberless", true, func(be backend, i int) error {
 			memberless := project(be.apiGroup, fmt.Sprintf("memberless-%05d", i))
 			unstructured.RemoveNestedField(memberless.Object, "spec", "members")
 			_, err := be.resource.Create(ctx, memberless, metav1.CreateOptions{})
 			return err
-		}))
-		waitForQuiet(b)
-		results = append(results,
-			measure(b, "get", be, func(i int) error {
-				_, err := be.resource.Get(ctx, fmt.Sprintf("listed-%03d", i%listSize), metav1.GetOptions{})
-				return err
-			}),
-			measure(b, "list", be, func(int) error {
-				_, err := be.resource.List(ctx, metav1.ListOptions{LabelSelector: "bench=listed"})
-				return err
-			}),
-		)
+		}},
+		{"get", true, func(be backend, i int) error {
+			_, err := be.resource.Get(ctx, fmt.Sprintf("listed-%03d", i%listSize), metav1.GetOptions{})
+			return err
+		}},
+		{"list", true, func(be backend, _ int) error {
+			list, err := be.resource.List(ctx, metav1.ListOptions{LabelSelector: "bench=listed"})
+			if err == nil && len(list.Items) != listSize {
+				err = fmt.Errorf("listed %d objects, want %d", len(list.Items), listSize)
+			}
+			return err
+		}},
+	}
+	var comparisons []comparison
+	for _, op := range operations {
+		comparisons = append(comparisons, compare(b, op, backends))
 	}
 
 	archon := backends[0]
-	var fill sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		fill.Add(1)
-		go func(w int) {
-			defer fill.Done()
-			for i := w; i < manyProjects; i += workers {
-				if _, err := archon.resource.Create(ctx, project(archon.apiGroup, fmt.Sprintf("many-%05d", i)), metav1.CreateOptions{}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}(w)
-	}
-	fill.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
-	fullRSS := rssMiB(b, plane.ArchonPID())
+	parallel(b, manyProjects, func(i int) error {
+		_, err := archon.resource.Create(ctx, project(archon.apiGroup, fmt.Sprintf("many-%05d", i)), metav1.CreateOptions{})
+		return err
+	})
+	// Archon's RBAC controller writes two objects for each of those
+	// projects long after the creates return; memory is read at rest.
+	full := mustQuiet(b)
+	fullRSS := settledRSS(b, plane.ArchonPID())
 
-	report(results, idleRSS, fullRSS)
-	for _, op := range []string{"create", "create-memberless", "get", "list"} {
-		b.ReportMetric(ratio(results, op), op+"-p50-archon/crd")
+	v := &verdicts{b: b}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nProjects through kube-apiserver: archon (aggregated) vs CRD, %d samples a backend in two rounds (archon first, then the CRD first), %d workers for throughput, lists of %d objects%s\n",
+		samples, workers, listSize, scaleNote())
+	fmt.Fprintln(w, "operation\tbackend\tn\tp50\tp99\treq/s\t")
+	for _, c := range comparisons {
+		for i, s := range c.sides {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%.0f\t\n", c.operation.name, backends[i].name, s.latency.n(), s.latency.p(50), s.latency.p(99), s.throughput())
+		}
+	}
+	fmt.Fprintln(w, "\t\t\t\t\t\t")
+	fmt.Fprintln(w, "operation\tp50 archon/crd\tarchon first\tcrd first\ttarget\tverdict\t")
+	for _, c := range comparisons {
+		cells := "\t"
+		if c.operation.target {
+			cells = v.ratio(c.operation.name+" p50 archon/crd", c.ratio(), aggregationLimit, c.sides[0].latency.n())
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%.2f\t%s\t\n", c.operation.name, c.ratio(), c.byOrder[0], c.byOrder[1], cells)
+	}
+	fmt.Fprintln(w, "\t\t\t\t\t\t")
+	fmt.Fprintln(w, "archon RSS, median of 5 at rest\tMiB\t\t\ttarget\tverdict\t")
+	fmt.Fprintf(w, "idle\t%.1f\t\t\t%s\t\n", idleRSS, v.memory("archon RSS idle", idleRSS, idleRSSLimit, rssReadings))
+	fmt.Fprintf(w, "after %d more projects\t%.1f\t\t\t\t\t\n", manyProjects, fullRSS)
+	fmt.Fprintf(w, "(after the projects, the plane %s)\n", full)
+	w.Flush()
+	v.report(os.Stdout)
+
+	for _, c := range comparisons {
+		b.ReportMetric(c.ratio(), c.operation.name+"-p50-archon/crd")
 	}
 	b.ReportMetric(idleRSS, "idle-MiB")
-	b.ReportMetric(fullRSS, "10k-projects-MiB")
+	b.ReportMetric(fullRSS, "many-projects-MiB")
+}
+
+// compare measures op on both backends in two rounds, archon first and
+// then the CRD first, each backend's turn starting with the plane at rest.
+func compare(b *testing.B, op operation, backends [2]backend) comparison {
+	c := comparison{operation: op}
+	half := samples / 2
+	for round, order := range [2][2]int{{0, 1}, {1, 0}} {
+		var p50 [2]time.Duration
+		for _, i := range order {
+			mustQuiet(b)
+			s := measure(b, op, backends[i], round*2*half, half)
+			p50[i] = s.latency.p(50).value
+			c.sides[i].latency.sorted = append(c.sides[i].latency.sorted, s.latency.sorted...)
+			c.sides[i].requests += s.requests
+			c.sides[i].elapsed += s.elapsed
+		}
+		c.byOrder[round] = float64(p50[0]) / float64(p50[1])
+	}
+	for i := range c.sides {
+		sorted := c.sides[i].latency.sorted
+		sort.Slice(sorted, func(a, b int) bool { return sorted[a] < sorted[b] })
+	}
+	return c
 }
 
 // startPlane starts a local control plane of the binaries "make bench"
@@ -265,18 +343,18 @@ func create(ctx context.Context, b *testing.B, be backend, name string) {
 	}
 }
 
-// measure times samples sequential requests for latency, then the same
-// number spread over workers for throughput.
-func measure(b *testing.B, operation string, be backend, do func(i int) error) result {
-	latencies := make([]time.Duration, samples)
-	for i := range latencies {
+// measure times n sequential requests for latency, then n more spread
+// over workers for throughput; their numbers start at first.
+func measure(b *testing.B, op operation, be backend, first, n int) side {
+	var latency timings
+	for i := 0; i < n; i++ {
 		start := time.Now()
-		if err := do(i); err != nil {
-			b.Fatalf("%s %s: %v", be.name, operation, err)
+		if err := op.do(be, first+i); err != nil {
+			b.Fatalf("%s %s: %v", be.name, op.name, err)
 		}
-		latencies[i] = time.Since(start)
+		latency.sorted = append(latency.sorted, time.Since(start))
 	}
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	sort.Slice(latency.sorted, func(i, j int) bool { return latency.sorted[i] < latency.sorted[j] })
 
 	var wg sync.WaitGroup
 	var failed error
@@ -286,8 +364,8 @@ func measure(b *testing.B, operation string, be backend, do func(i int) error) r
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := w; i < samples; i += workers {
-				if err := do(samples + i); err != nil {
+			for i := w; i < n; i += workers {
+				if err := op.do(be, first+n+i); err != nil {
 					once.Do(func() { failed = err })
 					return
 				}
@@ -296,57 +374,7 @@ func measure(b *testing.B, operation string, be backend, do func(i int) error) r
 	}
 	wg.Wait()
 	if failed != nil {
-		b.Fatalf("%s %s under load: %v", be.name, operation, failed)
+		b.Fatalf("%s %s under load: %v", be.name, op.name, failed)
 	}
-	return result{
-		operation:  operation,
-		backend:    be.name,
-		p50:        latencies[samples/2],
-		p99:        latencies[samples*99/100],
-		throughput: float64(samples) / time.Since(start).Seconds(),
-	}
-}
-
-func ratio(results []result, operation string) float64 {
-	p50 := map[string]time.Duration{}
-	for _, r := range results {
-		if r.operation == operation {
-			p50[r.backend] = r.p50
-		}
-	}
-	return float64(p50["archon"]) / float64(p50["crd"])
-}
-
-func report(results []result, idleRSS, fullRSS float64) {
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "\nProjects through kube-apiserver: archon (aggregated) vs CRD, %d samples, %d workers for throughput, lists of %d objects\n", samples, workers, listSize)
-	fmt.Fprintln(w, "operation\tbackend\tp50\tp99\treq/s\tp50 archon/crd\t")
-	for _, r := range results {
-		ratioCell := ""
-		if r.backend == "archon" {
-			ratioCell = strconv.FormatFloat(ratio(results, r.operation), 'f', 2, 64)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.0f\t%s\t\n", r.operation, r.backend,
-			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.throughput, ratioCell)
-	}
-	fmt.Fprintf(w, "\narchon RSS idle: %.1f MiB; after %d more projects: %.1f MiB\n", idleRSS, manyProjects, fullRSS)
-	w.Flush()
-}
-
-func rssMiB(b *testing.B, pid int) float64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kib, err := strconv.ParseFloat(fields[1], 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kib / 1024
-		}
-	}
-	b.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	return side{latency: latency, requests: n, elapsed: time.Since(start)}
 }
