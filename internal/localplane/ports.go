@@ -78,7 +78,7 @@ func (p *port) takeBack(ctx context.Context) error {
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("another process holds %s, which the running components were told about (%v): stop the local control plane and start it again", p.hostPort(), lastErr)
+		return fmt.Errorf("another process holds %s, which the running components were told about (%w): stop the local control plane and start it again", p.hostPort(), lastErr)
 	}
 	return nil
 }

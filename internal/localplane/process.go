@@ -18,6 +18,7 @@ package localplane
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,7 +80,11 @@ func startProcess(name, binary, logPath string, env []string, args ...string) (*
 func (p *process) exitError() error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, logTail(p.logPath, 20))
+		cause := p.err
+		if cause == nil {
+			cause = errors.New("exit status 0")
+		}
+		return fmt.Errorf("%s exited (%w); last lines of %s:\n%s", p.name, cause, p.logPath, logTail(p.logPath, 20))
 	default:
 		return nil
 	}
