@@ -123,6 +123,7 @@ func addBackgroundTasks(server *genericapiserver.GenericAPIServer, tasks []backg
 		<-ctx.Done()
 	}
 	if !election.LeaderElect {
+		klog.InfoS("Leader election is off: this replica runs the controllers whatever other replicas do; run one replica only")
 		return server.AddPostStartHook("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {
 			go runLeading(hook)
 			return nil
@@ -130,9 +131,11 @@ func addBackgroundTasks(server *genericapiserver.GenericAPIServer, tasks []backg
 	}
 	// The check fails when this replica leads but has not renewed its
 	// Lease in time: its controllers may be stuck while no other replica
-	// may take over.
+	// may take over. It is a liveness check only (/livez), so a stuck
+	// leader is restarted; readiness stays with serving, which a stuck
+	// controller does not stop.
 	watchdog := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
-	if err := server.AddHealthChecks(watchdog); err != nil {
+	if err := server.AddLivezChecks(0, watchdog); err != nil {
 		return err
 	}
 	return server.AddPostStartHook("archon-controllers", func(hook genericapiserver.PostStartHookContext) error {

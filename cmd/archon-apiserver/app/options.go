@@ -220,11 +220,16 @@ func (o *Options) Complete() error {
 // it after Complete.
 func (o *Options) Validate() error {
 	var errs []error
-	// The recommended options less etcd's, which wants --etcd-servers
-	// that archon fills in itself when it starts the embedded etcd.
-	if !o.embeddedEtcd {
-		errs = append(errs, o.Recommended.Etcd.Validate()...)
+	// With the embedded etcd, --etcd-servers is archon's to fill in when
+	// it starts it: the other etcd and storage flags (encryption among
+	// them) are checked against a stand-in server.
+	etcd := o.Recommended.Etcd
+	if o.embeddedEtcd {
+		standIn := *etcd
+		standIn.StorageConfig.Transport.ServerList = []string{"https://127.0.0.1:2379"}
+		etcd = &standIn
 	}
+	errs = append(errs, etcd.Validate()...)
 	errs = append(errs, o.Recommended.SecureServing.Validate()...)
 	errs = append(errs, o.Recommended.Authentication.Validate()...)
 	errs = append(errs, o.Recommended.Authorization.Validate()...)

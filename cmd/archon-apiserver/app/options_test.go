@@ -89,6 +89,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 		"--controller-workers=0",
 		"--leader-elect-lease-duration=5s",
 		"--leader-elect-renew-deadline=10s",
+		"--encryption-provider-config-automatic-reload",
 	)
 	err := o.Validate()
 	if err == nil {
@@ -105,6 +106,8 @@ func TestValidateReportsEveryError(t *testing.T) {
 		"--chart-repo-allowed-addresses",
 		"--controller-workers must be at least 1",
 		"--leader-elect-lease-duration (5s) must be longer than --leader-elect-renew-deadline (10s)",
+		// An etcd flag, checked although archon starts its own etcd.
+		"--encryption-provider-config-automatic-reload must be set with --encryption-provider-config",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)

@@ -19,6 +19,7 @@ package projectrbac
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,12 +73,16 @@ type kind[T object] struct {
 
 // applyAll applies each object of want.
 func applyAll[T object](ctx context.Context, c *Controller, k kind[T], project *authv1.Project, want map[string]T) error {
+	var errs []error
 	for key, obj := range want {
+		// One object that cannot be applied (a binding of the name held
+		// by a terminating object, say) must not keep the others from
+		// being applied.
 		if err := applyOne(ctx, c, k, project, key, obj); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // applyOne makes the object named like want hold what want sets. It reads
@@ -174,17 +179,16 @@ func pruneAll[T object](ctx context.Context, k kind[T], project string, want map
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, obj := range have {
 		if _, keep := want[cache.MetaObjectToName(obj).String()]; keep {
 			continue
 		}
 		uid := obj.GetUID()
 		err := k.client(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-		if err := ignoreNotFound(err); err != nil {
-			return err
-		}
+		errs = append(errs, ignoreNotFound(err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // nameTaken tells the project's readers that an object it needs has been

@@ -18,6 +18,7 @@ package projectrbac
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -201,14 +202,17 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 			names = append(names, namespace.Name)
 		}
 		want = desired(project, names)
-		if err := c.apply(ctx, project, want); err != nil {
-			return err
-		}
+		// What takes rights away runs even when granting failed: an
+		// object a tenant can keep from being applied (a terminating
+		// binding of a desired name) must not keep a removed member's
+		// seats or a departed role's bindings alive. The sync still fails,
+		// and is retried, when any part did.
+		errs := []error{c.apply(ctx, project, want)}
 		for _, namespace := range names {
-			if err := c.removeFormerMembers(ctx, project, namespace); err != nil {
-				return err
-			}
+			errs = append(errs, c.removeFormerMembers(ctx, project, namespace))
 		}
+		errs = append(errs, c.prune(ctx, name, want))
+		return errors.Join(errs...)
 	}
 	if err := c.prune(ctx, name, want); err != nil {
 		return err

@@ -467,3 +467,51 @@ func TestFinalizerHoldsADeletedProjectUntilItsRBACIsGone(t *testing.T) {
 		t.Errorf("the deleted project keeps its finalizer")
 	}
 }
+
+// TestABindingThatCannotBeAppliedTakesNoRightsAway: a namespace admin of
+// shop-dev leaves a terminating RoleBinding of a name the controller needs
+// (acp:project-auditor) bound to another role, so applying it fails on
+// every sync. The sync fails and is retried, but what takes rights away
+// still runs: a former member's seat in shop-prod goes, a binding of a
+// departed role is pruned, and the other namespaces get their bindings.
+func TestABindingThatCannotBeAppliedTakesNoRightsAway(t *testing.T) {
+	trap := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "acp:project-auditor", Namespace: "shop-dev",
+			Finalizers: []string{"tenant.example/hold"}, DeletionTimestamp: &metav1.Time{}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1.DeveloperClusterRole},
+		Subjects: []rbacv1.Subject{user("mallory")},
+	}
+	seat := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "mallory-prod", Namespace: "shop-prod", Labels: map[string]string{authv1.NamespaceMemberLabel: "true"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1.NamespaceAdminClusterRole},
+		Subjects:   []rbacv1.Subject{user("mallory")},
+	}
+	departed := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "acp:departed-role", Namespace: "shop-prod", Labels: map[string]string{ManagedByProjectLabel: "shop"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1.ViewerClusterRole},
+		Subjects:   []rbacv1.Subject{user("mallory")},
+	}
+	h := newHarness(t, shop(), namespace("shop-dev", "shop"), namespace("shop-prod", "shop"), trap, seat, departed)
+	// The API server answers a delete of a terminating object without removing it.
+	h.kube.PrependReactor("delete", "rolebindings", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.(clienttesting.DeleteAction).GetName() == trap.Name && action.GetNamespace() == trap.Namespace {
+			return true, nil, nil
+		}
+		return false, nil, nil
+	})
+	h.refresh()
+	if err := h.c.sync(h.ctx, "shop"); err == nil {
+		t.Fatal("the sync succeeded although a binding could not be applied; it must fail to be retried")
+	}
+	h.absent(seat, func() error {
+		_, err := h.kube.RbacV1().RoleBindings("shop-prod").Get(h.ctx, seat.Name, metav1.GetOptions{})
+		return err
+	})
+	h.absent(departed, func() error {
+		_, err := h.kube.RbacV1().RoleBindings("shop-prod").Get(h.ctx, departed.Name, metav1.GetOptions{})
+		return err
+	})
+	if binding := h.roleBinding("shop-prod", "acp:project-auditor"); binding.RoleRef.Name != authv1.ViewerClusterRole {
+		t.Errorf("shop-prod's auditor binding %+v, want it applied despite shop-dev's", binding.RoleRef)
+	}
+}
