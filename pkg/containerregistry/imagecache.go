@@ -41,8 +41,8 @@ const (
 	// resync re-reads the whole registry now and then, for changes whose
 	// notification was lost.
 	resync = 10 * time.Minute
-	// catalogHistory is how many changes watches can resume across.
-	catalogHistory = 4096
+	// historySize is how many changes watches can resume across.
+	historySize = 4096
 	// notificationSettle is how long after a notification the repository
 	// is read.
 	notificationSettle = time.Second
@@ -72,7 +72,7 @@ type ImageCache struct {
 	syncedOnce sync.Once
 }
 
-// NewImageCache returns an empty catalog of the registry client reads; Run
+// NewImageCache returns an empty cache of the registry client reads; Run
 // fills it.
 func NewImageCache(client *Client) *ImageCache {
 	c := &ImageCache{
@@ -81,12 +81,12 @@ func NewImageCache(client *Client) *ImageCache {
 		tagWrites: map[string]uint64{},
 		synced:    make(chan struct{}),
 	}
-	c.queue = keyqueue.New("image-catalog", func(ctx context.Context, repository string) error {
+	c.queue = keyqueue.New("image-cache", func(ctx context.Context, repository string) error {
 		_, err := c.refresh(ctx, repository)
 		return err
 	})
-	c.tagQueue = keyqueue.New("image-catalog-tags", c.applyPushedTag)
-	c.feed = changefeed.New(&c.mu, catalogHistory, func() *imageapi.Image { return &imageapi.Image{} })
+	c.tagQueue = keyqueue.New("image-cache-tags", c.applyPushedTag)
+	c.feed = changefeed.New(&c.mu, historySize, func() *imageapi.Image { return &imageapi.Image{} })
 	// Revisions start at the time of start-up, in microseconds, so that the
 	// resourceVersions of a restarted archon are newer than any it gave
 	// before, and a watch resuming from an earlier process is told to list
@@ -98,10 +98,10 @@ func NewImageCache(client *Client) *ImageCache {
 	return c
 }
 
-// Client is the registry client the catalog reads with.
+// Client is the registry client the cache reads with.
 func (c *ImageCache) Client() *Client { return c.client }
 
-// Run reads the whole registry, then keeps the catalog current with
+// Run reads the whole registry, then keeps the cache current with
 // workers refreshing notified repositories, until ctx is done.
 func (c *ImageCache) Run(ctx context.Context, workers int) {
 	go c.queue.Run(ctx, workers)
@@ -149,7 +149,7 @@ func (c *ImageCache) applyPushedTag(ctx context.Context, key string) error {
 	}
 	described, err := c.client.Describe(ctx, repository, tag)
 	if errors.Is(err, errNotFound) {
-		// Not written yet, or never pushed: deletions reach the catalog
+		// Not written yet, or never pushed: deletions reach the cache
 		// through full reads of the repository.
 		return nil
 	}
@@ -191,7 +191,7 @@ func (c *ImageCache) resyncAll(ctx context.Context) error {
 			if IsUnavailable(err) {
 				return err
 			}
-			// One repository the catalog cannot read must not keep the
+			// One repository the cache cannot read must not keep the
 			// others out of it.
 			klog.ErrorS(err, "Reading a repository of the container registry failed; leaving it out", "repository", repository)
 		}
@@ -229,7 +229,7 @@ func (c *ImageCache) refresh(ctx context.Context, repository string) (*imageapi.
 		}
 		c.mu.Lock()
 		// A tag set from a notification while this read ran may be missing
-		// from it: read again, and past a few attempts leave the catalog
+		// from it: read again, and past a few attempts leave the cache
 		// as the tag reads made it and try again in a moment.
 		if c.tagWrites[repository] != writes {
 			current := c.images[repository]
@@ -322,7 +322,7 @@ func earliestCreated(image *imageapi.Image) metav1.Time {
 }
 
 // Available says whether the registry answers now: lists and watches are
-// served from memory, and must not pass off a stale catalog while the
+// served from memory, and must not pass off a stale cache while the
 // registry is down. A ping costs one small request.
 func (c *ImageCache) Available(ctx context.Context) error { return c.client.Ping(ctx) }
 
@@ -366,7 +366,7 @@ func (c *ImageCache) Get(ctx context.Context, repository string) (*imageapi.Imag
 	return image.DeepCopy(), nil
 }
 
-// Delete removes the repository from the registry and the catalog.
+// Delete removes the repository from the registry and the cache.
 func (c *ImageCache) Delete(ctx context.Context, repository string) error {
 	if err := c.client.DeleteRepository(ctx, repository); err != nil {
 		return err

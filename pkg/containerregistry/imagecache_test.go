@@ -116,7 +116,7 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newTestCatalog(t *testing.T) (*ImageCache, *fakeRegistry) {
+func newTestImageCache(t *testing.T) (*ImageCache, *fakeRegistry) {
 	t.Helper()
 	fake := &fakeRegistry{tags: map[string]map[string]string{}, manifests: map[string][]byte{}, manifestReads: map[string]int{}}
 	server := httptest.NewTLSServer(fake)
@@ -130,14 +130,14 @@ func newTestCatalog(t *testing.T) (*ImageCache, *fakeRegistry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog := NewImageCache(client)
+	cache := NewImageCache(client)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go catalog.Run(ctx, 2)
-	if err := catalog.WaitForSync(ctx); err != nil {
+	go cache.Run(ctx, 2)
+	if err := cache.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return catalog, fake
+	return cache, fake
 }
 
 func nextEvent(t *testing.T, w watch.Interface) watch.Event {
@@ -159,10 +159,10 @@ func tagNames(image *imageapi.Image) string {
 	return strings.Join(names, ",")
 }
 
-func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
-	catalog, fake := newTestCatalog(t)
+func TestNotifiedPushesUpdateTheImageCacheWithoutListingTags(t *testing.T) {
+	cache, fake := newTestImageCache(t)
 	everything := func(*imageapi.Image) bool { return true }
-	w, err := catalog.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: "0"}, everything)
+	w, err := cache.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: "0"}, everything)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 
 	lists := fake.tagLists.Load()
 	fake.push("team-a/app", "v1", 100)
-	catalog.TagPushed("team-a/app", "v1")
+	cache.TagPushed("team-a/app", "v1")
 	event := nextEvent(t, w)
 	image := event.Object.(*imageapi.Image)
 	if event.Type != watch.Added || image.Namespace != "team-a" || image.Name != "app" || len(image.Status.Tags) != 1 {
@@ -182,7 +182,7 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 	}
 
 	fake.push("team-a/app", "v2", 200)
-	catalog.TagPushed("team-a/app", "v2")
+	cache.TagPushed("team-a/app", "v2")
 	if event := nextEvent(t, w); event.Type != watch.Modified || len(event.Object.(*imageapi.Image).Status.Tags) != 2 {
 		t.Fatalf("second push: %s %+v", event.Type, event.Object)
 	}
@@ -194,8 +194,8 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 	// the registry, not the notification, is the truth.
 	// Once the registry has been asked about both, a real push follows:
 	// its event must be the first after the forged ones.
-	catalog.TagPushed("team-a/app", "forged")
-	catalog.TagPushed("team-a/other", "forged")
+	cache.TagPushed("team-a/app", "forged")
+	cache.TagPushed("team-a/other", "forged")
 	err = wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		return fake.reads("team-a/app:forged") > 0 && fake.reads("team-a/other:forged") > 0, nil
 	})
@@ -203,13 +203,13 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 		t.Fatalf("the registry was never asked about the forged tags: %v", err)
 	}
 	fake.push("team-a/app", "v3", 300)
-	catalog.TagPushed("team-a/app", "v3")
+	cache.TagPushed("team-a/app", "v3")
 	event = nextEvent(t, w)
 	image, _ = event.Object.(*imageapi.Image)
 	if event.Type != watch.Modified || image == nil || image.Name != "app" || tagNames(image) != "v1,v2,v3" {
 		t.Fatalf("first event after forged notifications: %s %+v, want app MODIFIED with tags v1,v2,v3", event.Type, event.Object)
 	}
-	if images, _ := catalog.List(everything); len(images) != 1 || tagNames(&images[0]) != "v1,v2,v3" {
+	if images, _ := cache.List(everything); len(images) != 1 || tagNames(&images[0]) != "v1,v2,v3" {
 		t.Errorf("after forged notifications: %+v", images)
 	}
 
@@ -217,35 +217,35 @@ func TestNotifiedPushesUpdateTheCatalogueWithoutListingTags(t *testing.T) {
 	fake.mu.Lock()
 	delete(fake.tags, "team-a/app")
 	fake.mu.Unlock()
-	catalog.Refresh("team-a/app")
+	cache.Refresh("team-a/app")
 	if event := nextEvent(t, w); event.Type != watch.Deleted {
 		t.Fatalf("after deletion: %s", event.Type)
 	}
-	if images, _ := catalog.List(everything); len(images) != 0 {
+	if images, _ := cache.List(everything); len(images) != 0 {
 		t.Errorf("images left: %+v", images)
 	}
 }
 
 func TestGetReadsTheRegistry(t *testing.T) {
-	catalog, fake := newTestCatalog(t)
+	cache, fake := newTestImageCache(t)
 	fake.push("team-a/tools/go", "1.24", 10)
-	image, err := catalog.Get(context.Background(), "team-a/tools/go")
+	image, err := cache.Get(context.Background(), "team-a/tools/go")
 	if err != nil || image == nil || image.Name != "tools~go" || len(image.Status.Tags) != 1 {
 		t.Fatalf("get: %+v %v", image, err)
 	}
-	if missing, err := catalog.Get(context.Background(), "team-a/none"); missing != nil || err != nil {
+	if missing, err := cache.Get(context.Background(), "team-a/none"); missing != nil || err != nil {
 		t.Errorf("get of a missing repository: %+v %v", missing, err)
 	}
 }
 
 func TestWatchesFromAnotherProcessAreToldToListAgain(t *testing.T) {
-	catalog, _ := newTestCatalog(t)
+	cache, _ := newTestImageCache(t)
 	everything := func(*imageapi.Image) bool { return true }
-	_, revision := catalog.List(everything)
+	_, revision := cache.List(everything)
 	for _, rv := range []uint64{revision + 1000, 5} {
-		_, err := catalog.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: fmt.Sprint(rv)}, everything)
+		_, err := cache.Watch(context.Background(), changefeed.WatchOptions{ResourceVersion: fmt.Sprint(rv)}, everything)
 		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
-			t.Errorf("watch from %d (catalog at %d): %v, want 410", rv, revision, err)
+			t.Errorf("watch from %d (cache at %d): %v, want 410", rv, revision, err)
 		}
 	}
 }

@@ -29,7 +29,7 @@ const maxNotificationBytes = 1 << 20
 
 // ServeNotifications receives the registry's event envelopes and refreshes
 // the repositories they name. A notification only says where to look: the
-// catalog reads the registry itself, so what it says never becomes a tag
+// cache reads the registry itself, so what it says never becomes a tag
 // by itself. Serve it behind the secret the registry sends
 // (requestauth.SharedToken): each notification costs reads.
 func (c *ImageCache) ServeNotifications(w http.ResponseWriter, r *http.Request) {

@@ -15,8 +15,8 @@ limitations under the License.
 */
 
 // Package image serves images.registry.alauda.io: a virtual resource, one
-// Image per repository of the container registry, read from the registry's
-// catalog that archon keeps in memory. Nothing is stored in etcd.
+// Image per repository of the container registry, read from the
+// image cache that archon keeps in memory. Nothing is stored in etcd.
 package image
 
 import (
@@ -38,9 +38,9 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/changefeed"
 )
 
-// REST serves Images from the catalog.
+// REST serves Images from the cache.
 type REST struct {
-	catalog *containerregistry.ImageCache
+	cache *containerregistry.ImageCache
 }
 
 var (
@@ -52,8 +52,8 @@ var (
 	_ rest.SingularNameProvider = &REST{}
 )
 
-// NewREST serves the Images of catalog.
-func NewREST(catalog *containerregistry.ImageCache) *REST { return &REST{catalog: catalog} }
+// NewREST returns the storage of the Images cache holds.
+func NewREST(cache *containerregistry.ImageCache) *REST { return &REST{cache: cache} }
 
 func (r *REST) New() runtime.Object     { return &imageapi.Image{} }
 func (r *REST) NewList() runtime.Object { return &imageapi.ImageList{} }
@@ -67,7 +67,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 	if err != nil {
 		return nil, err
 	}
-	image, err := r.catalog.Get(ctx, repository)
+	image, err := r.cache.Get(ctx, repository)
 	if err != nil {
 		return nil, registryError(err)
 	}
@@ -77,7 +77,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 	return image, nil
 }
 
-// List answers from the catalog once the registry is known to answer:
+// List answers from the cache once the registry is known to answer:
 // a registry that is down gets 503, not a stale list.
 func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
 	visible, err := changefeed.Filter[*imageapi.Image](ctx, options, "images")
@@ -87,7 +87,7 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 	if err := r.ready(ctx); err != nil {
 		return nil, err
 	}
-	images, revision := r.catalog.List(visible)
+	images, revision := r.cache.List(visible)
 	list := &imageapi.ImageList{Items: images}
 	list.ResourceVersion = strconv.FormatUint(revision, 10)
 	return list, nil
@@ -102,7 +102,7 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 	if err := r.ready(ctx); err != nil {
 		return nil, err
 	}
-	return r.catalog.Watch(ctx, changefeed.WatchOptionsOf(options), visible)
+	return r.cache.Watch(ctx, changefeed.WatchOptionsOf(options), visible)
 }
 
 // Delete removes the repository from the registry.
@@ -116,7 +116,7 @@ func (r *REST) Delete(ctx context.Context, name string, deleteValidation rest.Va
 			return nil, false, err
 		}
 	}
-	if err := r.catalog.Delete(ctx, obj.(*imageapi.Image).Status.Repository); err != nil {
+	if err := r.cache.Delete(ctx, obj.(*imageapi.Image).Status.Repository); err != nil {
 		return nil, false, registryError(err)
 	}
 	return obj, true, nil
@@ -138,10 +138,10 @@ func (r *REST) repository(ctx context.Context, name string) (string, error) {
 }
 
 func (r *REST) ready(ctx context.Context) error {
-	if err := r.catalog.Available(ctx); err != nil {
+	if err := r.cache.Available(ctx); err != nil {
 		return registryError(err)
 	}
-	return registryError(r.catalog.WaitForSync(ctx))
+	return registryError(r.cache.WaitForSync(ctx))
 }
 
 // registryError turns a failure to reach the registry into 503: the
