@@ -100,6 +100,9 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, im
 // refuse are stored as Failed.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	imp := obj.(*auth.NamespaceImport)
+	// Validated here as well as by the strategy when the record is
+	// stored: the import acts on the cluster before the record is
+	// written, and must not act on a malformed request.
 	if errs := validation.ValidateNamespaceImport(imp); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(auth.Kind("NamespaceImport"), imp.Name, errs)
 	}
