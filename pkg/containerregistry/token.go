@@ -59,8 +59,9 @@ type TokenClaims struct {
 	Access []Access `json:"access"`
 }
 
-// NewSigner loads a PEM private key (ECDSA, RSA or Ed25519) and signs
-// tokens for the registry service audience, from issuer, valid for ttl.
+// NewSigner returns a signer of registry tokens for audience,
+// from issuer, valid for ttl, with the PEM private key (ECDSA, RSA or
+// Ed25519) it loads from keyFile.
 func NewSigner(keyFile, issuer, audience string, ttl time.Duration) (*Signer, error) {
 	parsed, err := keyutil.PrivateKeyFromFile(keyFile)
 	if err != nil {

@@ -46,7 +46,7 @@ type readState struct {
 	revision string
 }
 
-// NewLocal serves Local repositories from store into catalog.
+// NewLocal returns the Local repositories of store, read into catalog.
 func NewLocal(store *Store, catalog *Catalog) *Local {
 	return &Local{store: store, catalog: catalog, removed: map[types.UID]bool{}}
 }
@@ -54,10 +54,10 @@ func NewLocal(store *Store, catalog *Catalog) *Local {
 // ErrRepositoryRemoved says a repository was deleted.
 var ErrRepositoryRemoved = errors.New("the repository was deleted")
 
-// Store is where the packages are.
+// Store returns the store holding the packages.
 func (l *Local) Store() *Store { return l.store }
 
-// Catalog is where the indexes are.
+// Catalog returns the catalog holding the indexes.
 func (l *Local) Catalog() *Catalog { return l.catalog }
 
 // Load makes sure the catalog holds the repository's index as the store

@@ -94,8 +94,9 @@ type OCIFetcher struct {
 	metadata map[string]*chart.Metadata
 }
 
-// NewOCIFetcher lists repositories with what repositories returns for a
-// registry, and connects where policy allows.
+// NewOCIFetcher returns a fetcher of OCI repositories that lists them with
+// what repositories returns for a registry, and connects where policy
+// allows.
 func NewOCIFetcher(repositories func(registry string) OCIRepositories, policy *egress.Policy) *OCIFetcher {
 	return &OCIFetcher{repositories: repositories, policy: policy, metadata: map[string]*chart.Metadata{}}
 }

@@ -53,7 +53,7 @@ type Server struct {
 	local         *Local
 }
 
-// NewServer serves the repositories of local.
+// NewServer returns the handler serving the repositories of local to helm.
 func NewServer(authn authenticator.Request, authz authorizer.Authorizer, repositories RepositoryGetter, local *Local) *Server {
 	return &Server{authenticator: authn, authorizer: authz, repositories: repositories, local: local}
 }

@@ -69,7 +69,7 @@ type readPackage struct {
 	version  *ChartVersion
 }
 
-// NewStore keeps packages under dir.
+// NewStore returns a store keeping packages under dir.
 func NewStore(dir string, limits Limits) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("chart storage: %w", err)
@@ -77,7 +77,7 @@ func NewStore(dir string, limits Limits) (*Store, error) {
 	return &Store{dir: dir, limits: limits, read: map[string]readPackage{}}, nil
 }
 
-// Limits are what the store accepts of an archive.
+// Limits returns the bounds the store holds an archive to.
 func (s *Store) Limits() Limits { return s.limits }
 
 // PackageFile is the file name of a chart version's package.

@@ -85,8 +85,8 @@ type fetch struct {
 	at         time.Time
 }
 
-// New wires the controller to the ChartRepo informer; call before starting
-// it.
+// New returns the controller, wired to the ChartRepo informer; call it
+// before starting the informer.
 func New(archon archonclient.Interface, kube kubernetes.Interface, informers archoninformers.SharedInformerFactory,
 	local *helmrepo.Local, index *helmrepo.IndexFetcher, oci *helmrepo.OCIFetcher, resync time.Duration) (*Controller, error) {
 	informer := informers.App().V1beta1().ChartRepos()

@@ -61,7 +61,7 @@ type Controller struct {
 	queue               *keyqueue.Queue
 }
 
-// NewOwnedInformers is the informer factory for the RBAC objects this
+// NewOwnedInformers returns the informer factory for the RBAC objects this
 // controller owns. It lists and watches only objects carrying its label: a
 // cluster holds far more roles and bindings than archon makes, and caching
 // them all would cost memory and an event for every unrelated change.
@@ -69,7 +69,7 @@ func NewOwnedInformers(kube kubernetes.Interface) kubeinformers.SharedInformerFa
 	return labelledInformers(kube, ManagedByProjectLabel)
 }
 
-// NewSeatInformers is the informer factory for the RoleBindings that are
+// NewSeatInformers returns the informer factory for the RoleBindings that are
 // NamespaceMembers' seats, which the controller removes when their subject
 // leaves the project.
 func NewSeatInformers(kube kubernetes.Interface) kubeinformers.SharedInformerFactory {
@@ -81,7 +81,8 @@ func labelledInformers(kube kubernetes.Interface, label string) kubeinformers.Sh
 		kubeinformers.WithTweakListOptions(func(options *metav1.ListOptions) { options.LabelSelector = label }))
 }
 
-// New wires the controller to its informers; call before starting them.
+// New returns the controller, wired to its informers; call it before
+// starting them.
 // ownedInformers comes from NewOwnedInformers and seatInformers from
 // NewSeatInformers; recorder reports, on the project, what kept the
 // controller from doing its work.

@@ -47,7 +47,8 @@ type Controller struct {
 	queue             *keyqueue.Queue
 }
 
-// New wires the controller to its informers; call before starting them.
+// New returns the controller, wired to its informers; call it before
+// starting them.
 func New(cluster string, archon archonclient.Interface, kubeInformers kubeinformers.SharedInformerFactory, archonInformers archoninformers.SharedInformerFactory) (*Controller, error) {
 	projects := archonInformers.Auth().V1().Projects()
 	namespaces := kubeInformers.Core().V1().Namespaces()

@@ -92,7 +92,7 @@ type Controller struct {
 	now             func() time.Time
 }
 
-// NewOwnedInformers are the informer factories for the secrets and the
+// NewOwnedInformers returns the informer factories for the secrets and the
 // bindings this controller owns, by label and name, so that it never
 // caches any other secret of the cluster.
 func NewOwnedInformers(kube kubernetes.Interface) (secrets, bindings kubeinformers.SharedInformerFactory) {
@@ -106,7 +106,7 @@ func NewOwnedInformers(kube kubernetes.Interface) (secrets, bindings kubeinforme
 	return named(SecretName), named(PullersBindingName)
 }
 
-// NewDefaultServiceAccountInformers is the informer factory for the
+// NewDefaultServiceAccountInformers returns the informer factory for the
 // default ServiceAccount of every namespace.
 func NewDefaultServiceAccountInformers(kube kubernetes.Interface) kubeinformers.SharedInformerFactory {
 	return kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,

@@ -53,8 +53,8 @@ func Convert[T runtime.Object](object, tableOptions runtime.Object, columns []me
 	return table, nil
 }
 
-// NewTable starts a table with columns, unless the request asked for no
-// headers.
+// NewTable returns a table with columns, without them when the request
+// asked for no headers.
 func NewTable(columns []metav1.TableColumnDefinition, tableOptions runtime.Object) *metav1.Table {
 	table := &metav1.Table{}
 	if opts, ok := tableOptions.(*metav1.TableOptions); !ok || !opts.NoHeaders {

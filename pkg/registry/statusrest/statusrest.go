@@ -60,8 +60,8 @@ var (
 	_ rest.TableConvertor      = &REST{}
 )
 
-// New serves the status of store's resource with strategy; it shares the
-// store's storage.
+// New returns the status subresource of store's resource, written with
+// strategy; it shares the store's storage.
 func New(store *genericregistry.Store, strategy Strategy) *REST {
 	statusStore := *store
 	statusStore.UpdateStrategy = strategy

@@ -77,8 +77,8 @@ var (
 	_ rest.TableConvertor       = &REST{}
 )
 
-// NewREST reads applications through the cluster kubeConfig reaches and
-// publishes charts with charts.
+// NewREST returns the storage of exports, which read applications through
+// the cluster kubeConfig reaches and publish charts with charts.
 func NewREST(kubeConfig *restclient.Config, charts ChartPublisher) (*REST, error) {
 	client, err := discovery.NewDiscoveryClientForConfig(kubeConfig)
 	if err != nil {

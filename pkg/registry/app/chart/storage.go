@@ -50,7 +50,7 @@ var (
 	_ rest.SingularNameProvider = &REST{}
 )
 
-// NewREST serves the Charts of catalog.
+// NewREST returns the storage of the Charts catalog holds.
 func NewREST(catalog *helmrepo.Catalog) *REST { return &REST{catalog: catalog} }
 
 func (r *REST) New() runtime.Object     { return &app.Chart{} }

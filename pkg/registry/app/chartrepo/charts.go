@@ -51,7 +51,8 @@ type ChartsREST struct {
 
 var _ rest.Connecter = &ChartsREST{}
 
-// NewChartsREST serves uploads to the Local repositories of repositories.
+// NewChartsREST returns the storage of uploads to the Local repositories of
+// repositories.
 func NewChartsREST(repositories rest.Getter, local *helmrepo.Local, authz authorizer.Authorizer, changed func(types.NamespacedName)) *ChartsREST {
 	return &ChartsREST{repositories: repositories, local: local, authorizer: authz, changed: changed}
 }
@@ -62,7 +63,8 @@ func (r *ChartsREST) Destroy()            {}
 // ConnectMethods are upload and delete.
 func (r *ChartsREST) ConnectMethods() []string { return []string{http.MethodPost, http.MethodDelete} }
 
-// NewConnectOptions takes the chart and version of a delete from the path.
+// NewConnectOptions returns the options of a connection: the chart and
+// version of a delete, taken from the path.
 func (r *ChartsREST) NewConnectOptions() (runtime.Object, bool, string) { return nil, true, "" }
 
 // Connect checks the caller may manage the repository and hands the

@@ -68,8 +68,8 @@ var (
 	_ rest.TableConvertor       = &REST{}
 )
 
-// NewREST serves members from RoleBindings read with kube and written with
-// kubeConfig impersonating each caller.
+// NewREST returns the storage of members: RoleBindings read with kube and
+// written with kubeConfig impersonating each caller.
 func NewREST(kube kubernetes.Interface, kubeConfig *restclient.Config, projects authclient.ProjectInterface) *REST {
 	return &REST{kube: kube, kubeConfig: kubeConfig, projects: projects}
 }
