@@ -496,7 +496,9 @@ export ARCHON_CA=%s
 export ETCD_URL=%s
 export REGISTRY=%s
 export REGISTRY_CA=%s
-`, p.EnvPath, p.KubeconfigPath, p.KubeAPIServerURL, p.ArchonURL, p.pki.servingCA, p.etcd.ClientURL, p.RegistryHost, p.pki.servingCA)
+# kubectl matching the server, kubectl-acp (kubectl acp), helm and crane first.
+export PATH=%s:"$PATH"
+`, p.EnvPath, p.KubeconfigPath, p.KubeAPIServerURL, p.ArchonURL, p.pki.servingCA, p.etcd.ClientURL, p.RegistryHost, p.pki.servingCA, shellQuote(p.opts.BinDir))
 	return os.WriteFile(p.EnvPath, []byte(env), 0o644)
 }
 
@@ -522,4 +524,9 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, err
 	}
 	return lock, nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -164,9 +164,9 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 	flags.Int64Var(&o.Charts.Limits.Archive, "chart-max-archive-bytes", o.Charts.Limits.Archive,
 		"Largest chart archive (.tgz) a Local repository accepts.")
 	flags.DurationVar(&o.Charts.Resync, "chart-repo-resync", o.Charts.Resync,
-		"How often Chart repositories are fetched again.")
+		"How often Chart and OCI repositories are read again.")
 	flags.StringSliceVar(&o.Charts.AllowedAddresses, "chart-repo-allowed-addresses", o.Charts.AllowedAddresses,
-		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private or cluster address is refused.")
+		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private, shared or reserved address is refused.")
 	flags.StringSliceVar(&o.ProtectedNamespaces, "protected-namespaces", o.ProtectedNamespaces,
 		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labeled auth.alauda.io/protected=true.")
 	flags.IntVar(&o.Controllers.Workers, "controller-workers", o.Controllers.Workers,
