@@ -55,38 +55,76 @@ func NewReader(kube kubernetes.Interface, namespaces cache.SharedIndexInformer) 
 }
 
 // ProjectQuotas reads the ResourceQuotas of every namespace of project, by
-// namespace: one list of quotas per namespace, a few at a time.
-func (r *Reader) ProjectQuotas(ctx context.Context, project string) (map[string][]*corev1.ResourceQuota, error) {
+// namespace, a few lists at a time, and returns them with the
+// resourceVersion they were read at. They are at least as fresh as
+// notOlderThan, a resourceVersion of ResourceQuotas read before; when it
+// is empty, as fresh as a consistent read started now.
+//
+// kube-apiserver serves a consistent list from its watch cache once the
+// cache has caught up with etcd, which for a resource nobody is writing
+// takes until etcd's next progress notification (tens of milliseconds on
+// a busy cluster). Only the first list waits for that: the others ask
+// for the resourceVersion it was served at, which the cache already has,
+// so they see everything the first one saw.
+func (r *Reader) ProjectQuotas(ctx context.Context, project, notOlderThan string) (map[string][]*corev1.ResourceQuota, string, error) {
 	names, err := r.projectNamespaces(ctx, project)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var (
-		mu          sync.Mutex
-		byNamespace = make(map[string][]*corev1.ResourceQuota, len(names))
-	)
+	byNamespace := make(map[string][]*corev1.ResourceQuota, len(names))
+	if len(names) == 0 {
+		return byNamespace, notOlderThan, nil
+	}
+	if notOlderThan == "" {
+		first, err := r.namespaceQuotas(ctx, names[0], "")
+		if err != nil {
+			return nil, "", err
+		}
+		byNamespace[names[0]], notOlderThan, names = first.items, first.resourceVersion, names[1:]
+	}
+	var mu sync.Mutex
 	group, ctx := errgroup.WithContext(ctx)
 	group.SetLimit(parallelReads)
 	for _, name := range names {
 		group.Go(func() error {
-			quotas, err := r.kube.CoreV1().ResourceQuotas(name).List(ctx, metav1.ListOptions{})
+			listed, err := r.namespaceQuotas(ctx, name, notOlderThan)
 			if err != nil {
 				return err
 			}
-			inNamespace := make([]*corev1.ResourceQuota, 0, len(quotas.Items))
-			for i := range quotas.Items {
-				inNamespace = append(inNamespace, &quotas.Items[i])
-			}
 			mu.Lock()
 			defer mu.Unlock()
-			byNamespace[name] = inNamespace
+			byNamespace[name] = listed.items
 			return nil
 		})
 	}
 	if err := group.Wait(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return byNamespace, nil
+	return byNamespace, notOlderThan, nil
+}
+
+// namespaceQuotas is a list of one namespace's quotas.
+type namespaceQuotas struct {
+	items           []*corev1.ResourceQuota
+	resourceVersion string
+}
+
+// namespaceQuotas lists the quotas of namespace, consistently when
+// notOlderThan is empty.
+func (r *Reader) namespaceQuotas(ctx context.Context, namespace, notOlderThan string) (namespaceQuotas, error) {
+	options := metav1.ListOptions{}
+	if notOlderThan != "" {
+		options.ResourceVersion, options.ResourceVersionMatch = notOlderThan, metav1.ResourceVersionMatchNotOlderThan
+	}
+	quotas, err := r.kube.CoreV1().ResourceQuotas(namespace).List(ctx, options)
+	if err != nil {
+		return namespaceQuotas{}, err
+	}
+	items := make([]*corev1.ResourceQuota, 0, len(quotas.Items))
+	for i := range quotas.Items {
+		items = append(items, &quotas.Items[i])
+	}
+	return namespaceQuotas{items: items, resourceVersion: quotas.ResourceVersion}, nil
 }
 
 func (r *Reader) projectNamespaces(ctx context.Context, project string) ([]string, error) {

@@ -92,7 +92,9 @@ func (wh *Webhook) admit(ctx context.Context, project string, reviewed []reserva
 		if err != nil {
 			return nil, err
 		}
-		byNamespace, err := wh.quotas.ProjectQuotas(ctx, project)
+		// Read after the reservations, consistently: a reservation
+		// dropped before they were read was for a quota this read shows.
+		byNamespace, _, err := wh.quotas.ProjectQuotas(ctx, project, "")
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -150,11 +151,28 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 			spec.Namespace, owner, spec.Namespace, authv1.NamespaceProjectLabel)
 	}
 
-	p := &plan{namespace: namespace}
-	limitRanges, err := im.kube.CoreV1().LimitRanges(spec.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	// kube-apiserver caches LimitRanges and ResourceQuotas apart, and a
+	// consistent list waits for its resource's cache to catch up with etcd
+	// (for a resource nobody writes, until etcd's next progress
+	// notification): the two lists wait side by side.
+	var (
+		limitRanges *corev1.LimitRangeList
+		quotas      *corev1.ResourceQuotaList
+	)
+	reads, readCtx := errgroup.WithContext(ctx)
+	reads.Go(func() (err error) {
+		limitRanges, err = im.kube.CoreV1().LimitRanges(spec.Namespace).List(readCtx, metav1.ListOptions{})
+		return err
+	})
+	reads.Go(func() (err error) {
+		quotas, err = im.kube.CoreV1().ResourceQuotas(spec.Namespace).List(readCtx, metav1.ListOptions{})
+		return err
+	})
+	if err := reads.Wait(); err != nil {
 		return nil, err
 	}
+
+	p := &plan{namespace: namespace}
 	limitRanges.Items = withoutCopies(limitRanges.Items)
 	switch len(limitRanges.Items) {
 	case 0:
@@ -173,10 +191,6 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 			spec.Namespace, len(names), strings.Join(names, ", "))
 	}
 
-	quotas, err := im.kube.CoreV1().ResourceQuotas(spec.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
 	p.quotas = quotas.Items
 	var lists []corev1.ResourceList
 	for _, q := range quotas.Items {
@@ -187,7 +201,9 @@ func (im *Importer) plan(ctx context.Context, spec auth.NamespaceImportSpec) (*p
 	}
 	p.merged = quota.Merge(lists...)
 
-	projectQuotas, err := im.quotas.ProjectQuotas(ctx, spec.Project)
+	// The project's quotas are read as fresh as the namespace's were: the
+	// webhook reviewing the label rechecks them anyway, with reservations.
+	projectQuotas, _, err := im.quotas.ProjectQuotas(ctx, spec.Project, quotas.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
