@@ -27,11 +27,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	kubeinformers "k8s.io/client-go/informers"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/acp-archon/archon/pkg/api"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/controller/applicationstatus"
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
@@ -185,10 +189,21 @@ func (s *assembly) buildControllers() error {
 	if err != nil {
 		return err
 	}
-	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats}
+	// Application status reads applications, workloads and the metadata
+	// of other components through factories of its own: only the
+	// controllers need them.
+	applications := dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
+	workloads := kubeinformers.NewSharedInformerFactory(kube, 0)
+	components := metadatainformer.NewSharedInformerFactory(s.clients.kubeMetadata, 0)
+	applicationStatus, err := applicationstatus.New(s.clients.kubeDynamic, applications, workloads, components)
+	if err != nil {
+		return err
+	}
+	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats, applications, workloads, components}
 	s.controllers = []namedController{
 		{"project-rbac", "projects, namespaces, RoleBindings and ClusterRoles archon labeled; writes RBAC", rbac},
 		{"project-status", "projects, namespaces and quotas; writes project status", status},
+		{"application-status", "applications, workloads and the metadata of other components; writes application status", applicationStatus},
 	}
 	if s.images != nil {
 		secrets, bindings := pullsecret.NewOwnedInformers(kube)

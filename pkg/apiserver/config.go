@@ -22,8 +22,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	restclient "k8s.io/client-go/rest"
 	componentbaseconfig "k8s.io/component-base/config"
 
@@ -86,6 +88,8 @@ type completedConfig struct {
 type clients struct {
 	kubeConfig      *restclient.Config
 	kube            kubernetes.Interface
+	kubeDynamic     dynamic.Interface
+	kubeMetadata    metadata.Interface
 	kubeInformers   kubeinformers.SharedInformerFactory
 	archon          archonclient.Interface
 	archonInformers archoninformers.SharedInformerFactory
@@ -122,6 +126,12 @@ func (c *Config) Complete() (CompletedConfig, error) {
 	if kubeConfig := c.GenericConfig.ClientConfig; kubeConfig != nil && c.GenericConfig.SharedInformerFactory != nil {
 		kube, err := kubernetes.NewForConfig(withClientRate(kubeConfig))
 		if err != nil {
+			return CompletedConfig{}, err
+		}
+		if completed.clients.kubeDynamic, err = dynamic.NewForConfig(withClientRate(kubeConfig)); err != nil {
+			return CompletedConfig{}, err
+		}
+		if completed.clients.kubeMetadata, err = metadata.NewForConfig(withClientRate(kubeConfig)); err != nil {
 			return CompletedConfig{}, err
 		}
 		completed.clients.kubeConfig = kubeConfig
