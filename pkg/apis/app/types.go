@@ -200,3 +200,54 @@ type ChartList struct {
 
 	Items []Chart
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationSnapshot records an application and its components as its
+// next ApplicationHistory revision.
+type ApplicationSnapshot struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationSnapshotSpec
+	Status ApplicationSnapshotStatus
+}
+
+// ApplicationSnapshotSpec says which application to record, and why.
+type ApplicationSnapshotSpec struct {
+	Application string
+	ChangeCause string
+}
+
+// ApplicationSnapshotStatus is the revision recorded.
+type ApplicationSnapshotStatus struct {
+	Revision      int64
+	History       string
+	ResourceDiffs ResourceDiffs
+}
+
+// ResourceDiffs are the components created, updated and deleted between
+// two revisions of an application.
+type ResourceDiffs struct {
+	Create []ResourceReference
+	Update []ResourceReference
+	Delete []ResourceReference
+}
+
+// ResourceReference names a component of an application.
+type ResourceReference struct {
+	Kind string
+	Name string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationSnapshotList is a list of ApplicationSnapshots.
+type ApplicationSnapshotList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationSnapshot
+}

@@ -294,3 +294,76 @@ type ChartList struct {
 
 	Items []Chart `json:"items"`
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationSnapshot records an application (app.k8s.io/v1beta1) of its
+// namespace and its components, as the caller reads them, as the
+// application's next ApplicationHistory revision; the create response
+// says which. Only the newest 6 revisions are kept.
+type ApplicationSnapshot struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, and why.
+	Spec ApplicationSnapshotSpec `json:"spec"`
+	// Status is the revision recorded.
+	// +optional
+	Status ApplicationSnapshotStatus `json:"status,omitempty"`
+}
+
+// ApplicationSnapshotSpec says which application to record, and why.
+type ApplicationSnapshotSpec struct {
+	// Application is the name of the Application, in the same namespace.
+	Application string `json:"application"`
+	// ChangeCause says why the application changed; the revision's
+	// changeCause.
+	// +optional
+	ChangeCause string `json:"changeCause,omitempty"`
+}
+
+// ApplicationSnapshotStatus is the revision recorded.
+type ApplicationSnapshotStatus struct {
+	// Revision is the number of the revision.
+	Revision int64 `json:"revision"`
+	// History is the name of the ApplicationHistory holding it.
+	History string `json:"history"`
+	// ResourceDiffs are the components created, updated and deleted since
+	// the revision before.
+	// +optional
+	ResourceDiffs ResourceDiffs `json:"resourceDiffs"`
+}
+
+// ResourceDiffs are the components created, updated and deleted between
+// two revisions of an application.
+type ResourceDiffs struct {
+	// +listType=atomic
+	// +optional
+	Create []ResourceReference `json:"create,omitempty"`
+	// +listType=atomic
+	// +optional
+	Update []ResourceReference `json:"update,omitempty"`
+	// +listType=atomic
+	// +optional
+	Delete []ResourceReference `json:"delete,omitempty"`
+}
+
+// ResourceReference names a component of an application.
+type ResourceReference struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationSnapshotList is a list of ApplicationSnapshots.
+type ApplicationSnapshotList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationSnapshot `json:"items"`
+}

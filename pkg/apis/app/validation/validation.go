@@ -149,14 +149,7 @@ func joinSchemes(schemes []string) string {
 func ValidateApplicationExport(export *app.ApplicationExport) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&export.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
 	spec, path := &export.Spec, field.NewPath("spec")
-	if spec.Application == "" {
-		allErrs = append(allErrs, field.Required(path.Child("application"), "the name of an Application in this namespace"))
-	}
-	for _, msg := range validation.IsDNS1123Subdomain(spec.Application) {
-		if spec.Application != "" {
-			allErrs = append(allErrs, field.Invalid(path.Child("application"), spec.Application, msg))
-		}
-	}
+	allErrs = append(allErrs, validateApplicationName(spec.Application, path.Child("application"))...)
 	if spec.Revision != nil && *spec.Revision < 1 {
 		allErrs = append(allErrs, field.Invalid(path.Child("revision"), *spec.Revision, "revisions count from 1"))
 	}
@@ -216,6 +209,33 @@ func validateExportChart(chart *app.ExportChart, path *field.Path) field.ErrorLi
 		if detected := http.DetectContentType(chart.Icon); !iconTypes.Has(detected) {
 			allErrs = append(allErrs, field.Invalid(path.Child("icon"), "<"+detected+" content>", "must be a JPG, PNG or GIF image"))
 		}
+	}
+	return allErrs
+}
+
+// MaxChangeCauseLength bounds the change cause of a revision.
+const MaxChangeCauseLength = 1024
+
+// ValidateApplicationSnapshot checks a snapshot request.
+func ValidateApplicationSnapshot(snapshot *app.ApplicationSnapshot) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&snapshot.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	path := field.NewPath("spec")
+	allErrs = append(allErrs, validateApplicationName(snapshot.Spec.Application, path.Child("application"))...)
+	if n := len(snapshot.Spec.ChangeCause); n > MaxChangeCauseLength {
+		allErrs = append(allErrs, field.TooLong(path.Child("changeCause"), n, MaxChangeCauseLength))
+	}
+	return allErrs
+}
+
+// validateApplicationName checks the name of an Application an operation
+// acts on.
+func validateApplicationName(name string, path *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(path, "the name of an Application in this namespace")}
+	}
+	var allErrs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		allErrs = append(allErrs, field.Invalid(path, name, msg))
 	}
 	return allErrs
 }

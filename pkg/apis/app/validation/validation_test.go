@@ -148,3 +148,26 @@ func errorFields(errs field.ErrorList) string {
 	}
 	return strings.Join(fields, ",")
 }
+
+func TestApplicationSnapshotRules(t *testing.T) {
+	valid := app.ApplicationSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "shop-1", Namespace: "shop"},
+		Spec: app.ApplicationSnapshotSpec{Application: "shop", ChangeCause: "first release"}}
+	if errs := ValidateApplicationSnapshot(&valid); len(errs) > 0 {
+		t.Errorf("a valid snapshot: %v", errs)
+	}
+	for _, c := range []struct {
+		change func(*app.ApplicationSnapshotSpec)
+		field  string
+	}{
+		{func(s *app.ApplicationSnapshotSpec) { s.Application = "" }, "spec.application"},
+		{func(s *app.ApplicationSnapshotSpec) { s.Application = "Shop" }, "spec.application"},
+		{func(s *app.ApplicationSnapshotSpec) { s.ChangeCause = strings.Repeat("x", MaxChangeCauseLength+1) }, "spec.changeCause"},
+	} {
+		snapshot := valid // the spec is plain values: a copy
+		c.change(&snapshot.Spec)
+		errs := ValidateApplicationSnapshot(&snapshot)
+		if len(errs) != 1 || errs[0].Field != c.field {
+			t.Errorf("%+v: errors %v, want one on %s", snapshot.Spec, errs, c.field)
+		}
+	}
+}
