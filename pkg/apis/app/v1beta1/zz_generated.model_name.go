@@ -42,6 +42,26 @@ func (in ApplicationExportStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationSnapshot) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshot"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationSnapshotList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshotList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationSnapshotSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshotSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationSnapshotStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshotStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Chart) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.Chart"
 }
@@ -94,6 +114,16 @@ func (in ExportChart) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ExportTarget) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ExportTarget"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ResourceDiffs) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ResourceDiffs"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ResourceReference) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ResourceReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -29,6 +29,7 @@ import (
 type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
 	ApplicationExportsGetter
+	ApplicationSnapshotsGetter
 	ChartsGetter
 	ChartReposGetter
 }
@@ -40,6 +41,10 @@ type AppV1beta1Client struct {
 
 func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExportInterface {
 	return newApplicationExports(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationSnapshots(namespace string) ApplicationSnapshotInterface {
+	return newApplicationSnapshots(c, namespace)
 }
 
 func (c *AppV1beta1Client) Charts(namespace string) ChartInterface {

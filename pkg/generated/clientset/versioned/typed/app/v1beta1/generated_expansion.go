@@ -20,6 +20,8 @@ package v1beta1
 
 type ApplicationExportExpansion interface{}
 
+type ApplicationSnapshotExpansion interface{}
+
 type ChartExpansion interface{}
 
 type ChartRepoExpansion interface{}
