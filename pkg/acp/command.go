@@ -51,7 +51,7 @@ func NewCommand(out io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "kubectl-acp",
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl acp"},
-		Short:         "Move images in and out of the platform's registry and export applications, as your Kubernetes user",
+		Short:         "Move images in and out of the platform's registry, export applications and record their revisions, as your Kubernetes user",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -62,8 +62,19 @@ func NewCommand(out io.Writer) *cobra.Command {
 		"CA file that verifies the registry and archon, besides the system's roots; $REGISTRY_CA is the default.")
 	flags.StringVar(&o.registry, "registry", os.Getenv("REGISTRY"),
 		"The platform registry's host:port, the only registry kubectl acp sends your Kubernetes credentials to; $REGISTRY is the default.")
-	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o), newExportCommand(o))
+	cmd.AddCommand(newLoginCommand(o), newPullCommand(o), newPushCommand(o), newExportCommand(o), newAppCommand(o))
 	return cmd
+}
+
+// namespaceOrDefault is namespace, or the kubeconfig context's when empty.
+func (o *options) namespaceOrDefault(namespace string) (string, error) {
+	if namespace != "" {
+		return namespace, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	namespace, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context}).Namespace()
+	return namespace, err
 }
 
 func (o *options) restConfig() (*rest.Config, error) {

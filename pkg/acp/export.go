@@ -23,7 +23,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
@@ -91,13 +90,9 @@ func (e *exportOptions) run(cmd *cobra.Command, application string) error {
 	if err != nil {
 		return err
 	}
-	namespace := e.namespace
-	if namespace == "" {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		rules.ExplicitPath = e.kubeconfig
-		if namespace, _, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: e.context}).Namespace(); err != nil {
-			return err
-		}
+	namespace, err := e.namespaceOrDefault(e.namespace)
+	if err != nil {
+		return err
 	}
 	spec := appv1beta1.ApplicationExportSpec{Application: application, Format: appv1beta1.ApplicationExportFormat(e.format),
 		IncludeSecretData: e.includeSecretData}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/acp-archon/archon/pkg/api"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/controller/applicationstatus"
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
@@ -43,6 +44,7 @@ import (
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
+	"github.com/acp-archon/archon/pkg/registry/app/applicationsnapshot"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
@@ -65,6 +67,7 @@ type assembly struct {
 	imports       *namespaceimport.REST
 	members       *namespacemember.REST
 	exports       *applicationexport.REST
+	snapshots     *applicationsnapshot.REST
 	charts        *chartParts
 	images        *containerRegistryParts
 	webhook       *projectnamespace.Webhook
@@ -160,9 +163,14 @@ func (s *assembly) build() error {
 		return err
 	}
 	s.members = namespacemember.NewREST(kube, s.clients.kubeConfig, archon.AuthV1().Projects())
-	if s.exports, err = applicationexport.NewREST(s.clients.kubeConfig, s.charts.charts); err != nil {
+	// Operations on applications read them as the caller, and find the
+	// resources of their components through one discovery cache.
+	reader, err := application.NewReader(s.clients.kubeConfig)
+	if err != nil {
 		return err
 	}
+	s.exports = applicationexport.NewREST(s.clients.kubeConfig, reader, s.charts.charts)
+	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, application.NewRecorder(s.clients.kubeDynamic))
 	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
 		s.protected, quotas, s.clients.kubeInformers.Core().V1().ResourceQuotas().Informer()); err != nil {
 		return err

@@ -57,7 +57,7 @@ func (s *assembly) authGroup() genericapiserver.APIGroupInfo {
 }
 
 // appGroup is app.alauda.io: the chart catalog, and where archon extends
-// a cluster, application exports (which read its applications).
+// a cluster, the operations on its applications (exports, snapshots).
 func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	resources := map[string]rest.Storage{
 		"chartrepos":        s.charts.repositories,
@@ -67,6 +67,7 @@ func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	}
 	if !s.clients.standalone() {
 		resources["applicationexports"] = s.exports
+		resources["applicationsnapshots"] = s.snapshots
 	}
 	group := api.NewAPIGroupInfo(app.GroupName)
 	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources

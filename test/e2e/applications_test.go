@@ -39,16 +39,6 @@ spec:
   descriptor:
     type: web
     version: "1.2.0"
----
-apiVersion: app.k8s.io/v1beta1
-kind: ApplicationHistory
-metadata:
-  name: shop-1
-  namespace: apps-a
-spec:
-  applicationName: shop
-  revision: 1
-  yaml: "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n"
 `
 	eventually(t, "applications served", func() error {
 		_, err := kubectl(t, plane.KubeconfigPath, manifest, "apply", "--server-side", "-f", "-")
@@ -58,8 +48,27 @@ spec:
 	if !strings.Contains(table, "shop") || !strings.Contains(table, "web") || !strings.Contains(table, "1.2.0") {
 		t.Errorf("kubectl get applications:\n%s", table)
 	}
+	// Histories are archon's record: not even a cluster admin writes one.
+	history := `
+apiVersion: app.k8s.io/v1beta1
+kind: ApplicationHistory
+metadata: {name: shop-1, namespace: apps-a}
+spec: {applicationName: shop, revision: 1, user: someone-else}
+`
+	eventually(t, "an admin's history refused", func() error {
+		_, err := kubectl(t, plane.KubeconfigPath, history, "create", "--dry-run=server", "-f", "-")
+		if err == nil || !strings.Contains(err.Error(), "application histories are written by archon only") {
+			return fmt.Errorf("an admin may write an application history: %w", err)
+		}
+		return nil
+	})
+	adminKubectl(t, history, "create", "-f", "-", "--as="+archonIdentity)
 	if out := adminKubectl(t, "", "get", "applicationhistories", "-n", "apps-a", "-o", "jsonpath={.items[0].spec.revision}"); out != "1" {
 		t.Errorf("application history revision: %q", out)
+	}
+	if _, err := kubectl(t, plane.KubeconfigPath, "", "patch", "applicationhistory", "shop-1", "-n", "apps-a", "--type=merge",
+		"-p", `{"spec":{"user":"me"}}`); err == nil {
+		t.Error("an admin changed an application history")
 	}
 	_, err := kubectl(t, plane.KubeconfigPath, `
 apiVersion: app.k8s.io/v1beta1
@@ -79,4 +88,10 @@ spec: {applicationName: shop, revision: 0}
 		}
 		return nil
 	})
+	// and read histories, but never write them.
+	for verb, want := range map[string]string{"get": "yes", "create": "no", "update": "no", "delete": "no"} {
+		if out, _ := kubectl(t, plane.KubeconfigPath, "", "auth", "can-i", verb, "applicationhistories.app.k8s.io", "-n", "apps-a", "--as=dana"); strings.TrimSpace(out) != want {
+			t.Errorf("can dana %s application histories? %q, want %s", verb, out, want)
+		}
+	}
 }

@@ -54,6 +54,9 @@ const (
 	pollInterval      = 200 * time.Millisecond
 )
 
+// archonIdentity is who archon is to kube-apiserver.
+const archonIdentity = "system:serviceaccount:archon-system:archon-apiserver"
+
 // testContext returns a context that ends after stepTimeout or with the
 // test, whichever comes first. Long tests take one per step.
 func testContext(t *testing.T) context.Context {

@@ -45,6 +45,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
+		&ApplicationSnapshot{}, &ApplicationSnapshotList{})
 	return nil
 }

@@ -47,7 +47,8 @@ func init() {
 }
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
+		&ApplicationSnapshot{}, &ApplicationSnapshotList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

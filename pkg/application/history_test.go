@@ -14,12 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package applicationexport
+package application_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/export"
 )
 
@@ -42,7 +43,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: web}
 `
-	objects, err := decodeStream(stream, "shop-1")
+	objects, err := application.DecodeStream(stream, "shop-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,231 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package acp
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
+	"github.com/acp-archon/archon/pkg/application"
+	archonclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned"
+)
+
+// appOptions are the flags of "kubectl acp app".
+type appOptions struct {
+	*options
+	namespace, output string
+}
+
+func newAppCommand(o *options) *cobra.Command {
+	a := &appOptions{options: o}
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Look at applications and record their revisions, as your Kubernetes user",
+	}
+	cmd.PersistentFlags().StringVarP(&a.namespace, "namespace", "n", "", "The application's namespace (default: the kubeconfig context's).")
+	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand())
+	return cmd
+}
+
+func (a *appOptions) statusCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show an application's phase and its components",
+		Example: `  kubectl acp app status shop -n shop
+  kubectl acp app status shop -n shop -o yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, namespace, err := a.dynamic()
+			if err != nil {
+				return err
+			}
+			app, err := client.Resource(application.Resource).Namespace(namespace).Get(cmd.Context(), args[0], metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("reading application %s/%s: %w", namespace, args[0], err)
+			}
+			raw, _, _ := unstructured.NestedMap(app.Object, "status")
+			if a.output == "yaml" {
+				return a.printYAML(raw)
+			}
+			var status application.Status
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &status); err != nil {
+				return fmt.Errorf("application %s/%s has a status archon did not write: %w", namespace, args[0], err)
+			}
+			w := tabwriter.NewWriter(a.out, 0, 4, 3, ' ', 0)
+			fmt.Fprintf(w, "NAME\tPHASE\tREADY\n%s\t%s\t%s\n\n", app.GetName(), orNone(status.Phase), orNone(status.ComponentsReady))
+			fmt.Fprintln(w, "KIND\tNAME\tREADY\tSTATE\tMESSAGE")
+			for _, c := range status.Components {
+				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\n", c.Kind, c.Name, c.Ready, c.State, c.Message)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&a.output, "output", "o", "", "yaml for the whole status.")
+	return cmd
+}
+
+func (a *appOptions) historyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "List an application's recorded revisions (the newest 6)",
+		Example: `  kubectl acp app history shop -n shop
+  kubectl acp app history shop -n shop -o yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, namespace, err := a.dynamic()
+			if err != nil {
+				return err
+			}
+			histories, err := application.Histories(cmd.Context(), client, namespace, args[0])
+			if err != nil {
+				return fmt.Errorf("reading the histories of application %s/%s: %w", namespace, args[0], err)
+			}
+			if a.output == "yaml" {
+				var items []any
+				for _, h := range histories {
+					items = append(items, h.Object)
+				}
+				return a.printYAML(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+			}
+			w := tabwriter.NewWriter(a.out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "REVISION\tUSER\tCHANGE-CAUSE\tRECORDED\tCHANGES")
+			for i := range histories {
+				spec, _, _ := unstructured.NestedMap(histories[i].Object, "spec")
+				var diffs application.ResourceDiffs
+				if raw, ok := spec["resourceDiffs"].(map[string]any); ok {
+					_ = runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &diffs)
+				}
+				fmt.Fprintf(w, "%d\t%v\t%v\t%v\t%s\n", application.RevisionOf(&histories[i]), spec["user"], orNone(fmt.Sprint(spec["changeCause"])),
+					spec["creationTimestamp"], changes(diffs))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&a.output, "output", "o", "", "yaml for the whole histories, with the recorded objects.")
+	return cmd
+}
+
+func (a *appOptions) snapshotCommand() *cobra.Command {
+	var changeCause string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:     "snapshot NAME [--change-cause TEXT]",
+		Short:   "Record an application and its components as its next revision",
+		Example: `  kubectl acp app snapshot shop -n shop --change-cause "raise the cache size"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			config, err := a.restConfig()
+			if err != nil {
+				return err
+			}
+			namespace, err := a.namespaceOrDefault(a.namespace)
+			if err != nil {
+				return err
+			}
+			client, err := archonclient.NewForConfig(config)
+			if err != nil {
+				return err
+			}
+			options := metav1.CreateOptions{}
+			if dryRun {
+				options.DryRun = []string{metav1.DryRunAll}
+			}
+			snapshot, err := client.AppV1beta1().ApplicationSnapshots(namespace).Create(cmd.Context(), &appv1beta1.ApplicationSnapshot{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: args[0] + "-"},
+				Spec:       appv1beta1.ApplicationSnapshotSpec{Application: args[0], ChangeCause: changeCause},
+			}, options)
+			if err != nil {
+				return fmt.Errorf("recording application %s/%s: %w", namespace, args[0], err)
+			}
+			verb := "recorded as"
+			if dryRun {
+				verb = "would be recorded as"
+			}
+			d := snapshot.Status.ResourceDiffs
+			diffs := application.ResourceDiffs{Create: references(d.Create), Update: references(d.Update), Delete: references(d.Delete)}
+			_, err = fmt.Fprintf(a.out, "application %s/%s %s revision %d (applicationhistory %s): %s\n",
+				namespace, args[0], verb, snapshot.Status.Revision, snapshot.Status.History, changes(diffs))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&changeCause, "change-cause", "", "Why the application changed, kept with the revision.")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only say which revision it would be.")
+	return cmd
+}
+
+func references(refs []appv1beta1.ResourceReference) []application.ResourceReference {
+	out := make([]application.ResourceReference, 0, len(refs))
+	for _, ref := range refs {
+		out = append(out, application.ResourceReference{Kind: ref.Kind, Name: ref.Name})
+	}
+	return out
+}
+
+// changes prints resource differences as +created ~updated -deleted.
+func changes(d application.ResourceDiffs) string {
+	var out []string
+	for _, part := range []struct {
+		sign string
+		refs []application.ResourceReference
+	}{{"+", d.Create}, {"~", d.Update}, {"-", d.Delete}} {
+		for _, ref := range part.refs {
+			out = append(out, part.sign+ref.Kind+"/"+ref.Name)
+		}
+	}
+	if len(out) == 0 {
+		return "no changes"
+	}
+	return strings.Join(out, " ")
+}
+
+func orNone(s string) string {
+	if s == "" || s == "<nil>" {
+		return "<none>"
+	}
+	return s
+}
+
+func (a *appOptions) dynamic() (dynamic.Interface, string, error) {
+	config, err := a.restConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	namespace, err := a.namespaceOrDefault(a.namespace)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := dynamic.NewForConfig(config)
+	return client, namespace, err
+}
+
+func (a *appOptions) printYAML(v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = a.out.Write(data)
+	return err
+}

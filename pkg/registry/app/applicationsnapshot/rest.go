@@ -1,0 +1,152 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package applicationsnapshot serves applicationsnapshots: a create-only
+// resource recording an application of the namespace as its next
+// ApplicationHistory revision. The application and its components are
+// read as the caller, so a revision holds nothing the caller could not
+// read; archon writes the history, which users cannot, naming the caller.
+package applicationsnapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	restclient "k8s.io/client-go/rest"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/application"
+	"github.com/acp-archon/archon/pkg/authz"
+	"github.com/acp-archon/archon/pkg/registry/app/operation"
+	"github.com/acp-archon/archon/pkg/registry/printers"
+)
+
+// REST records snapshots.
+type REST struct {
+	kubeConfig *restclient.Config
+	reader     *application.Reader
+	recorder   *application.Recorder
+}
+
+var (
+	_ rest.Creater              = &REST{}
+	_ rest.Scoper               = &REST{}
+	_ rest.SingularNameProvider = &REST{}
+	_ rest.TableConvertor       = &REST{}
+)
+
+// NewREST returns the storage of snapshots: applications are read as the
+// caller through the cluster kubeConfig reaches, with reader; revisions
+// are written with recorder.
+func NewREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
+	return &REST{kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+}
+
+func (r *REST) New() runtime.Object     { return &app.ApplicationSnapshot{} }
+func (r *REST) Destroy()                {}
+func (r *REST) NamespaceScoped() bool   { return true }
+func (r *REST) GetSingularName() string { return "applicationsnapshot" }
+
+// Create records the revision; nothing else is stored. A dry run says
+// which revision it would be.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	snapshot := obj.(*app.ApplicationSnapshot)
+	if err := operation.Admit(ctx, snapshot, app.Kind("ApplicationSnapshot"), func() field.ErrorList { return validation.ValidateApplicationSnapshot(snapshot) },
+		createValidation); err != nil {
+		return nil, err
+	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok || caller.GetName() == "" {
+		return nil, apierrors.NewForbidden(app.Resource("applicationsnapshots"), snapshot.Name, authz.ErrNoUser)
+	}
+	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource("applicationsnapshots"), snapshot.Name)
+	if err != nil {
+		return nil, err
+	}
+	source, err := client.Resource(application.Resource).Namespace(snapshot.Namespace).Get(ctx, snapshot.Spec.Application, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	components, err := r.reader.Components(ctx, client, source)
+	if err != nil {
+		return nil, err
+	}
+	recorded, err := r.recorder.Record(ctx, application.Snapshot{
+		Application: source, Components: components, User: caller.GetName(), ChangeCause: snapshot.Spec.ChangeCause,
+	}, len(options.DryRun) > 0)
+	if err != nil {
+		var status apierrors.APIStatus
+		if errors.As(err, &status) {
+			return nil, err
+		}
+		return nil, apierrors.NewInternalError(err)
+	}
+	snapshot.CreationTimestamp = metav1.Now()
+	snapshot.Status = app.ApplicationSnapshotStatus{Revision: recorded.Revision, History: recorded.History, ResourceDiffs: diffsOf(recorded.Diffs)}
+	return snapshot, nil
+}
+
+func diffsOf(d application.ResourceDiffs) app.ResourceDiffs {
+	convert := func(refs []application.ResourceReference) []app.ResourceReference {
+		var out []app.ResourceReference
+		for _, ref := range refs {
+			out = append(out, app.ResourceReference{Kind: ref.Kind, Name: ref.Name})
+		}
+		return out
+	}
+	return app.ResourceDiffs{Create: convert(d.Create), Update: convert(d.Update), Delete: convert(d.Delete)}
+}
+
+var columns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: "Name of the snapshot request."},
+	{Name: "Application", Type: "string", Description: "The application recorded."},
+	{Name: "Revision", Type: "integer", Description: "The revision recorded."},
+	{Name: "History", Type: "string", Description: "The ApplicationHistory holding it."},
+	{Name: "Changes", Type: "string", Description: "Components created, updated and deleted since the revision before."},
+}
+
+// ConvertToTable prints the response of a snapshot.
+func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
+	table := printers.NewTable(columns, tableOptions)
+	snapshot, ok := object.(*app.ApplicationSnapshot)
+	if !ok {
+		return nil, fmt.Errorf("cannot print %T as an application snapshot table", object)
+	}
+	d := snapshot.Status.ResourceDiffs
+	var changes []string
+	for _, part := range []struct {
+		sign string
+		refs []app.ResourceReference
+	}{{"+", d.Create}, {"~", d.Update}, {"-", d.Delete}} {
+		for _, ref := range part.refs {
+			changes = append(changes, part.sign+ref.Kind+"/"+ref.Name)
+		}
+	}
+	table.Rows = append(table.Rows, metav1.TableRow{
+		Cells:  []interface{}{snapshot.Name, snapshot.Spec.Application, snapshot.Status.Revision, snapshot.Status.History, strings.Join(changes, ",")},
+		Object: runtime.RawExtension{Object: snapshot},
+	})
+	return table, nil
+}
