@@ -92,13 +92,18 @@ func (wh *Webhook) admit(ctx context.Context, project string, reviewed []reserva
 		if err != nil {
 			return nil, err
 		}
-		// Read after the reservations, consistently: a reservation
-		// dropped before they were read was for a quota this read shows.
+		// What the informer has seen is taken before the quotas are read,
+		// and the quotas are read after the reservations, consistently: a
+		// reservation is then dropped only for a write the read shows (a
+		// reservation dropped before the Lease was read was for a quota
+		// the read shows; one whose write the informer sees only during
+		// the read stays, though the read may have missed the write).
+		seen := wh.writes.snapshot()
 		byNamespace, _, err := wh.quotas.ProjectQuotas(ctx, project, "")
 		if err != nil {
 			return nil, err
 		}
-		kept := pending(reservations, byNamespace, isReviewed, wh.writes)
+		kept := pending(reservations, byNamespace, isReviewed, seen)
 		for namespace, quotas := range byNamespace {
 			byNamespace[namespace] = slices.DeleteFunc(quotas, func(q *corev1.ResourceQuota) bool { return isReviewed(q.Namespace, q.Name) })
 		}
@@ -256,6 +261,21 @@ func (w *quotaWrites) observe(uid types.UID, resourceVersion string) {
 			}
 		}
 	}
+}
+
+// snapshot returns what has been seen so far, frozen.
+func (w *quotaWrites) snapshot() *quotaWrites {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	frozen := &quotaWrites{byUID: make(map[types.UID]map[string]time.Time, len(w.byUID))}
+	for uid, versions := range w.byUID {
+		copied := make(map[string]time.Time, len(versions))
+		for rv, at := range versions {
+			copied[rv] = at
+		}
+		frozen.byUID[uid] = copied
+	}
+	return frozen
 }
 
 // seen says whether the quota of uid was seen at a resourceVersion other

@@ -69,3 +69,23 @@ func TestPendingReservationsCountUntilWritten(t *testing.T) {
 		t.Errorf("use with the pending reservations: %v, want requests.cpu 10", used)
 	}
 }
+
+// A write the informer sees while the quotas are being read may be one
+// the read missed: the reservation of it stays until a later review, whose
+// read comes after it was seen.
+func TestAWriteSeenDuringTheReadKeepsItsReservation(t *testing.T) {
+	writes := newQuotaWrites()
+	seenBeforeTheRead := writes.snapshot()
+	writes.observe("new", "12") // written and seen while the lists were going on
+	reservations := []reservation{{Namespace: "b", Name: "new", UID: "new", Hard: cpu("3")}}
+	byNamespace := map[string][]*corev1.ResourceQuota{"b": nil} // the read missed it
+	if kept := pending(reservations, byNamespace, func(string, string) bool { return false }, seenBeforeTheRead); len(kept) != 1 {
+		t.Fatalf("the reservation of a write the read may have missed was dropped")
+	}
+	if used := quota.Use(byNamespace)[corev1.ResourceRequestsCPU]; used.String() != "3" {
+		t.Errorf("use %v, want the reservation's 3", used)
+	}
+	if kept := pending(reservations, map[string][]*corev1.ResourceQuota{"b": nil}, func(string, string) bool { return false }, writes.snapshot()); len(kept) != 0 {
+		t.Errorf("a later review, after the write was seen, still keeps the reservation")
+	}
+}
