@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -114,9 +115,13 @@ func (r *Reader) Mapping(kind schema.GroupKind) (*meta.RESTMapping, error) {
 }
 
 // Histories lists the recorded revisions of the application name, oldest
-// first.
+// first. kube-apiserver selects them by spec.applicationName (a
+// selectable field of the CRD), so that the histories of other
+// applications of the namespace are never read.
 func Histories(ctx context.Context, client dynamic.Interface, namespace, name string) ([]unstructured.Unstructured, error) {
-	list, err := client.Resource(HistoryResource).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	list, err := client.Resource(HistoryResource).Namespace(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.applicationName", name).String(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -164,7 +164,6 @@ func (r *Recorder) history(s Snapshot, result Recorded, stream string) (*unstruc
 	history.SetKind("ApplicationHistory")
 	history.SetName(result.History)
 	history.SetNamespace(s.Application.GetNamespace())
-	history.SetLabels(map[string]string{HistoryApplicationLabel: s.Application.GetName()})
 	// Owned by the application, so that they go with it.
 	history.SetOwnerReferences([]metav1.OwnerReference{{
 		APIVersion: s.Application.GetAPIVersion(), Kind: s.Application.GetKind(),
@@ -172,9 +171,6 @@ func (r *Recorder) history(s Snapshot, result Recorded, stream string) (*unstruc
 	}})
 	return history, nil
 }
-
-// HistoryApplicationLabel names the application of a history archon wrote.
-const HistoryApplicationLabel = "app.k8s.io/application"
 
 // prune deletes all but the newest KeptRevisions of histories; a failure
 // leaves one more than that until the next revision.
