@@ -47,24 +47,23 @@ import (
 )
 
 // Tracked are the kinds of component other than workloads whose objects
-// archon watches, by their metadata only (it never holds a Secret's
-// data): a fixed set, so that an application naming many kinds cannot
-// make archon watch the whole cluster. Components of other kinds are
-// named in the Ready condition as not tracked.
+// archon watches, by their names and labels only: a fixed set, so that an
+// application naming many kinds cannot make archon watch the whole
+// cluster, and only kinds every viewer of a namespace may list (the
+// status, which viewers read, names the components: Secrets, Roles and
+// RoleBindings would tell them what they cannot list). Components of
+// other kinds are named in the Ready condition as not tracked.
 var Tracked = map[schema.GroupKind]schema.GroupVersionResource{
-	{Kind: "Service"}:                                         {Version: "v1", Resource: "services"},
-	{Kind: "ConfigMap"}:                                       {Version: "v1", Resource: "configmaps"},
-	{Kind: "Secret"}:                                          {Version: "v1", Resource: "secrets"},
-	{Kind: "PersistentVolumeClaim"}:                           {Version: "v1", Resource: "persistentvolumeclaims"},
-	{Kind: "ServiceAccount"}:                                  {Version: "v1", Resource: "serviceaccounts"},
-	{Group: "networking.k8s.io", Kind: "Ingress"}:             {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:       {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
-	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:   {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
-	{Group: "batch", Kind: "Job"}:                             {Group: "batch", Version: "v1", Resource: "jobs"},
-	{Group: "batch", Kind: "CronJob"}:                         {Group: "batch", Version: "v1", Resource: "cronjobs"},
-	{Group: "policy", Kind: "PodDisruptionBudget"}:            {Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
-	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
-	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+	{Kind: "Service"}:                                       {Version: "v1", Resource: "services"},
+	{Kind: "ConfigMap"}:                                     {Version: "v1", Resource: "configmaps"},
+	{Kind: "PersistentVolumeClaim"}:                         {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Kind: "ServiceAccount"}:                                {Version: "v1", Resource: "serviceaccounts"},
+	{Group: "networking.k8s.io", Kind: "Ingress"}:           {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:     {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	{Group: "batch", Kind: "Job"}:                           {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Kind: "CronJob"}:                       {Group: "batch", Version: "v1", Resource: "cronjobs"},
+	{Group: "policy", Kind: "PodDisruptionBudget"}:          {Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
 }
 
 // Controller writes application status, one application at a time.
@@ -266,6 +265,11 @@ func (c *Controller) informerFor(kind schema.GroupKind) (cache.SharedIndexInform
 		return informer, nil
 	}
 	informer := c.metadata.ForResource(resource).Informer()
+	// Names and labels are all a component needs: annotations (where
+	// kubectl apply copies whole objects) and managed fields are not kept.
+	if err := informer.SetTransform(keepNamesAndLabels); err != nil {
+		return nil, err
+	}
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.enqueue(obj) },
 		UpdateFunc: func(oldObj, newObj any) { c.enqueue(oldObj); c.enqueue(newObj) },
@@ -278,6 +282,15 @@ func (c *Controller) informerFor(kind schema.GroupKind) (cache.SharedIndexInform
 		c.metadata.Start(c.stop)
 	}
 	return informer, nil
+}
+
+// keepNamesAndLabels strips what the cache of a component does not need.
+func keepNamesAndLabels(obj any) (any, error) {
+	if object, err := meta.Accessor(obj); err == nil {
+		object.SetAnnotations(nil)
+		object.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 func (c *Controller) enqueue(obj any) {
