@@ -251,3 +251,71 @@ type ApplicationSnapshotList struct {
 
 	Items []ApplicationSnapshot
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStop scales an application's workloads to 0.
+type ApplicationStop struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationOperationSpec
+	Status ApplicationScaleStatus
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStopList is a list of ApplicationStops.
+type ApplicationStopList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationStop
+}
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStart gives a stopped application's workloads their replicas
+// back.
+type ApplicationStart struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationOperationSpec
+	Status ApplicationScaleStatus
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStartList is a list of ApplicationStarts.
+type ApplicationStartList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationStart
+}
+
+// ApplicationOperationSpec names the application an operation acts on.
+type ApplicationOperationSpec struct {
+	Application string
+	ChangeCause string
+}
+
+// ApplicationScaleStatus says what a start or stop scaled.
+type ApplicationScaleStatus struct {
+	Workloads []WorkloadScale
+	Revision  int64
+	History   string
+}
+
+// WorkloadScale is one workload scaled.
+type WorkloadScale struct {
+	Kind string
+	Name string
+	From int32
+	To   int32
+}

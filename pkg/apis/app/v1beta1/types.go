@@ -367,3 +367,98 @@ type ApplicationSnapshotList struct {
 
 	Items []ApplicationSnapshot `json:"items"`
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStop stops an application (app.k8s.io/v1beta1) of its
+// namespace: every Deployment and StatefulSet among its components is
+// scaled to 0 through the scale subresource, as the caller, and the
+// replicas they had are remembered in the application for
+// ApplicationStart. The result is recorded as a revision.
+type ApplicationStop struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, and why.
+	Spec ApplicationOperationSpec `json:"spec"`
+	// Status is what was scaled.
+	// +optional
+	Status ApplicationScaleStatus `json:"status,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStopList is a list of ApplicationStops.
+type ApplicationStopList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationStop `json:"items"`
+}
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStart starts a stopped application: its Deployments and
+// StatefulSets get back the replicas they had when it was stopped (one
+// for a workload at 0 that it does not remember), as the caller. The
+// result is recorded as a revision.
+type ApplicationStart struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, and why.
+	Spec ApplicationOperationSpec `json:"spec"`
+	// Status is what was scaled.
+	// +optional
+	Status ApplicationScaleStatus `json:"status,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationStartList is a list of ApplicationStarts.
+type ApplicationStartList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationStart `json:"items"`
+}
+
+// ApplicationOperationSpec names the application an operation acts on.
+type ApplicationOperationSpec struct {
+	// Application is the name of the Application, in the same namespace.
+	Application string `json:"application"`
+	// ChangeCause says why; the changeCause of the revision recorded.
+	// +optional
+	ChangeCause string `json:"changeCause,omitempty"`
+}
+
+// ApplicationScaleStatus says what a start or stop scaled.
+type ApplicationScaleStatus struct {
+	// Workloads are the Deployments and StatefulSets scaled.
+	// +listType=atomic
+	// +optional
+	Workloads []WorkloadScale `json:"workloads,omitempty"`
+	// Revision is the revision recorded after; none in a dry run.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// History is the name of the ApplicationHistory holding it.
+	// +optional
+	History string `json:"history,omitempty"`
+}
+
+// WorkloadScale is one workload scaled.
+type WorkloadScale struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// From is the replicas before, To after.
+	From int32 `json:"from"`
+	To   int32 `json:"to"`
+}

@@ -24,6 +24,7 @@ import (
 	"regexp"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -218,13 +219,9 @@ const MaxChangeCauseLength = 1024
 
 // ValidateApplicationSnapshot checks a snapshot request.
 func ValidateApplicationSnapshot(snapshot *app.ApplicationSnapshot) field.ErrorList {
-	allErrs := apimachineryvalidation.ValidateObjectMeta(&snapshot.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	path := field.NewPath("spec")
-	allErrs = append(allErrs, validateApplicationName(snapshot.Spec.Application, path.Child("application"))...)
-	if n := len(snapshot.Spec.ChangeCause); n > MaxChangeCauseLength {
-		allErrs = append(allErrs, field.TooLong(path.Child("changeCause"), n, MaxChangeCauseLength))
-	}
-	return allErrs
+	return ValidateApplicationOperation(&snapshot.ObjectMeta, &app.ApplicationOperationSpec{
+		Application: snapshot.Spec.Application, ChangeCause: snapshot.Spec.ChangeCause,
+	})
 }
 
 // validateApplicationName checks the name of an Application an operation
@@ -236,6 +233,17 @@ func validateApplicationName(name string, path *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	for _, msg := range validation.IsDNS1123Subdomain(name) {
 		allErrs = append(allErrs, field.Invalid(path, name, msg))
+	}
+	return allErrs
+}
+
+// ValidateApplicationOperation checks the spec of a start or a stop.
+func ValidateApplicationOperation(object *metav1.ObjectMeta, spec *app.ApplicationOperationSpec) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(object, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	path := field.NewPath("spec")
+	allErrs = append(allErrs, validateApplicationName(spec.Application, path.Child("application"))...)
+	if n := len(spec.ChangeCause); n > MaxChangeCauseLength {
+		allErrs = append(allErrs, field.TooLong(path.Child("changeCause"), n, MaxChangeCauseLength))
 	}
 	return allErrs
 }
