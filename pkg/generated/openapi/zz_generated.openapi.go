@@ -39,10 +39,16 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1beta1.ApplicationExportList{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationExportList(ref),
 		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
 		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
+		v1beta1.ApplicationOperationSpec{}.OpenAPIModelName():  schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref),
+		v1beta1.ApplicationScaleStatus{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationScaleStatus(ref),
 		v1beta1.ApplicationSnapshot{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationSnapshot(ref),
 		v1beta1.ApplicationSnapshotList{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationSnapshotList(ref),
 		v1beta1.ApplicationSnapshotSpec{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationSnapshotSpec(ref),
 		v1beta1.ApplicationSnapshotStatus{}.OpenAPIModelName(): schema_pkg_apis_app_v1beta1_ApplicationSnapshotStatus(ref),
+		v1beta1.ApplicationStart{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ApplicationStart(ref),
+		v1beta1.ApplicationStartList{}.OpenAPIModelName():      schema_pkg_apis_app_v1beta1_ApplicationStartList(ref),
+		v1beta1.ApplicationStop{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationStop(ref),
+		v1beta1.ApplicationStopList{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationStopList(ref),
 		v1beta1.Chart{}.OpenAPIModelName():                     schema_pkg_apis_app_v1beta1_Chart(ref),
 		v1beta1.ChartList{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ChartList(ref),
 		v1beta1.ChartRepo{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ChartRepo(ref),
@@ -57,6 +63,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1beta1.ResourceDiffs{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ResourceDiffs(ref),
 		v1beta1.ResourceReference{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ResourceReference(ref),
 		v1beta1.SecretReference{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_SecretReference(ref),
+		v1beta1.WorkloadScale{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_WorkloadScale(ref),
 		v1.NamespaceImport{}.OpenAPIModelName():                schema_pkg_apis_auth_v1_NamespaceImport(ref),
 		v1.NamespaceImportList{}.OpenAPIModelName():            schema_pkg_apis_auth_v1_NamespaceImportList(ref),
 		v1.NamespaceImportSpec{}.OpenAPIModelName():            schema_pkg_apis_auth_v1_NamespaceImportSpec(ref),
@@ -336,6 +343,82 @@ func schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref common.ReferenceCal
 	}
 }
 
+func schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationOperationSpec names the application an operation acts on.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"application": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Application is the name of the Application, in the same namespace.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"changeCause": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ChangeCause says why; the changeCause of the revision recorded.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"application"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationScaleStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationScaleStatus says what a start or stop scaled.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"workloads": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Workloads are the Deployments and StatefulSets scaled.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.WorkloadScale{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Revision is the revision recorded after; none in a dry run.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"history": {
+						SchemaProps: spec.SchemaProps{
+							Description: "History is the name of the ApplicationHistory holding it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.WorkloadScale{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_app_v1beta1_ApplicationSnapshot(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -499,6 +582,202 @@ func schema_pkg_apis_app_v1beta1_ApplicationSnapshotStatus(ref common.ReferenceC
 		},
 		Dependencies: []string{
 			v1beta1.ResourceDiffs{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationStart(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationStart starts a stopped application: its Deployments and StatefulSets get back the replicas they had when it was stopped (one for a workload at 0 that it does not remember), as the caller. The result is recorded as a revision.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Spec says which application, and why.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationOperationSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status is what was scaled.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationScaleStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationOperationSpec{}.OpenAPIModelName(), v1beta1.ApplicationScaleStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationStartList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationStartList is a list of ApplicationStarts.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ApplicationStart{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationStart{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationStop(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationStop stops an application (app.k8s.io/v1beta1) of its namespace: every Deployment and StatefulSet among its components is scaled to 0 through the scale subresource, as the caller, and the replicas they had are remembered in the application for ApplicationStart. The result is recorded as a revision.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Spec says which application, and why.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationOperationSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status is what was scaled.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationScaleStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationOperationSpec{}.OpenAPIModelName(), v1beta1.ApplicationScaleStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationStopList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationStopList is a list of ApplicationStops.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ApplicationStop{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationStop{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1077,6 +1356,49 @@ func schema_pkg_apis_app_v1beta1_SecretReference(ref common.ReferenceCallback) c
 					},
 				},
 				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_WorkloadScale(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "WorkloadScale is one workload scaled.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"from": {
+						SchemaProps: spec.SchemaProps{
+							Description: "From is the replicas before, To after.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"to": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+				},
+				Required: []string{"kind", "name", "from", "to"},
 			},
 		},
 	}

@@ -76,6 +76,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationOperationSpec)(nil), (*app.ApplicationOperationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(a.(*ApplicationOperationSpec), b.(*app.ApplicationOperationSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationOperationSpec)(nil), (*ApplicationOperationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(a.(*app.ApplicationOperationSpec), b.(*ApplicationOperationSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationScaleStatus)(nil), (*app.ApplicationScaleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(a.(*ApplicationScaleStatus), b.(*app.ApplicationScaleStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationScaleStatus)(nil), (*ApplicationScaleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(a.(*app.ApplicationScaleStatus), b.(*ApplicationScaleStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*ApplicationSnapshot)(nil), (*app.ApplicationSnapshot)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1beta1_ApplicationSnapshot_To_app_ApplicationSnapshot(a.(*ApplicationSnapshot), b.(*app.ApplicationSnapshot), scope)
 	}); err != nil {
@@ -113,6 +133,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*app.ApplicationSnapshotStatus)(nil), (*ApplicationSnapshotStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_app_ApplicationSnapshotStatus_To_v1beta1_ApplicationSnapshotStatus(a.(*app.ApplicationSnapshotStatus), b.(*ApplicationSnapshotStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationStart)(nil), (*app.ApplicationStart)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationStart_To_app_ApplicationStart(a.(*ApplicationStart), b.(*app.ApplicationStart), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationStart)(nil), (*ApplicationStart)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationStart_To_v1beta1_ApplicationStart(a.(*app.ApplicationStart), b.(*ApplicationStart), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationStartList)(nil), (*app.ApplicationStartList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationStartList_To_app_ApplicationStartList(a.(*ApplicationStartList), b.(*app.ApplicationStartList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationStartList)(nil), (*ApplicationStartList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationStartList_To_v1beta1_ApplicationStartList(a.(*app.ApplicationStartList), b.(*ApplicationStartList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationStop)(nil), (*app.ApplicationStop)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationStop_To_app_ApplicationStop(a.(*ApplicationStop), b.(*app.ApplicationStop), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationStop)(nil), (*ApplicationStop)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationStop_To_v1beta1_ApplicationStop(a.(*app.ApplicationStop), b.(*ApplicationStop), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationStopList)(nil), (*app.ApplicationStopList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationStopList_To_app_ApplicationStopList(a.(*ApplicationStopList), b.(*app.ApplicationStopList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationStopList)(nil), (*ApplicationStopList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationStopList_To_v1beta1_ApplicationStopList(a.(*app.ApplicationStopList), b.(*ApplicationStopList), scope)
 	}); err != nil {
 		return err
 	}
@@ -256,6 +316,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*WorkloadScale)(nil), (*app.WorkloadScale)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_WorkloadScale_To_app_WorkloadScale(a.(*WorkloadScale), b.(*app.WorkloadScale), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.WorkloadScale)(nil), (*WorkloadScale)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_WorkloadScale_To_v1beta1_WorkloadScale(a.(*app.WorkloadScale), b.(*WorkloadScale), scope)
+	}); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -357,6 +427,46 @@ func Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in *
 	return autoConvert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in, out, s)
 }
 
+func autoConvert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(in *ApplicationOperationSpec, out *app.ApplicationOperationSpec, s conversion.Scope) error {
+	*out = *(*app.ApplicationOperationSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(in *ApplicationOperationSpec, out *app.ApplicationOperationSpec, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(in, out, s)
+}
+
+func autoConvert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(in *app.ApplicationOperationSpec, out *ApplicationOperationSpec, s conversion.Scope) error {
+	*out = *(*ApplicationOperationSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec is an autogenerated conversion function.
+func Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(in *app.ApplicationOperationSpec, out *ApplicationOperationSpec, s conversion.Scope) error {
+	return autoConvert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(in *ApplicationScaleStatus, out *app.ApplicationScaleStatus, s conversion.Scope) error {
+	*out = *(*app.ApplicationScaleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(in *ApplicationScaleStatus, out *app.ApplicationScaleStatus, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(in, out, s)
+}
+
+func autoConvert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(in *app.ApplicationScaleStatus, out *ApplicationScaleStatus, s conversion.Scope) error {
+	*out = *(*ApplicationScaleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus is an autogenerated conversion function.
+func Convert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(in *app.ApplicationScaleStatus, out *ApplicationScaleStatus, s conversion.Scope) error {
+	return autoConvert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(in, out, s)
+}
+
 func autoConvert_v1beta1_ApplicationSnapshot_To_app_ApplicationSnapshot(in *ApplicationSnapshot, out *app.ApplicationSnapshot, s conversion.Scope) error {
 	out.ObjectMeta = in.ObjectMeta
 	if err := Convert_v1beta1_ApplicationSnapshotSpec_To_app_ApplicationSnapshotSpec(&in.Spec, &out.Spec, s); err != nil {
@@ -449,6 +559,114 @@ func autoConvert_app_ApplicationSnapshotStatus_To_v1beta1_ApplicationSnapshotSta
 // Convert_app_ApplicationSnapshotStatus_To_v1beta1_ApplicationSnapshotStatus is an autogenerated conversion function.
 func Convert_app_ApplicationSnapshotStatus_To_v1beta1_ApplicationSnapshotStatus(in *app.ApplicationSnapshotStatus, out *ApplicationSnapshotStatus, s conversion.Scope) error {
 	return autoConvert_app_ApplicationSnapshotStatus_To_v1beta1_ApplicationSnapshotStatus(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationStart_To_app_ApplicationStart(in *ApplicationStart, out *app.ApplicationStart, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1beta1_ApplicationStart_To_app_ApplicationStart is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationStart_To_app_ApplicationStart(in *ApplicationStart, out *app.ApplicationStart, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationStart_To_app_ApplicationStart(in, out, s)
+}
+
+func autoConvert_app_ApplicationStart_To_v1beta1_ApplicationStart(in *app.ApplicationStart, out *ApplicationStart, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_app_ApplicationStart_To_v1beta1_ApplicationStart is an autogenerated conversion function.
+func Convert_app_ApplicationStart_To_v1beta1_ApplicationStart(in *app.ApplicationStart, out *ApplicationStart, s conversion.Scope) error {
+	return autoConvert_app_ApplicationStart_To_v1beta1_ApplicationStart(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationStartList_To_app_ApplicationStartList(in *ApplicationStartList, out *app.ApplicationStartList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]app.ApplicationStart)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationStartList_To_app_ApplicationStartList is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationStartList_To_app_ApplicationStartList(in *ApplicationStartList, out *app.ApplicationStartList, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationStartList_To_app_ApplicationStartList(in, out, s)
+}
+
+func autoConvert_app_ApplicationStartList_To_v1beta1_ApplicationStartList(in *app.ApplicationStartList, out *ApplicationStartList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ApplicationStart)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_app_ApplicationStartList_To_v1beta1_ApplicationStartList is an autogenerated conversion function.
+func Convert_app_ApplicationStartList_To_v1beta1_ApplicationStartList(in *app.ApplicationStartList, out *ApplicationStartList, s conversion.Scope) error {
+	return autoConvert_app_ApplicationStartList_To_v1beta1_ApplicationStartList(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationStop_To_app_ApplicationStop(in *ApplicationStop, out *app.ApplicationStop, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1beta1_ApplicationScaleStatus_To_app_ApplicationScaleStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1beta1_ApplicationStop_To_app_ApplicationStop is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationStop_To_app_ApplicationStop(in *ApplicationStop, out *app.ApplicationStop, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationStop_To_app_ApplicationStop(in, out, s)
+}
+
+func autoConvert_app_ApplicationStop_To_v1beta1_ApplicationStop(in *app.ApplicationStop, out *ApplicationStop, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_app_ApplicationScaleStatus_To_v1beta1_ApplicationScaleStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_app_ApplicationStop_To_v1beta1_ApplicationStop is an autogenerated conversion function.
+func Convert_app_ApplicationStop_To_v1beta1_ApplicationStop(in *app.ApplicationStop, out *ApplicationStop, s conversion.Scope) error {
+	return autoConvert_app_ApplicationStop_To_v1beta1_ApplicationStop(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationStopList_To_app_ApplicationStopList(in *ApplicationStopList, out *app.ApplicationStopList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]app.ApplicationStop)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationStopList_To_app_ApplicationStopList is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationStopList_To_app_ApplicationStopList(in *ApplicationStopList, out *app.ApplicationStopList, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationStopList_To_app_ApplicationStopList(in, out, s)
+}
+
+func autoConvert_app_ApplicationStopList_To_v1beta1_ApplicationStopList(in *app.ApplicationStopList, out *ApplicationStopList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ApplicationStop)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_app_ApplicationStopList_To_v1beta1_ApplicationStopList is an autogenerated conversion function.
+func Convert_app_ApplicationStopList_To_v1beta1_ApplicationStopList(in *app.ApplicationStopList, out *ApplicationStopList, s conversion.Scope) error {
+	return autoConvert_app_ApplicationStopList_To_v1beta1_ApplicationStopList(in, out, s)
 }
 
 func autoConvert_v1beta1_Chart_To_app_Chart(in *Chart, out *app.Chart, s conversion.Scope) error {
@@ -761,4 +979,24 @@ func autoConvert_app_SecretReference_To_v1beta1_SecretReference(in *app.SecretRe
 // Convert_app_SecretReference_To_v1beta1_SecretReference is an autogenerated conversion function.
 func Convert_app_SecretReference_To_v1beta1_SecretReference(in *app.SecretReference, out *SecretReference, s conversion.Scope) error {
 	return autoConvert_app_SecretReference_To_v1beta1_SecretReference(in, out, s)
+}
+
+func autoConvert_v1beta1_WorkloadScale_To_app_WorkloadScale(in *WorkloadScale, out *app.WorkloadScale, s conversion.Scope) error {
+	*out = *(*app.WorkloadScale)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_WorkloadScale_To_app_WorkloadScale is an autogenerated conversion function.
+func Convert_v1beta1_WorkloadScale_To_app_WorkloadScale(in *WorkloadScale, out *app.WorkloadScale, s conversion.Scope) error {
+	return autoConvert_v1beta1_WorkloadScale_To_app_WorkloadScale(in, out, s)
+}
+
+func autoConvert_app_WorkloadScale_To_v1beta1_WorkloadScale(in *app.WorkloadScale, out *WorkloadScale, s conversion.Scope) error {
+	*out = *(*WorkloadScale)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_WorkloadScale_To_v1beta1_WorkloadScale is an autogenerated conversion function.
+func Convert_app_WorkloadScale_To_v1beta1_WorkloadScale(in *app.WorkloadScale, out *WorkloadScale, s conversion.Scope) error {
+	return autoConvert_app_WorkloadScale_To_v1beta1_WorkloadScale(in, out, s)
 }

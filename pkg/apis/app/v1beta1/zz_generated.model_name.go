@@ -42,6 +42,16 @@ func (in ApplicationExportStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationOperationSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationOperationSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationScaleStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationScaleStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ApplicationSnapshot) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshot"
 }
@@ -59,6 +69,26 @@ func (in ApplicationSnapshotSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ApplicationSnapshotStatus) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationSnapshotStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationStart) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationStart"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationStartList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationStartList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationStop) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationStop"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationStopList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationStopList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -129,4 +159,9 @@ func (in ResourceReference) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SecretReference) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.SecretReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in WorkloadScale) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.WorkloadScale"
 }

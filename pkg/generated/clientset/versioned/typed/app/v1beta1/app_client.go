@@ -30,6 +30,8 @@ type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
 	ApplicationExportsGetter
 	ApplicationSnapshotsGetter
+	ApplicationStartsGetter
+	ApplicationStopsGetter
 	ChartsGetter
 	ChartReposGetter
 }
@@ -45,6 +47,14 @@ func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExpor
 
 func (c *AppV1beta1Client) ApplicationSnapshots(namespace string) ApplicationSnapshotInterface {
 	return newApplicationSnapshots(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationStarts(namespace string) ApplicationStartInterface {
+	return newApplicationStarts(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationStops(namespace string) ApplicationStopInterface {
+	return newApplicationStops(c, namespace)
 }
 
 func (c *AppV1beta1Client) Charts(namespace string) ChartInterface {

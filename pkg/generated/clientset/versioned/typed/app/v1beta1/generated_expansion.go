@@ -22,6 +22,10 @@ type ApplicationExportExpansion interface{}
 
 type ApplicationSnapshotExpansion interface{}
 
+type ApplicationStartExpansion interface{}
+
+type ApplicationStopExpansion interface{}
+
 type ChartExpansion interface{}
 
 type ChartRepoExpansion interface{}

@@ -36,6 +36,14 @@ func (c *FakeAppV1beta1) ApplicationSnapshots(namespace string) v1beta1.Applicat
 	return newFakeApplicationSnapshots(c, namespace)
 }
 
+func (c *FakeAppV1beta1) ApplicationStarts(namespace string) v1beta1.ApplicationStartInterface {
+	return newFakeApplicationStarts(c, namespace)
+}
+
+func (c *FakeAppV1beta1) ApplicationStops(namespace string) v1beta1.ApplicationStopInterface {
+	return newFakeApplicationStops(c, namespace)
+}
+
 func (c *FakeAppV1beta1) Charts(namespace string) v1beta1.ChartInterface {
 	return newFakeCharts(c, namespace)
 }
