@@ -46,7 +46,7 @@ func newAppCommand(o *options) *cobra.Command {
 		Short: "Look at applications and record their revisions, as your Kubernetes user",
 	}
 	cmd.PersistentFlags().StringVarP(&a.namespace, "namespace", "n", "", "The application's namespace (default: the kubeconfig context's).")
-	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand())
+	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"))
 	return cmd
 }
 
@@ -228,4 +228,72 @@ func (a *appOptions) printYAML(v any) error {
 	}
 	_, err = a.out.Write(data)
 	return err
+}
+
+// scaleCommand is "kubectl acp app stop" or "start".
+func (a *appOptions) scaleCommand(verb string) *cobra.Command {
+	var changeCause string
+	var dryRun bool
+	short := map[string]string{
+		"stop":  "Scale an application's Deployments and StatefulSets to 0, remembering their replicas",
+		"start": "Give a stopped application's Deployments and StatefulSets their replicas back",
+	}[verb]
+	cmd := &cobra.Command{
+		Use:     verb + " NAME",
+		Short:   short,
+		Example: fmt.Sprintf("  kubectl acp app %s shop -n shop", verb),
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			config, err := a.restConfig()
+			if err != nil {
+				return err
+			}
+			namespace, err := a.namespaceOrDefault(a.namespace)
+			if err != nil {
+				return err
+			}
+			client, err := archonclient.NewForConfig(config)
+			if err != nil {
+				return err
+			}
+			options := metav1.CreateOptions{}
+			if dryRun {
+				options.DryRun = []string{metav1.DryRunAll}
+			}
+			meta := metav1.ObjectMeta{GenerateName: args[0] + "-"}
+			spec := appv1beta1.ApplicationOperationSpec{Application: args[0], ChangeCause: changeCause}
+			var status appv1beta1.ApplicationScaleStatus
+			if verb == "stop" {
+				stop, err := client.AppV1beta1().ApplicationStops(namespace).Create(cmd.Context(), &appv1beta1.ApplicationStop{ObjectMeta: meta, Spec: spec}, options)
+				if err != nil {
+					return fmt.Errorf("stopping application %s/%s: %w", namespace, args[0], err)
+				}
+				status = stop.Status
+			} else {
+				start, err := client.AppV1beta1().ApplicationStarts(namespace).Create(cmd.Context(), &appv1beta1.ApplicationStart{ObjectMeta: meta, Spec: spec}, options)
+				if err != nil {
+					return fmt.Errorf("starting application %s/%s: %w", namespace, args[0], err)
+				}
+				status = start.Status
+			}
+			w := tabwriter.NewWriter(a.out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "KIND\tNAME\tREPLICAS")
+			for _, workload := range status.Workloads {
+				fmt.Fprintf(w, "%s\t%s\t%d -> %d\n", workload.Kind, workload.Name, workload.From, workload.To)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if dryRun {
+				_, err = fmt.Fprintf(a.out, "(dry run: nothing scaled, no revision recorded)\n")
+				return err
+			}
+			_, err = fmt.Fprintf(a.out, "application %s/%s %s: revision %d (applicationhistory %s)\n", namespace, args[0],
+				map[string]string{"stop": "stopped", "start": "started"}[verb], status.Revision, status.History)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&changeCause, "change-cause", "", "Why, kept with the revision recorded.")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only check that it could: nothing is scaled.")
+	return cmd
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
+	"github.com/acp-archon/archon/pkg/registry/app/applicationscale"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationsnapshot"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
@@ -68,6 +69,7 @@ type assembly struct {
 	members       *namespacemember.REST
 	exports       *applicationexport.REST
 	snapshots     *applicationsnapshot.REST
+	stops, starts *applicationscale.REST
 	charts        *chartParts
 	images        *containerRegistryParts
 	webhook       *projectnamespace.Webhook
@@ -170,7 +172,10 @@ func (s *assembly) build() error {
 		return err
 	}
 	s.exports = applicationexport.NewREST(s.clients.kubeConfig, reader, s.charts.charts)
-	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, application.NewRecorder(s.clients.kubeDynamic))
+	recorder := application.NewRecorder(s.clients.kubeDynamic)
+	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, recorder)
+	s.stops = applicationscale.NewStopREST(s.clients.kubeConfig, reader, recorder)
+	s.starts = applicationscale.NewStartREST(s.clients.kubeConfig, reader, recorder)
 	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
 		s.protected, quotas, s.clients.kubeInformers.Core().V1().ResourceQuotas().Informer()); err != nil {
 		return err

@@ -57,7 +57,8 @@ func (s *assembly) authGroup() genericapiserver.APIGroupInfo {
 }
 
 // appGroup is app.alauda.io: the chart catalog, and where archon extends
-// a cluster, the operations on its applications (exports, snapshots).
+// a cluster, the operations on its applications (exports, snapshots,
+// stops and starts).
 func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	resources := map[string]rest.Storage{
 		"chartrepos":        s.charts.repositories,
@@ -68,6 +69,8 @@ func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	if !s.clients.standalone() {
 		resources["applicationexports"] = s.exports
 		resources["applicationsnapshots"] = s.snapshots
+		resources["applicationstops"] = s.stops
+		resources["applicationstarts"] = s.starts
 	}
 	group := api.NewAPIGroupInfo(app.GroupName)
 	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources

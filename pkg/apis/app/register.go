@@ -46,6 +46,7 @@ var (
 
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
-		&ApplicationSnapshot{}, &ApplicationSnapshotList{})
+		&ApplicationSnapshot{}, &ApplicationSnapshotList{},
+		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{})
 	return nil
 }

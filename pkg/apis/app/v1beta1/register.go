@@ -48,7 +48,8 @@ func init() {
 
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
-		&ApplicationSnapshot{}, &ApplicationSnapshotList{})
+		&ApplicationSnapshot{}, &ApplicationSnapshotList{},
+		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

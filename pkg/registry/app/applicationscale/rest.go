@@ -1,0 +1,197 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package applicationscale serves applicationstops and
+// applicationstarts: create-only resources that scale an application's
+// Deployments and StatefulSets to 0 and back through their scale
+// subresource, as the caller, and record the result as a revision.
+package applicationscale
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/client-go/dynamic"
+	restclient "k8s.io/client-go/rest"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/application"
+	"github.com/acp-archon/archon/pkg/authz"
+	"github.com/acp-archon/archon/pkg/registry/app/operation"
+	"github.com/acp-archon/archon/pkg/registry/printers"
+)
+
+// direction is a stop or a start.
+type direction struct {
+	kind, resource, singular, cause string
+	scale                           func(context.Context, dynamic.Interface, *unstructured.Unstructured, []*unstructured.Unstructured, bool) ([]application.Scaled, error)
+	newObject                       func() runtime.Object
+	// parts reach into the request object of the direction.
+	parts func(runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus)
+}
+
+var (
+	stop = direction{kind: "ApplicationStop", resource: "applicationstops", singular: "applicationstop", cause: "stopped",
+		scale: application.Stop, newObject: func() runtime.Object { return &app.ApplicationStop{} },
+		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus) {
+			s := obj.(*app.ApplicationStop)
+			return &s.ObjectMeta, &s.Spec, &s.Status
+		}}
+	start = direction{kind: "ApplicationStart", resource: "applicationstarts", singular: "applicationstart", cause: "started",
+		scale: application.Start, newObject: func() runtime.Object { return &app.ApplicationStart{} },
+		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus) {
+			s := obj.(*app.ApplicationStart)
+			return &s.ObjectMeta, &s.Spec, &s.Status
+		}}
+)
+
+// REST stops or starts applications.
+type REST struct {
+	direction
+	kubeConfig *restclient.Config
+	reader     *application.Reader
+	recorder   *application.Recorder
+}
+
+var (
+	_ rest.Creater              = &REST{}
+	_ rest.Scoper               = &REST{}
+	_ rest.SingularNameProvider = &REST{}
+	_ rest.TableConvertor       = &REST{}
+)
+
+// NewStopREST returns the storage of stops: applications are read and
+// scaled as the caller through the cluster kubeConfig reaches, with
+// reader; revisions are written with recorder.
+func NewStopREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
+	return &REST{direction: stop, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+}
+
+// NewStartREST returns the storage of starts, like NewStopREST.
+func NewStartREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
+	return &REST{direction: start, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+}
+
+func (r *REST) New() runtime.Object     { return r.newObject() }
+func (r *REST) Destroy()                {}
+func (r *REST) NamespaceScoped() bool   { return true }
+func (r *REST) GetSingularName() string { return r.singular }
+
+// Create scales the application and records the result; nothing else is
+// stored. A dry run scales nothing and records nothing.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	object, spec, status := r.parts(obj)
+	if err := operation.Admit(ctx, obj, app.Kind(r.kind), func() field.ErrorList { return validation.ValidateApplicationOperation(object, spec) },
+		createValidation); err != nil {
+		return nil, err
+	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok || caller.GetName() == "" {
+		return nil, apierrors.NewForbidden(app.Resource(r.resource), object.Name, authz.ErrNoUser)
+	}
+	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource(r.resource), object.Name)
+	if err != nil {
+		return nil, err
+	}
+	source, err := client.Resource(application.Resource).Namespace(object.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	components, err := r.reader.Components(ctx, client, source)
+	if err != nil {
+		return nil, err
+	}
+	dryRun := len(options.DryRun) > 0
+	scaled, err := r.scale(ctx, client, source, components, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range scaled {
+		status.Workloads = append(status.Workloads, app.WorkloadScale{Kind: s.Kind, Name: s.Name, From: s.From, To: s.To})
+	}
+	if !dryRun {
+		if err := r.record(ctx, client, source, caller.GetName(), spec.ChangeCause, status); err != nil {
+			return nil, err
+		}
+	}
+	object.CreationTimestamp = metav1.Now()
+	return obj, nil
+}
+
+// record writes the revision after the scale, read again as the caller.
+func (r *REST) record(ctx context.Context, client dynamic.Interface, source *unstructured.Unstructured, user, cause string, status *app.ApplicationScaleStatus) error {
+	if cause == "" {
+		cause = r.cause
+	}
+	current, err := client.Resource(application.Resource).Namespace(source.GetNamespace()).Get(ctx, source.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	components, err := r.reader.Components(ctx, client, current)
+	if err != nil {
+		return err
+	}
+	recorded, err := r.recorder.Record(ctx, application.Snapshot{Application: current, Components: components, User: user, ChangeCause: cause}, false)
+	if err != nil {
+		return fmt.Errorf("the application was %s, but recording the revision failed: %w", r.cause, err)
+	}
+	status.Revision, status.History = recorded.Revision, recorded.History
+	return nil
+}
+
+var columns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: "Name of the request."},
+	{Name: "Application", Type: "string", Description: "The application."},
+	{Name: "Workloads", Type: "string", Description: "The workloads scaled, with their replicas before and after."},
+	{Name: "Revision", Type: "integer", Description: "The revision recorded."},
+}
+
+// ConvertToTable prints the response of a stop or a start.
+func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
+	table := printers.NewTable(columns, tableOptions)
+	if fmt.Sprintf("%T", object) != fmt.Sprintf("%T", r.newObject()) {
+		return nil, fmt.Errorf("cannot print %T as an %s table", object, r.singular)
+	}
+	meta, spec, status := r.parts(object)
+	table.Rows = append(table.Rows, metav1.TableRow{
+		Cells:  []interface{}{meta.Name, spec.Application, WorkloadsOf(status.Workloads), status.Revision},
+		Object: runtime.RawExtension{Object: object},
+	})
+	return table, nil
+}
+
+// WorkloadsOf prints scaled workloads as Kind/name from->to.
+func WorkloadsOf(workloads []app.WorkloadScale) string {
+	out := ""
+	for i, w := range workloads {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf("%s/%s %d->%d", w.Kind, w.Name, w.From, w.To)
+	}
+	if out == "" {
+		return "<none>"
+	}
+	return out
+}
