@@ -74,10 +74,16 @@ func TestDiscoveryListsProjects(t *testing.T) {
 		t.Error("discovery has no projects/status subresource")
 	}
 
-	out := adminKubectl(t, "", "api-resources", "--api-group=auth.alauda.io")
-	if !strings.Contains(out, "projects") || !strings.Contains(out, "auth.alauda.io/v1") {
-		t.Errorf("kubectl api-resources --api-group=auth.alauda.io:\n%s", out)
-	}
+	// kubectl reads kube-apiserver's aggregated discovery, which leaves a
+	// group out for a moment after its server was restarted (as another
+	// test does).
+	eventually(t, "kubectl api-resources lists projects", func() error {
+		out := adminKubectl(t, "", "api-resources", "--api-group=auth.alauda.io")
+		if !strings.Contains(out, "projects") || !strings.Contains(out, "auth.alauda.io/v1") {
+			return fmt.Errorf("kubectl api-resources --api-group=auth.alauda.io:\n%s", out)
+		}
+		return nil
+	})
 }
 
 func TestProjectLifecycleWithClientset(t *testing.T) {
