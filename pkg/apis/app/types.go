@@ -319,3 +319,42 @@ type WorkloadScale struct {
 	From int32
 	To   int32
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRollback brings an application back to a recorded revision.
+type ApplicationRollback struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationRollbackSpec
+	Status ApplicationRollbackStatus
+}
+
+// ApplicationRollbackSpec says which application to roll back, to which
+// revision, and why.
+type ApplicationRollbackSpec struct {
+	Application string
+	Revision    int64
+	ChangeCause string
+}
+
+// ApplicationRollbackStatus is what a rollback did.
+type ApplicationRollbackStatus struct {
+	Applied  []ResourceReference
+	Deleted  []ResourceReference
+	Revision int64
+	History  string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRollbackList is a list of ApplicationRollbacks.
+type ApplicationRollbackList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationRollback
+}

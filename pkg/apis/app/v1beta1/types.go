@@ -462,3 +462,65 @@ type WorkloadScale struct {
 	From int32 `json:"from"`
 	To   int32 `json:"to"`
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRollback brings an application (app.k8s.io/v1beta1) and its
+// components back to a recorded revision, as the caller: the revision's
+// objects are applied (server-side apply) and the components created
+// since are deleted. Every write is first tried as a dry run, so a
+// refusal changes nothing. The result is recorded as a new revision.
+type ApplicationRollback struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, to which revision, and why.
+	Spec ApplicationRollbackSpec `json:"spec"`
+	// Status is what the rollback did.
+	// +optional
+	Status ApplicationRollbackStatus `json:"status,omitempty"`
+}
+
+// ApplicationRollbackSpec says which application to roll back, to which
+// revision, and why.
+type ApplicationRollbackSpec struct {
+	// Application is the name of the Application, in the same namespace.
+	Application string `json:"application"`
+	// Revision is the recorded revision to go back to.
+	Revision int64 `json:"revision"`
+	// ChangeCause says why; "rollback to revision <N>" by default.
+	// +optional
+	ChangeCause string `json:"changeCause,omitempty"`
+}
+
+// ApplicationRollbackStatus is what a rollback did.
+type ApplicationRollbackStatus struct {
+	// Applied are the objects of the revision applied.
+	// +listType=atomic
+	// +optional
+	Applied []ResourceReference `json:"applied,omitempty"`
+	// Deleted are the components created since the revision.
+	// +listType=atomic
+	// +optional
+	Deleted []ResourceReference `json:"deleted,omitempty"`
+	// Revision is the new revision recorded; none in a dry run.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// History is the name of the ApplicationHistory holding it.
+	// +optional
+	History string `json:"history,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRollbackList is a list of ApplicationRollbacks.
+type ApplicationRollbackList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationRollback `json:"items"`
+}

@@ -247,3 +247,14 @@ func ValidateApplicationOperation(object *metav1.ObjectMeta, spec *app.Applicati
 	}
 	return allErrs
 }
+
+// ValidateApplicationRollback checks a rollback request.
+func ValidateApplicationRollback(rollback *app.ApplicationRollback) field.ErrorList {
+	allErrs := ValidateApplicationOperation(&rollback.ObjectMeta, &app.ApplicationOperationSpec{
+		Application: rollback.Spec.Application, ChangeCause: rollback.Spec.ChangeCause,
+	})
+	if rollback.Spec.Revision < 1 {
+		allErrs = append(allErrs, field.Invalid(field.NewPath("spec", "revision"), rollback.Spec.Revision, "revisions count from 1"))
+	}
+	return allErrs
+}
