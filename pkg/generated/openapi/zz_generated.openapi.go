@@ -40,6 +40,10 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
 		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
 		v1beta1.ApplicationOperationSpec{}.OpenAPIModelName():  schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref),
+		v1beta1.ApplicationRollback{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationRollback(ref),
+		v1beta1.ApplicationRollbackList{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationRollbackList(ref),
+		v1beta1.ApplicationRollbackSpec{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationRollbackSpec(ref),
+		v1beta1.ApplicationRollbackStatus{}.OpenAPIModelName(): schema_pkg_apis_app_v1beta1_ApplicationRollbackStatus(ref),
 		v1beta1.ApplicationScaleStatus{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationScaleStatus(ref),
 		v1beta1.ApplicationSnapshot{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationSnapshot(ref),
 		v1beta1.ApplicationSnapshotList{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationSnapshotList(ref),
@@ -369,6 +373,206 @@ func schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref common.ReferenceCa
 				Required: []string{"application"},
 			},
 		},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationRollback(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationRollback brings an application (app.k8s.io/v1beta1) and its components back to a recorded revision, as the caller: the revision's objects are applied (server-side apply) and the components created since are deleted. Every write is first tried as a dry run, so a refusal changes nothing. The result is recorded as a new revision.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Spec says which application, to which revision, and why.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationRollbackSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status is what the rollback did.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1beta1.ApplicationRollbackStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationRollbackSpec{}.OpenAPIModelName(), v1beta1.ApplicationRollbackStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationRollbackList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationRollbackList is a list of ApplicationRollbacks.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ApplicationRollback{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ApplicationRollback{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationRollbackSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationRollbackSpec says which application to roll back, to which revision, and why.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"application": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Application is the name of the Application, in the same namespace.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Revision is the recorded revision to go back to.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"changeCause": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ChangeCause says why; \"rollback to revision <N>\" by default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"application", "revision"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_app_v1beta1_ApplicationRollbackStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ApplicationRollbackStatus is what a rollback did.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"applied": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Applied are the objects of the revision applied.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ResourceReference{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"deleted": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Deleted are the components created since the revision.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1beta1.ResourceReference{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Revision is the new revision recorded; none in a dry run.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"history": {
+						SchemaProps: spec.SchemaProps{
+							Description: "History is the name of the ApplicationHistory holding it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1beta1.ResourceReference{}.OpenAPIModelName()},
 	}
 }
 

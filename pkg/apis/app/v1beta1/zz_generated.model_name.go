@@ -47,6 +47,26 @@ func (in ApplicationOperationSpec) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRollback) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRollback"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRollbackList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRollbackList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRollbackSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRollbackSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRollbackStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRollbackStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ApplicationScaleStatus) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationScaleStatus"
 }

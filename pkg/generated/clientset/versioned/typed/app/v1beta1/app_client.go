@@ -29,6 +29,7 @@ import (
 type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
 	ApplicationExportsGetter
+	ApplicationRollbacksGetter
 	ApplicationSnapshotsGetter
 	ApplicationStartsGetter
 	ApplicationStopsGetter
@@ -43,6 +44,10 @@ type AppV1beta1Client struct {
 
 func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExportInterface {
 	return newApplicationExports(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationRollbacks(namespace string) ApplicationRollbackInterface {
+	return newApplicationRollbacks(c, namespace)
 }
 
 func (c *AppV1beta1Client) ApplicationSnapshots(namespace string) ApplicationSnapshotInterface {

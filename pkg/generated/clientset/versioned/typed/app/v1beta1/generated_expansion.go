@@ -20,6 +20,8 @@ package v1beta1
 
 type ApplicationExportExpansion interface{}
 
+type ApplicationRollbackExpansion interface{}
+
 type ApplicationSnapshotExpansion interface{}
 
 type ApplicationStartExpansion interface{}

@@ -32,6 +32,10 @@ func (c *FakeAppV1beta1) ApplicationExports(namespace string) v1beta1.Applicatio
 	return newFakeApplicationExports(c, namespace)
 }
 
+func (c *FakeAppV1beta1) ApplicationRollbacks(namespace string) v1beta1.ApplicationRollbackInterface {
+	return newFakeApplicationRollbacks(c, namespace)
+}
+
 func (c *FakeAppV1beta1) ApplicationSnapshots(namespace string) v1beta1.ApplicationSnapshotInterface {
 	return newFakeApplicationSnapshots(c, namespace)
 }
