@@ -46,7 +46,7 @@ func newAppCommand(o *options) *cobra.Command {
 		Short: "Look at applications and record their revisions, as your Kubernetes user",
 	}
 	cmd.PersistentFlags().StringVarP(&a.namespace, "namespace", "n", "", "The application's namespace (default: the kubeconfig context's).")
-	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"))
+	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"), a.rollbackCommand())
 	return cmd
 }
 
@@ -295,5 +295,57 @@ func (a *appOptions) scaleCommand(verb string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&changeCause, "change-cause", "", "Why, kept with the revision recorded.")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only check that it could: nothing is scaled.")
+	return cmd
+}
+
+func (a *appOptions) rollbackCommand() *cobra.Command {
+	var revision int64
+	var changeCause string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "rollback NAME --to-revision N",
+		Short: "Bring an application and its components back to a recorded revision",
+		Example: `  kubectl acp app history shop -n shop
+  kubectl acp app rollback shop -n shop --to-revision 2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			config, err := a.restConfig()
+			if err != nil {
+				return err
+			}
+			namespace, err := a.namespaceOrDefault(a.namespace)
+			if err != nil {
+				return err
+			}
+			client, err := archonclient.NewForConfig(config)
+			if err != nil {
+				return err
+			}
+			options := metav1.CreateOptions{}
+			if dryRun {
+				options.DryRun = []string{metav1.DryRunAll}
+			}
+			rollback, err := client.AppV1beta1().ApplicationRollbacks(namespace).Create(cmd.Context(), &appv1beta1.ApplicationRollback{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: args[0] + "-"},
+				Spec:       appv1beta1.ApplicationRollbackSpec{Application: args[0], Revision: revision, ChangeCause: changeCause},
+			}, options)
+			if err != nil {
+				return fmt.Errorf("rolling application %s/%s back: %w", namespace, args[0], err)
+			}
+			status := rollback.Status
+			diffs := application.ResourceDiffs{Update: references(status.Applied), Delete: references(status.Deleted)}
+			if dryRun {
+				_, err = fmt.Fprintf(a.out, "application %s/%s can go back to revision %d: %s (dry run: nothing written)\n", namespace, args[0], revision, changes(diffs))
+				return err
+			}
+			_, err = fmt.Fprintf(a.out, "application %s/%s back to revision %d as revision %d (applicationhistory %s): %s\n",
+				namespace, args[0], revision, status.Revision, status.History, changes(diffs))
+			return err
+		},
+	}
+	cmd.Flags().Int64Var(&revision, "to-revision", 0, "The recorded revision to go back to (kubectl acp app history lists them).")
+	cmd.Flags().StringVar(&changeCause, "change-cause", "", "Why, kept with the revision recorded (default: rollback to revision N).")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only try every write: nothing changes.")
+	_ = cmd.MarkFlagRequired("to-revision")
 	return cmd
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
+	"github.com/acp-archon/archon/pkg/registry/app/applicationrollback"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationscale"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationsnapshot"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
@@ -70,6 +71,7 @@ type assembly struct {
 	exports       *applicationexport.REST
 	snapshots     *applicationsnapshot.REST
 	stops, starts *applicationscale.REST
+	rollbacks     *applicationrollback.REST
 	charts        *chartParts
 	images        *containerRegistryParts
 	webhook       *projectnamespace.Webhook
@@ -176,6 +178,7 @@ func (s *assembly) build() error {
 	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, recorder)
 	s.stops = applicationscale.NewStopREST(s.clients.kubeConfig, reader, recorder)
 	s.starts = applicationscale.NewStartREST(s.clients.kubeConfig, reader, recorder)
+	s.rollbacks = applicationrollback.NewREST(s.clients.kubeConfig, reader, recorder)
 	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
 		s.protected, quotas, s.clients.kubeInformers.Core().V1().ResourceQuotas().Informer()); err != nil {
 		return err

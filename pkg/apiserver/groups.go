@@ -58,7 +58,7 @@ func (s *assembly) authGroup() genericapiserver.APIGroupInfo {
 
 // appGroup is app.alauda.io: the chart catalog, and where archon extends
 // a cluster, the operations on its applications (exports, snapshots,
-// stops and starts).
+// stops and starts, rollbacks).
 func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	resources := map[string]rest.Storage{
 		"chartrepos":        s.charts.repositories,
@@ -71,6 +71,7 @@ func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 		resources["applicationsnapshots"] = s.snapshots
 		resources["applicationstops"] = s.stops
 		resources["applicationstarts"] = s.starts
+		resources["applicationrollbacks"] = s.rollbacks
 	}
 	group := api.NewAPIGroupInfo(app.GroupName)
 	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources

@@ -47,6 +47,7 @@ var (
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
 		&ApplicationSnapshot{}, &ApplicationSnapshotList{},
-		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{})
+		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{},
+		&ApplicationRollback{}, &ApplicationRollbackList{})
 	return nil
 }

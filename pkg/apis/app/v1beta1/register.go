@@ -49,7 +49,8 @@ func init() {
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
 		&ApplicationSnapshot{}, &ApplicationSnapshotList{},
-		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{})
+		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{},
+		&ApplicationRollback{}, &ApplicationRollbackList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

@@ -1,0 +1,182 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package applicationrollback serves applicationrollbacks: a create-only
+// resource that brings an application back to a recorded revision as the
+// caller, and records the result as a new revision.
+package applicationrollback
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/client-go/dynamic"
+	restclient "k8s.io/client-go/rest"
+
+	"github.com/acp-archon/archon/pkg/apis/app"
+	"github.com/acp-archon/archon/pkg/apis/app/validation"
+	"github.com/acp-archon/archon/pkg/application"
+	"github.com/acp-archon/archon/pkg/authz"
+	"github.com/acp-archon/archon/pkg/registry/app/operation"
+	"github.com/acp-archon/archon/pkg/registry/printers"
+)
+
+// REST rolls applications back.
+type REST struct {
+	kubeConfig *restclient.Config
+	reader     *application.Reader
+	recorder   *application.Recorder
+}
+
+var (
+	_ rest.Creater              = &REST{}
+	_ rest.Scoper               = &REST{}
+	_ rest.SingularNameProvider = &REST{}
+	_ rest.TableConvertor       = &REST{}
+)
+
+// NewREST returns the storage of rollbacks: applications and their
+// revisions are read and written as the caller through the cluster
+// kubeConfig reaches, with reader; the new revision is written with
+// recorder.
+func NewREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
+	return &REST{kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+}
+
+func (r *REST) New() runtime.Object     { return &app.ApplicationRollback{} }
+func (r *REST) Destroy()                {}
+func (r *REST) NamespaceScoped() bool   { return true }
+func (r *REST) GetSingularName() string { return "applicationrollback" }
+
+// Create rolls the application back and records the result; nothing else
+// is stored. A dry run tries every write and records nothing.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	rollback := obj.(*app.ApplicationRollback)
+	if err := operation.Admit(ctx, rollback, app.Kind("ApplicationRollback"), func() field.ErrorList { return validation.ValidateApplicationRollback(rollback) },
+		createValidation); err != nil {
+		return nil, err
+	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok || caller.GetName() == "" {
+		return nil, apierrors.NewForbidden(app.Resource("applicationrollbacks"), rollback.Name, authz.ErrNoUser)
+	}
+	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource("applicationrollbacks"), rollback.Name)
+	if err != nil {
+		return nil, err
+	}
+	spec := rollback.Spec
+	source, err := client.Resource(application.Resource).Namespace(rollback.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	revision, err := application.Revision(ctx, client, rollback.Namespace, spec.Application, spec.Revision)
+	if apierrors.IsNotFound(err) {
+		return nil, r.notRecorded(ctx, client, rollback)
+	}
+	if err != nil {
+		return nil, err
+	}
+	live, err := r.reader.Components(ctx, client, source)
+	if err != nil {
+		return nil, err
+	}
+	dryRun := len(options.DryRun) > 0
+	done, err := r.reader.Rollback(ctx, client, source, live, revision, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	rollback.Status = app.ApplicationRollbackStatus{Applied: references(done.Applied), Deleted: references(done.Deleted)}
+	if !dryRun {
+		cause := spec.ChangeCause
+		if cause == "" {
+			cause = fmt.Sprintf("rollback to revision %d", spec.Revision)
+		}
+		current, err := client.Resource(application.Resource).Namespace(rollback.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		components, err := r.reader.Components(ctx, client, current)
+		if err != nil {
+			return nil, err
+		}
+		recorded, err := r.recorder.Record(ctx, application.Snapshot{Application: current, Components: components, User: caller.GetName(), ChangeCause: cause}, false)
+		if err != nil {
+			return nil, fmt.Errorf("the application was rolled back, but recording the revision failed: %w", err)
+		}
+		rollback.Status.Revision, rollback.Status.History = recorded.Revision, recorded.History
+	}
+	rollback.CreationTimestamp = metav1.Now()
+	return rollback, nil
+}
+
+// notRecorded is the 404 of a revision that is not, or no longer,
+// recorded, saying which are.
+func (r *REST) notRecorded(ctx context.Context, client dynamic.Interface, rollback *app.ApplicationRollback) error {
+	message := fmt.Sprintf("application %s has no revision %d", rollback.Spec.Application, rollback.Spec.Revision)
+	if histories, err := application.Histories(ctx, client, rollback.Namespace, rollback.Spec.Application); err == nil {
+		var kept []string
+		for i := range histories {
+			kept = append(kept, fmt.Sprint(application.RevisionOf(&histories[i])))
+		}
+		if len(kept) == 0 {
+			message += " (none is recorded: take a snapshot first)"
+		} else {
+			message += fmt.Sprintf(" (the newest %d are kept: %s)", application.KeptRevisions, strings.Join(kept, ", "))
+		}
+	}
+	return apierrors.NewNotFound(application.HistoryResource.GroupResource(), message)
+}
+
+func references(refs []application.ResourceReference) []app.ResourceReference {
+	var out []app.ResourceReference
+	for _, ref := range refs {
+		out = append(out, app.ResourceReference{Kind: ref.Kind, Name: ref.Name})
+	}
+	return out
+}
+
+var columns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: "Name of the request."},
+	{Name: "Application", Type: "string", Description: "The application rolled back."},
+	{Name: "To", Type: "integer", Description: "The revision gone back to."},
+	{Name: "Revision", Type: "integer", Description: "The new revision recorded."},
+	{Name: "Deleted", Type: "string", Description: "Components created since, deleted."},
+}
+
+// ConvertToTable prints the response of a rollback.
+func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
+	table := printers.NewTable(columns, tableOptions)
+	rollback, ok := object.(*app.ApplicationRollback)
+	if !ok {
+		return nil, fmt.Errorf("cannot print %T as an application rollback table", object)
+	}
+	var deleted []string
+	for _, ref := range rollback.Status.Deleted {
+		deleted = append(deleted, ref.Kind+"/"+ref.Name)
+	}
+	table.Rows = append(table.Rows, metav1.TableRow{
+		Cells:  []interface{}{rollback.Name, rollback.Spec.Application, rollback.Spec.Revision, rollback.Status.Revision, strings.Join(deleted, ",")},
+		Object: runtime.RawExtension{Object: rollback},
+	})
+	return table, nil
+}
