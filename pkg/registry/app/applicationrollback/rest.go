@@ -28,7 +28,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/client-go/dynamic"
 	restclient "k8s.io/client-go/rest"
@@ -36,7 +35,6 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
-	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
 	"github.com/acp-archon/archon/pkg/registry/printers"
 )
@@ -72,23 +70,13 @@ func (r *REST) GetSingularName() string { return "applicationrollback" }
 // is stored. A dry run tries every write and records nothing.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	rollback := obj.(*app.ApplicationRollback)
-	if err := operation.Admit(ctx, rollback, app.Kind("ApplicationRollback"), func() field.ErrorList { return validation.ValidateApplicationRollback(rollback) },
-		createValidation); err != nil {
-		return nil, err
-	}
-	caller, ok := genericapirequest.UserFrom(ctx)
-	if !ok || caller.GetName() == "" {
-		return nil, apierrors.NewForbidden(app.Resource("applicationrollbacks"), rollback.Name, authz.ErrNoUser)
-	}
-	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource("applicationrollbacks"), rollback.Name)
-	if err != nil {
-		return nil, err
-	}
 	spec := rollback.Spec
-	source, err := client.Resource(application.Resource).Namespace(rollback.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
+	request, err := operation.Open(ctx, rollback, app.Kind("ApplicationRollback"), app.Resource("applicationrollbacks"),
+		func() field.ErrorList { return validation.ValidateApplicationRollback(rollback) }, createValidation, r.kubeConfig, r.reader, spec.Application)
 	if err != nil {
 		return nil, err
 	}
+	client := request.Client
 	revision, err := application.Revision(ctx, client, rollback.Namespace, spec.Application, spec.Revision)
 	if apierrors.IsNotFound(err) {
 		return nil, r.notRecorded(ctx, client, rollback)
@@ -96,12 +84,8 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	if err != nil {
 		return nil, err
 	}
-	live, err := r.reader.Components(ctx, client, source)
-	if err != nil {
-		return nil, err
-	}
 	dryRun := len(options.DryRun) > 0
-	done, err := r.reader.Rollback(ctx, client, source, live, revision, dryRun)
+	done, err := r.reader.Rollback(ctx, client, request.Application, request.Components, revision, dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -111,17 +95,9 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		if cause == "" {
 			cause = fmt.Sprintf("rollback to revision %d", spec.Revision)
 		}
-		current, err := client.Resource(application.Resource).Namespace(rollback.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
+		recorded, err := request.RecordAfter(ctx, r.reader, r.recorder, cause, "rolled back")
 		if err != nil {
 			return nil, err
-		}
-		components, err := r.reader.Components(ctx, client, current)
-		if err != nil {
-			return nil, err
-		}
-		recorded, err := r.recorder.Record(ctx, application.Snapshot{Application: current, Components: components, User: caller.GetName(), ChangeCause: cause}, false)
-		if err != nil {
-			return nil, fmt.Errorf("the application was rolled back, but recording the revision failed: %w", err)
 		}
 		rollback.Status.Revision, rollback.Status.History = recorded.Revision, recorded.History
 	}

@@ -24,12 +24,10 @@ import (
 	"context"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/client-go/dynamic"
 	restclient "k8s.io/client-go/rest"
@@ -37,7 +35,6 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
-	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
 	"github.com/acp-archon/archon/pkg/registry/printers"
 )
@@ -102,28 +99,13 @@ func (r *REST) GetSingularName() string { return r.singular }
 // stored. A dry run scales nothing and records nothing.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	object, spec, status := r.parts(obj)
-	if err := operation.Admit(ctx, obj, app.Kind(r.kind), func() field.ErrorList { return validation.ValidateApplicationOperation(object, spec) },
-		createValidation); err != nil {
-		return nil, err
-	}
-	caller, ok := genericapirequest.UserFrom(ctx)
-	if !ok || caller.GetName() == "" {
-		return nil, apierrors.NewForbidden(app.Resource(r.resource), object.Name, authz.ErrNoUser)
-	}
-	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource(r.resource), object.Name)
-	if err != nil {
-		return nil, err
-	}
-	source, err := client.Resource(application.Resource).Namespace(object.Namespace).Get(ctx, spec.Application, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	components, err := r.reader.Components(ctx, client, source)
+	request, err := operation.Open(ctx, obj, app.Kind(r.kind), app.Resource(r.resource),
+		func() field.ErrorList { return validation.ValidateApplicationOperation(object, spec) }, createValidation, r.kubeConfig, r.reader, spec.Application)
 	if err != nil {
 		return nil, err
 	}
 	dryRun := len(options.DryRun) > 0
-	scaled, err := r.scale(ctx, client, source, components, dryRun)
+	scaled, err := r.scale(ctx, request.Client, request.Application, request.Components, dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -131,33 +113,18 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		status.Workloads = append(status.Workloads, app.WorkloadScale{Kind: s.Kind, Name: s.Name, From: s.From, To: s.To})
 	}
 	if !dryRun {
-		if err := r.record(ctx, client, source, caller.GetName(), spec.ChangeCause, status); err != nil {
+		cause := spec.ChangeCause
+		if cause == "" {
+			cause = r.cause
+		}
+		recorded, err := request.RecordAfter(ctx, r.reader, r.recorder, cause, r.cause)
+		if err != nil {
 			return nil, err
 		}
+		status.Revision, status.History = recorded.Revision, recorded.History
 	}
 	object.CreationTimestamp = metav1.Now()
 	return obj, nil
-}
-
-// record writes the revision after the scale, read again as the caller.
-func (r *REST) record(ctx context.Context, client dynamic.Interface, source *unstructured.Unstructured, user, cause string, status *app.ApplicationScaleStatus) error {
-	if cause == "" {
-		cause = r.cause
-	}
-	current, err := client.Resource(application.Resource).Namespace(source.GetNamespace()).Get(ctx, source.GetName(), metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	components, err := r.reader.Components(ctx, client, current)
-	if err != nil {
-		return err
-	}
-	recorded, err := r.recorder.Record(ctx, application.Snapshot{Application: current, Components: components, User: user, ChangeCause: cause}, false)
-	if err != nil {
-		return fmt.Errorf("the application was %s, but recording the revision failed: %w", r.cause, err)
-	}
-	status.Revision, status.History = recorded.Revision, recorded.History
-	return nil
 }
 
 var columns = []metav1.TableColumnDefinition{

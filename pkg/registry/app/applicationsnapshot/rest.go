@@ -31,14 +31,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	restclient "k8s.io/client-go/rest"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
-	"github.com/acp-archon/archon/pkg/authz"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
 	"github.com/acp-archon/archon/pkg/registry/printers"
 )
@@ -73,28 +71,13 @@ func (r *REST) GetSingularName() string { return "applicationsnapshot" }
 // which revision it would be.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	snapshot := obj.(*app.ApplicationSnapshot)
-	if err := operation.Admit(ctx, snapshot, app.Kind("ApplicationSnapshot"), func() field.ErrorList { return validation.ValidateApplicationSnapshot(snapshot) },
-		createValidation); err != nil {
-		return nil, err
-	}
-	caller, ok := genericapirequest.UserFrom(ctx)
-	if !ok || caller.GetName() == "" {
-		return nil, apierrors.NewForbidden(app.Resource("applicationsnapshots"), snapshot.Name, authz.ErrNoUser)
-	}
-	client, err := operation.CallerClient(ctx, r.kubeConfig, app.Resource("applicationsnapshots"), snapshot.Name)
-	if err != nil {
-		return nil, err
-	}
-	source, err := client.Resource(application.Resource).Namespace(snapshot.Namespace).Get(ctx, snapshot.Spec.Application, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	components, err := r.reader.Components(ctx, client, source)
+	request, err := operation.Open(ctx, snapshot, app.Kind("ApplicationSnapshot"), app.Resource("applicationsnapshots"),
+		func() field.ErrorList { return validation.ValidateApplicationSnapshot(snapshot) }, createValidation, r.kubeConfig, r.reader, snapshot.Spec.Application)
 	if err != nil {
 		return nil, err
 	}
 	recorded, err := r.recorder.Record(ctx, application.Snapshot{
-		Application: source, Components: components, User: caller.GetName(), ChangeCause: snapshot.Spec.ChangeCause,
+		Application: request.Application, Components: request.Components, User: request.Caller, ChangeCause: snapshot.Spec.ChangeCause,
 	}, len(options.DryRun) > 0)
 	if err != nil {
 		var status apierrors.APIStatus
