@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
@@ -137,22 +138,11 @@ func (a *appOptions) snapshotCommand() *cobra.Command {
 		Example: `  kubectl acp app snapshot shop -n shop --change-cause "raise the cache size"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			config, err := a.restConfig()
+			client, namespace, err := a.archon()
 			if err != nil {
 				return err
 			}
-			namespace, err := a.namespaceOrDefault(a.namespace)
-			if err != nil {
-				return err
-			}
-			client, err := archonclient.NewForConfig(config)
-			if err != nil {
-				return err
-			}
-			options := metav1.CreateOptions{}
-			if dryRun {
-				options.DryRun = []string{metav1.DryRunAll}
-			}
+			options := createOptions(dryRun)
 			snapshot, err := client.AppV1beta1().ApplicationSnapshots(namespace).Create(cmd.Context(), &appv1beta1.ApplicationSnapshot{
 				ObjectMeta: metav1.ObjectMeta{GenerateName: args[0] + "-"},
 				Spec:       appv1beta1.ApplicationSnapshotSpec{Application: args[0], ChangeCause: changeCause},
@@ -208,17 +198,44 @@ func orNone(s string) string {
 	return s
 }
 
-func (a *appOptions) dynamic() (dynamic.Interface, string, error) {
-	config, err := a.restConfig()
+// archon returns an archon client and the namespace of the commands.
+func (a *appOptions) archon() (archonclient.Interface, string, error) {
+	config, namespace, err := a.target()
 	if err != nil {
 		return nil, "", err
 	}
-	namespace, err := a.namespaceOrDefault(a.namespace)
+	client, err := archonclient.NewForConfig(config)
+	return client, namespace, err
+}
+
+// dynamic returns a dynamic client and the namespace of the commands.
+func (a *appOptions) dynamic() (dynamic.Interface, string, error) {
+	config, namespace, err := a.target()
 	if err != nil {
 		return nil, "", err
 	}
 	client, err := dynamic.NewForConfig(config)
 	return client, namespace, err
+}
+
+// target is the kubeconfig's client configuration and the namespace of
+// the commands.
+func (a *appOptions) target() (*rest.Config, string, error) {
+	config, err := a.restConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	namespace, err := a.namespaceOrDefault(a.namespace)
+	return config, namespace, err
+}
+
+// createOptions are the options of an operation's create, a dry run or
+// not.
+func createOptions(dryRun bool) metav1.CreateOptions {
+	if dryRun {
+		return metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	}
+	return metav1.CreateOptions{}
 }
 
 func (a *appOptions) printYAML(v any) error {
@@ -244,22 +261,11 @@ func (a *appOptions) scaleCommand(verb string) *cobra.Command {
 		Example: fmt.Sprintf("  kubectl acp app %s shop -n shop", verb),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			config, err := a.restConfig()
+			client, namespace, err := a.archon()
 			if err != nil {
 				return err
 			}
-			namespace, err := a.namespaceOrDefault(a.namespace)
-			if err != nil {
-				return err
-			}
-			client, err := archonclient.NewForConfig(config)
-			if err != nil {
-				return err
-			}
-			options := metav1.CreateOptions{}
-			if dryRun {
-				options.DryRun = []string{metav1.DryRunAll}
-			}
+			options := createOptions(dryRun)
 			meta := metav1.ObjectMeta{GenerateName: args[0] + "-"}
 			spec := appv1beta1.ApplicationOperationSpec{Application: args[0], ChangeCause: changeCause}
 			var status appv1beta1.ApplicationScaleStatus
@@ -309,22 +315,11 @@ func (a *appOptions) rollbackCommand() *cobra.Command {
   kubectl acp app rollback shop -n shop --to-revision 2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			config, err := a.restConfig()
+			client, namespace, err := a.archon()
 			if err != nil {
 				return err
 			}
-			namespace, err := a.namespaceOrDefault(a.namespace)
-			if err != nil {
-				return err
-			}
-			client, err := archonclient.NewForConfig(config)
-			if err != nil {
-				return err
-			}
-			options := metav1.CreateOptions{}
-			if dryRun {
-				options.DryRun = []string{metav1.DryRunAll}
-			}
+			options := createOptions(dryRun)
 			rollback, err := client.AppV1beta1().ApplicationRollbacks(namespace).Create(cmd.Context(), &appv1beta1.ApplicationRollback{
 				ObjectMeta: metav1.ObjectMeta{GenerateName: args[0] + "-"},
 				Spec:       appv1beta1.ApplicationRollbackSpec{Application: args[0], Revision: revision, ChangeCause: changeCause},
