@@ -358,3 +358,74 @@ type ApplicationRollbackList struct {
 
 	Items []ApplicationRollback
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationImport makes existing resources of an application's
+// namespace its components.
+type ApplicationImport struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationMembershipSpec
+	Status ApplicationMembershipStatus
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationImportList is a list of ApplicationImports.
+type ApplicationImportList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationImport
+}
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRemoval dissociates components from their application
+// without deleting them.
+type ApplicationRemoval struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ApplicationMembershipSpec
+	Status ApplicationMembershipStatus
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRemovalList is a list of ApplicationRemovals.
+type ApplicationRemovalList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []ApplicationRemoval
+}
+
+// ApplicationMembershipSpec names an application and the resources of
+// its namespace to import into it or remove from it.
+type ApplicationMembershipSpec struct {
+	Application string
+	Resources   []ComponentReference
+	ChangeCause string
+}
+
+// ComponentReference names a resource of an application's namespace by
+// group, kind and name.
+type ComponentReference struct {
+	Group string
+	Kind  string
+	Name  string
+}
+
+// ApplicationMembershipStatus is what an import or a removal changed.
+type ApplicationMembershipStatus struct {
+	Resources []ComponentReference
+	Revision  int64
+	History   string
+}

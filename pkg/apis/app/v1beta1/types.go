@@ -524,3 +524,114 @@ type ApplicationRollbackList struct {
 
 	Items []ApplicationRollback `json:"items"`
 }
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationImport makes existing resources of an application's
+// namespace its components, as the caller: each is labeled with the
+// application's selector (spec.selector.matchLabels), its kind is added
+// to spec.componentKinds, and with spec.addOwnerRef the application
+// becomes its owner, so deleting the application deletes it. A resource
+// belongs to at most one application. Importing a component again makes
+// its owner reference agree with spec.addOwnerRef. The result is
+// recorded as a new revision.
+type ApplicationImport struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, which resources, and why.
+	Spec ApplicationMembershipSpec `json:"spec"`
+	// Status is what the import changed.
+	// +optional
+	Status ApplicationMembershipStatus `json:"status,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationImportList is a list of ApplicationImports.
+type ApplicationImportList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationImport `json:"items"`
+}
+
+// +genclient
+// +genclient:onlyVerbs=create
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRemoval dissociates components from their application
+// without deleting them, as the caller: the labels of the application's
+// selector and its owner reference come off, so the resources survive
+// the application's deletion. What the resources do is unchanged: a
+// Service removed still routes to its Pods. The result is recorded as a
+// new revision.
+type ApplicationRemoval struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which application, which components, and why.
+	Spec ApplicationMembershipSpec `json:"spec"`
+	// Status is what the removal changed.
+	// +optional
+	Status ApplicationMembershipStatus `json:"status,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ApplicationRemovalList is a list of ApplicationRemovals.
+type ApplicationRemovalList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ApplicationRemoval `json:"items"`
+}
+
+// ApplicationMembershipSpec names an application and the resources of
+// its namespace to import into it or remove from it.
+type ApplicationMembershipSpec struct {
+	// Application is the name of the Application, in the same namespace.
+	Application string `json:"application"`
+	// Resources are the resources to import or remove (at most 100). An
+	// import without any imports the application's current components
+	// again, which makes their owner references agree with
+	// spec.addOwnerRef.
+	// +listType=atomic
+	// +optional
+	Resources []ComponentReference `json:"resources,omitempty"`
+	// ChangeCause says why; the changeCause of the revision recorded.
+	// +optional
+	ChangeCause string `json:"changeCause,omitempty"`
+}
+
+// ComponentReference names a resource of an application's namespace by
+// group, kind and name.
+type ComponentReference struct {
+	// Group is the API group; empty or "core" for the core group.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// Kind is the kind, such as Deployment or Service.
+	Kind string `json:"kind"`
+	// Name is the name of the resource.
+	Name string `json:"name"`
+}
+
+// ApplicationMembershipStatus is what an import or a removal changed.
+type ApplicationMembershipStatus struct {
+	// Resources are the resources imported or removed.
+	// +listType=atomic
+	// +optional
+	Resources []ComponentReference `json:"resources,omitempty"`
+	// Revision is the revision recorded after; none in a dry run.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// History is the name of the ApplicationHistory holding it.
+	// +optional
+	History string `json:"history,omitempty"`
+}

@@ -258,3 +258,50 @@ func ValidateApplicationRollback(rollback *app.ApplicationRollback) field.ErrorL
 	}
 	return allErrs
 }
+
+// MaxMembershipResources bounds the resources of one import or removal.
+const MaxMembershipResources = 100
+
+// ValidateApplicationMembership checks an import or removal request;
+// remove says it is a removal, which needs at least one resource.
+func ValidateApplicationMembership(object *metav1.ObjectMeta, spec *app.ApplicationMembershipSpec, remove bool) field.ErrorList {
+	allErrs := ValidateApplicationOperation(object, &app.ApplicationOperationSpec{Application: spec.Application, ChangeCause: spec.ChangeCause})
+	path := field.NewPath("spec", "resources")
+	switch n := len(spec.Resources); {
+	case n > MaxMembershipResources:
+		allErrs = append(allErrs, field.TooMany(path, n, MaxMembershipResources))
+		return allErrs
+	case n == 0 && remove:
+		allErrs = append(allErrs, field.Required(path, "name the components to remove"))
+	}
+	seen := map[app.ComponentReference]bool{}
+	for i, resource := range spec.Resources {
+		at := path.Index(i)
+		if resource.Group != "" && resource.Group != "core" {
+			for _, msg := range validation.IsDNS1123Subdomain(resource.Group) {
+				allErrs = append(allErrs, field.Invalid(at.Child("group"), resource.Group, msg))
+			}
+		}
+		if resource.Kind == "" {
+			allErrs = append(allErrs, field.Required(at.Child("kind"), "a kind such as Deployment or Service"))
+		} else if len(resource.Kind) > 63 {
+			allErrs = append(allErrs, field.TooLong(at.Child("kind"), len(resource.Kind), 63))
+		}
+		if resource.Name == "" {
+			allErrs = append(allErrs, field.Required(at.Child("name"), ""))
+		} else {
+			for _, msg := range validation.IsDNS1123Subdomain(resource.Name) {
+				allErrs = append(allErrs, field.Invalid(at.Child("name"), resource.Name, msg))
+			}
+		}
+		key := resource
+		if key.Group == "core" {
+			key.Group = ""
+		}
+		if seen[key] {
+			allErrs = append(allErrs, field.Duplicate(at, resource.Kind+"/"+resource.Name))
+		}
+		seen[key] = true
+	}
+	return allErrs
+}
