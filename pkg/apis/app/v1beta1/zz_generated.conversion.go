@@ -76,6 +76,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationImport)(nil), (*app.ApplicationImport)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationImport_To_app_ApplicationImport(a.(*ApplicationImport), b.(*app.ApplicationImport), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationImport)(nil), (*ApplicationImport)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationImport_To_v1beta1_ApplicationImport(a.(*app.ApplicationImport), b.(*ApplicationImport), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationImportList)(nil), (*app.ApplicationImportList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationImportList_To_app_ApplicationImportList(a.(*ApplicationImportList), b.(*app.ApplicationImportList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationImportList)(nil), (*ApplicationImportList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationImportList_To_v1beta1_ApplicationImportList(a.(*app.ApplicationImportList), b.(*ApplicationImportList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationMembershipSpec)(nil), (*app.ApplicationMembershipSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(a.(*ApplicationMembershipSpec), b.(*app.ApplicationMembershipSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationMembershipSpec)(nil), (*ApplicationMembershipSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(a.(*app.ApplicationMembershipSpec), b.(*ApplicationMembershipSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationMembershipStatus)(nil), (*app.ApplicationMembershipStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(a.(*ApplicationMembershipStatus), b.(*app.ApplicationMembershipStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationMembershipStatus)(nil), (*ApplicationMembershipStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(a.(*app.ApplicationMembershipStatus), b.(*ApplicationMembershipStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*ApplicationOperationSpec)(nil), (*app.ApplicationOperationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(a.(*ApplicationOperationSpec), b.(*app.ApplicationOperationSpec), scope)
 	}); err != nil {
@@ -83,6 +123,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*app.ApplicationOperationSpec)(nil), (*ApplicationOperationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(a.(*app.ApplicationOperationSpec), b.(*ApplicationOperationSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationRemoval)(nil), (*app.ApplicationRemoval)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationRemoval_To_app_ApplicationRemoval(a.(*ApplicationRemoval), b.(*app.ApplicationRemoval), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationRemoval)(nil), (*ApplicationRemoval)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationRemoval_To_v1beta1_ApplicationRemoval(a.(*app.ApplicationRemoval), b.(*ApplicationRemoval), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ApplicationRemovalList)(nil), (*app.ApplicationRemovalList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ApplicationRemovalList_To_app_ApplicationRemovalList(a.(*ApplicationRemovalList), b.(*app.ApplicationRemovalList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ApplicationRemovalList)(nil), (*ApplicationRemovalList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ApplicationRemovalList_To_v1beta1_ApplicationRemovalList(a.(*app.ApplicationRemovalList), b.(*ApplicationRemovalList), scope)
 	}); err != nil {
 		return err
 	}
@@ -306,6 +366,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*ComponentReference)(nil), (*app.ComponentReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1beta1_ComponentReference_To_app_ComponentReference(a.(*ComponentReference), b.(*app.ComponentReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*app.ComponentReference)(nil), (*ComponentReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_app_ComponentReference_To_v1beta1_ComponentReference(a.(*app.ComponentReference), b.(*ComponentReference), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*ExportChart)(nil), (*app.ExportChart)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1beta1_ExportChart_To_app_ExportChart(a.(*ExportChart), b.(*app.ExportChart), scope)
 	}); err != nil {
@@ -467,6 +537,100 @@ func Convert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in *
 	return autoConvert_app_ApplicationExportStatus_To_v1beta1_ApplicationExportStatus(in, out, s)
 }
 
+func autoConvert_v1beta1_ApplicationImport_To_app_ApplicationImport(in *ApplicationImport, out *app.ApplicationImport, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1beta1_ApplicationImport_To_app_ApplicationImport is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationImport_To_app_ApplicationImport(in *ApplicationImport, out *app.ApplicationImport, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationImport_To_app_ApplicationImport(in, out, s)
+}
+
+func autoConvert_app_ApplicationImport_To_v1beta1_ApplicationImport(in *app.ApplicationImport, out *ApplicationImport, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_app_ApplicationImport_To_v1beta1_ApplicationImport is an autogenerated conversion function.
+func Convert_app_ApplicationImport_To_v1beta1_ApplicationImport(in *app.ApplicationImport, out *ApplicationImport, s conversion.Scope) error {
+	return autoConvert_app_ApplicationImport_To_v1beta1_ApplicationImport(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationImportList_To_app_ApplicationImportList(in *ApplicationImportList, out *app.ApplicationImportList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]app.ApplicationImport)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationImportList_To_app_ApplicationImportList is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationImportList_To_app_ApplicationImportList(in *ApplicationImportList, out *app.ApplicationImportList, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationImportList_To_app_ApplicationImportList(in, out, s)
+}
+
+func autoConvert_app_ApplicationImportList_To_v1beta1_ApplicationImportList(in *app.ApplicationImportList, out *ApplicationImportList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ApplicationImport)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_app_ApplicationImportList_To_v1beta1_ApplicationImportList is an autogenerated conversion function.
+func Convert_app_ApplicationImportList_To_v1beta1_ApplicationImportList(in *app.ApplicationImportList, out *ApplicationImportList, s conversion.Scope) error {
+	return autoConvert_app_ApplicationImportList_To_v1beta1_ApplicationImportList(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(in *ApplicationMembershipSpec, out *app.ApplicationMembershipSpec, s conversion.Scope) error {
+	*out = *(*app.ApplicationMembershipSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(in *ApplicationMembershipSpec, out *app.ApplicationMembershipSpec, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(in, out, s)
+}
+
+func autoConvert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(in *app.ApplicationMembershipSpec, out *ApplicationMembershipSpec, s conversion.Scope) error {
+	*out = *(*ApplicationMembershipSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec is an autogenerated conversion function.
+func Convert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(in *app.ApplicationMembershipSpec, out *ApplicationMembershipSpec, s conversion.Scope) error {
+	return autoConvert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(in *ApplicationMembershipStatus, out *app.ApplicationMembershipStatus, s conversion.Scope) error {
+	*out = *(*app.ApplicationMembershipStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(in *ApplicationMembershipStatus, out *app.ApplicationMembershipStatus, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(in, out, s)
+}
+
+func autoConvert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(in *app.ApplicationMembershipStatus, out *ApplicationMembershipStatus, s conversion.Scope) error {
+	*out = *(*ApplicationMembershipStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus is an autogenerated conversion function.
+func Convert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(in *app.ApplicationMembershipStatus, out *ApplicationMembershipStatus, s conversion.Scope) error {
+	return autoConvert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(in, out, s)
+}
+
 func autoConvert_v1beta1_ApplicationOperationSpec_To_app_ApplicationOperationSpec(in *ApplicationOperationSpec, out *app.ApplicationOperationSpec, s conversion.Scope) error {
 	*out = *(*app.ApplicationOperationSpec)(unsafe.Pointer(in))
 	return nil
@@ -485,6 +649,60 @@ func autoConvert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpe
 // Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec is an autogenerated conversion function.
 func Convert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(in *app.ApplicationOperationSpec, out *ApplicationOperationSpec, s conversion.Scope) error {
 	return autoConvert_app_ApplicationOperationSpec_To_v1beta1_ApplicationOperationSpec(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationRemoval_To_app_ApplicationRemoval(in *ApplicationRemoval, out *app.ApplicationRemoval, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1beta1_ApplicationMembershipSpec_To_app_ApplicationMembershipSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1beta1_ApplicationMembershipStatus_To_app_ApplicationMembershipStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1beta1_ApplicationRemoval_To_app_ApplicationRemoval is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationRemoval_To_app_ApplicationRemoval(in *ApplicationRemoval, out *app.ApplicationRemoval, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationRemoval_To_app_ApplicationRemoval(in, out, s)
+}
+
+func autoConvert_app_ApplicationRemoval_To_v1beta1_ApplicationRemoval(in *app.ApplicationRemoval, out *ApplicationRemoval, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_app_ApplicationMembershipSpec_To_v1beta1_ApplicationMembershipSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_app_ApplicationMembershipStatus_To_v1beta1_ApplicationMembershipStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_app_ApplicationRemoval_To_v1beta1_ApplicationRemoval is an autogenerated conversion function.
+func Convert_app_ApplicationRemoval_To_v1beta1_ApplicationRemoval(in *app.ApplicationRemoval, out *ApplicationRemoval, s conversion.Scope) error {
+	return autoConvert_app_ApplicationRemoval_To_v1beta1_ApplicationRemoval(in, out, s)
+}
+
+func autoConvert_v1beta1_ApplicationRemovalList_To_app_ApplicationRemovalList(in *ApplicationRemovalList, out *app.ApplicationRemovalList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]app.ApplicationRemoval)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1beta1_ApplicationRemovalList_To_app_ApplicationRemovalList is an autogenerated conversion function.
+func Convert_v1beta1_ApplicationRemovalList_To_app_ApplicationRemovalList(in *ApplicationRemovalList, out *app.ApplicationRemovalList, s conversion.Scope) error {
+	return autoConvert_v1beta1_ApplicationRemovalList_To_app_ApplicationRemovalList(in, out, s)
+}
+
+func autoConvert_app_ApplicationRemovalList_To_v1beta1_ApplicationRemovalList(in *app.ApplicationRemovalList, out *ApplicationRemovalList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ApplicationRemoval)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_app_ApplicationRemovalList_To_v1beta1_ApplicationRemovalList is an autogenerated conversion function.
+func Convert_app_ApplicationRemovalList_To_v1beta1_ApplicationRemovalList(in *app.ApplicationRemovalList, out *ApplicationRemovalList, s conversion.Scope) error {
+	return autoConvert_app_ApplicationRemovalList_To_v1beta1_ApplicationRemovalList(in, out, s)
 }
 
 func autoConvert_v1beta1_ApplicationRollback_To_app_ApplicationRollback(in *ApplicationRollback, out *app.ApplicationRollback, s conversion.Scope) error {
@@ -1003,6 +1221,26 @@ func autoConvert_app_ChartVersion_To_v1beta1_ChartVersion(in *app.ChartVersion, 
 // Convert_app_ChartVersion_To_v1beta1_ChartVersion is an autogenerated conversion function.
 func Convert_app_ChartVersion_To_v1beta1_ChartVersion(in *app.ChartVersion, out *ChartVersion, s conversion.Scope) error {
 	return autoConvert_app_ChartVersion_To_v1beta1_ChartVersion(in, out, s)
+}
+
+func autoConvert_v1beta1_ComponentReference_To_app_ComponentReference(in *ComponentReference, out *app.ComponentReference, s conversion.Scope) error {
+	*out = *(*app.ComponentReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1beta1_ComponentReference_To_app_ComponentReference is an autogenerated conversion function.
+func Convert_v1beta1_ComponentReference_To_app_ComponentReference(in *ComponentReference, out *app.ComponentReference, s conversion.Scope) error {
+	return autoConvert_v1beta1_ComponentReference_To_app_ComponentReference(in, out, s)
+}
+
+func autoConvert_app_ComponentReference_To_v1beta1_ComponentReference(in *app.ComponentReference, out *ComponentReference, s conversion.Scope) error {
+	*out = *(*ComponentReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_app_ComponentReference_To_v1beta1_ComponentReference is an autogenerated conversion function.
+func Convert_app_ComponentReference_To_v1beta1_ComponentReference(in *app.ComponentReference, out *ComponentReference, s conversion.Scope) error {
+	return autoConvert_app_ComponentReference_To_v1beta1_ComponentReference(in, out, s)
 }
 
 func autoConvert_v1beta1_ExportChart_To_app_ExportChart(in *ExportChart, out *app.ExportChart, s conversion.Scope) error {

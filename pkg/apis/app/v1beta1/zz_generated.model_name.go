@@ -42,8 +42,38 @@ func (in ApplicationExportStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationImport) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationImport"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationImportList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationImportList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationMembershipSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationMembershipSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationMembershipStatus) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationMembershipStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ApplicationOperationSpec) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationOperationSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRemoval) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRemoval"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ApplicationRemovalList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ApplicationRemovalList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -154,6 +184,11 @@ func (in ChartStatus) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ChartVersion) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ChartVersion"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ComponentReference) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.app.v1beta1.ComponentReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

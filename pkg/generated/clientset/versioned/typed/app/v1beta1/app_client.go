@@ -29,6 +29,8 @@ import (
 type AppV1beta1Interface interface {
 	RESTClient() rest.Interface
 	ApplicationExportsGetter
+	ApplicationImportsGetter
+	ApplicationRemovalsGetter
 	ApplicationRollbacksGetter
 	ApplicationSnapshotsGetter
 	ApplicationStartsGetter
@@ -44,6 +46,14 @@ type AppV1beta1Client struct {
 
 func (c *AppV1beta1Client) ApplicationExports(namespace string) ApplicationExportInterface {
 	return newApplicationExports(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationImports(namespace string) ApplicationImportInterface {
+	return newApplicationImports(c, namespace)
+}
+
+func (c *AppV1beta1Client) ApplicationRemovals(namespace string) ApplicationRemovalInterface {
+	return newApplicationRemovals(c, namespace)
 }
 
 func (c *AppV1beta1Client) ApplicationRollbacks(namespace string) ApplicationRollbackInterface {

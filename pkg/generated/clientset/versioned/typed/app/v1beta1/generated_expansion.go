@@ -20,6 +20,10 @@ package v1beta1
 
 type ApplicationExportExpansion interface{}
 
+type ApplicationImportExpansion interface{}
+
+type ApplicationRemovalExpansion interface{}
+
 type ApplicationRollbackExpansion interface{}
 
 type ApplicationSnapshotExpansion interface{}

@@ -32,6 +32,14 @@ func (c *FakeAppV1beta1) ApplicationExports(namespace string) v1beta1.Applicatio
 	return newFakeApplicationExports(c, namespace)
 }
 
+func (c *FakeAppV1beta1) ApplicationImports(namespace string) v1beta1.ApplicationImportInterface {
+	return newFakeApplicationImports(c, namespace)
+}
+
+func (c *FakeAppV1beta1) ApplicationRemovals(namespace string) v1beta1.ApplicationRemovalInterface {
+	return newFakeApplicationRemovals(c, namespace)
+}
+
 func (c *FakeAppV1beta1) ApplicationRollbacks(namespace string) v1beta1.ApplicationRollbackInterface {
 	return newFakeApplicationRollbacks(c, namespace)
 }
