@@ -20,27 +20,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/authz"
 	authclient "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
+	"github.com/acp-archon/archon/pkg/webhook/admission"
 )
 
 // NamespacesPath and ResourceQuotasPath are where kube-apiserver sends
@@ -49,10 +45,6 @@ const (
 	NamespacesPath     = "/admission/namespaces"
 	ResourceQuotasPath = "/admission/resourcequotas"
 )
-
-// maxReviewBytes bounds a request body; reviews of these small objects are a
-// few kilobytes.
-const maxReviewBytes = 3 << 20
 
 // Webhook answers admission reviews. It reads projects, namespaces and
 // quotas live rather than from caches: a quota created a moment ago must
@@ -82,56 +74,19 @@ func New(cluster string, projects authclient.ProjectInterface, kube kubernetes.I
 
 // ServeNamespaces reviews namespaces labeled with a project.
 func (wh *Webhook) ServeNamespaces(w http.ResponseWriter, r *http.Request) {
-	wh.serve(w, r, wh.reviewNamespace)
+	admission.Serve(w, r, "the project rules", refusals(wh.reviewNamespace))
 }
 
 // ServeResourceQuotas reviews quotas in namespaces of a project.
 func (wh *Webhook) ServeResourceQuotas(w http.ResponseWriter, r *http.Request) {
-	wh.serve(w, r, wh.reviewQuota)
+	admission.Serve(w, r, "the project rules", refusals(wh.reviewQuota))
 }
 
-type reviewFunc func(ctx context.Context, request *admissionv1.AdmissionRequest) ([]string, error)
-
-func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, review reviewFunc) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "admission reviews are POSTed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	in := &admissionv1.AdmissionReview{}
-	if err := json.Unmarshal(body, in); err != nil || in.Request == nil {
-		http.Error(w, fmt.Sprintf("not an admission.k8s.io/v1 AdmissionReview: %v", err), http.StatusBadRequest)
-		return
-	}
-
-	response := &admissionv1.AdmissionResponse{UID: in.Request.UID, Allowed: true}
-	{
-		problems, err := review(r.Context(), in.Request)
-		switch {
-		case err != nil:
-			response.Allowed = false
-			response.Result = &apierrors.NewInternalError(err).ErrStatus
-		case len(problems) > 0:
-			response.Allowed = false
-			response.Result = &metav1.Status{
-				Status:  metav1.StatusFailure,
-				Code:    http.StatusForbidden,
-				Reason:  metav1.StatusReasonForbidden,
-				Message: strings.Join(problems, "; "),
-			}
-			klog.V(2).InfoS("Refused by the project rules", "kind", in.Request.Kind.Kind, "namespace", in.Request.Namespace,
-				"name", in.Request.Name, "user", in.Request.UserInfo.Username, "reasons", problems)
-		}
-	}
-
-	out := admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: response}
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(&out); err != nil {
-		klog.ErrorS(err, "Writing an admission response")
+// refusals turns rules returning their problems into a review.
+func refusals(rules func(ctx context.Context, request *admissionv1.AdmissionRequest) ([]string, error)) admission.Review {
+	return func(ctx context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
+		problems, err := rules(ctx, request)
+		return admission.Verdict{Problems: problems}, err
 	}
 }
 
@@ -181,7 +136,7 @@ func (wh *Webhook) reviewJoin(ctx context.Context, request *admissionv1.Admissio
 	}
 	// Only those who may update the project may put namespaces into it
 	// (archon's imports among them).
-	allowed, _ := authz.UserAllowed(ctx, wh.authorizer, admissionUser(request.UserInfo), authorizer.AttributesRecord{
+	allowed, _ := authz.UserAllowed(ctx, wh.authorizer, admission.User(request.UserInfo), authorizer.AttributesRecord{
 		Verb: "update", APIGroup: authv1.GroupName, APIVersion: authv1.SchemeGroupVersion.Version,
 		Resource: "projects", Name: name, ResourceRequest: true,
 	})
@@ -208,23 +163,10 @@ func (wh *Webhook) reviewJoin(ctx context.Context, request *admissionv1.Admissio
 			Expires: metav1.NewTime(time.Now().Add(reservationTTL))})
 	}
 	limits := projectCluster(project, wh.cluster)
-	return wh.admit(ctx, name, reviewed, isDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
+	return wh.admit(ctx, name, reviewed, admission.IsDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
 		delete(byNamespace, namespace.Name)
 		return quota.Problems(name, wh.cluster, limits.Quota, quota.Use(byNamespace), quota.Effective(joining))
 	})
-}
-
-func isDryRun(request *admissionv1.AdmissionRequest) bool {
-	return request.DryRun != nil && *request.DryRun
-}
-
-// admissionUser is the author of the request under review.
-func admissionUser(info authenticationv1.UserInfo) user.Info {
-	extra := make(map[string][]string, len(info.Extra))
-	for key, values := range info.Extra {
-		extra[key] = values
-	}
-	return &user.DefaultInfo{Name: info.Username, UID: info.UID, Groups: info.Groups, Extra: extra}
 }
 
 func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.AdmissionRequest) ([]string, error) {
@@ -254,7 +196,7 @@ func (wh *Webhook) reviewQuota(ctx context.Context, request *admissionv1.Admissi
 		}
 		reserved.Reviewed = previous.ResourceVersion
 	}
-	return wh.admit(ctx, name, []reservation{reserved}, isDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
+	return wh.admit(ctx, name, []reservation{reserved}, admission.IsDryRun(request), func(byNamespace map[string][]*corev1.ResourceQuota) []string {
 		return quotaRules(reviewed, project, wh.cluster, byNamespace)
 	})
 }
