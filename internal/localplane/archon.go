@@ -101,7 +101,7 @@ func (p *Plane) installArchon(ctx context.Context) error {
 			_ = unstructured.SetNestedField(obj.Object, caBundle, "spec", "caBundle")
 			p.apiServices = append(p.apiServices, obj)
 			continue
-		case "ValidatingWebhookConfiguration":
+		case "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration":
 			if err := pointWebhooksAt(obj, p.layout.archonLocalhostURL(), caBundle); err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ limitations under the License.
 package acp
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -25,8 +26,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
@@ -47,7 +52,8 @@ func newAppCommand(o *options) *cobra.Command {
 		Short: "Look at applications and record their revisions, as your Kubernetes user",
 	}
 	cmd.PersistentFlags().StringVarP(&a.namespace, "namespace", "n", "", "The application's namespace (default: the kubeconfig context's).")
-	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"), a.rollbackCommand())
+	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"), a.rollbackCommand(),
+		a.membershipCommand("import"), a.membershipCommand("remove"))
 	return cmd
 }
 
@@ -343,4 +349,109 @@ func (a *appOptions) rollbackCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only try every write: nothing changes.")
 	_ = cmd.MarkFlagRequired("to-revision")
 	return cmd
+}
+
+// membershipCommand is "kubectl acp app import" or "remove".
+func (a *appOptions) membershipCommand(verb string) *cobra.Command {
+	var changeCause string
+	var dryRun bool
+	short := map[string]string{
+		"import": "Make resources of the application's namespace its components (none named: its components, owner references renewed)",
+		"remove": "Dissociate components from the application without deleting them",
+	}[verb]
+	cmd := &cobra.Command{
+		Use:   verb + " NAME TYPE/NAME...",
+		Short: short,
+		Example: map[string]string{
+			"import": "  kubectl acp app import shop -n shop deployment/cart service/cart ingress/cart",
+			"remove": "  kubectl acp app remove shop -n shop configmap/old-settings",
+		}[verb],
+		Args: map[string]cobra.PositionalArgs{"import": cobra.MinimumNArgs(1), "remove": cobra.MinimumNArgs(2)}[verb],
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, namespace, err := a.archon()
+			if err != nil {
+				return err
+			}
+			resources, err := a.componentReferences(args[1:])
+			if err != nil {
+				return err
+			}
+			options := createOptions(dryRun)
+			meta := metav1.ObjectMeta{GenerateName: args[0] + "-"}
+			spec := appv1beta1.ApplicationMembershipSpec{Application: args[0], Resources: resources, ChangeCause: changeCause}
+			var status appv1beta1.ApplicationMembershipStatus
+			did := map[string]string{"import": "imported into", "remove": "removed from"}[verb]
+			if verb == "import" {
+				result, err := client.AppV1beta1().ApplicationImports(namespace).Create(cmd.Context(), &appv1beta1.ApplicationImport{ObjectMeta: meta, Spec: spec}, options)
+				if err != nil {
+					return fmt.Errorf("importing into application %s/%s: %w", namespace, args[0], err)
+				}
+				status = result.Status
+			} else {
+				result, err := client.AppV1beta1().ApplicationRemovals(namespace).Create(cmd.Context(), &appv1beta1.ApplicationRemoval{ObjectMeta: meta, Spec: spec}, options)
+				if err != nil {
+					return fmt.Errorf("removing from application %s/%s: %w", namespace, args[0], err)
+				}
+				status = result.Status
+			}
+			w := tabwriter.NewWriter(a.out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "KIND\tNAME")
+			for _, ref := range status.Resources {
+				fmt.Fprintf(w, "%s\t%s\n", ref.Kind, ref.Name)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if dryRun {
+				_, err = fmt.Fprintf(a.out, "(dry run: nothing %s application %s/%s, no revision recorded)\n", did, namespace, args[0])
+				return err
+			}
+			_, err = fmt.Fprintf(a.out, "%d resources %s application %s/%s: revision %d (applicationhistory %s)\n",
+				len(status.Resources), did, namespace, args[0], status.Revision, status.History)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&changeCause, "change-cause", "", "Why, kept with the revision recorded.")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Only try every write: nothing changes.")
+	return cmd
+}
+
+// componentReferences turns TYPE/NAME arguments (deployment/web, svc/web,
+// ingress.networking.k8s.io/web) into references by group and kind,
+// through the cluster's discovery as kubectl does.
+func (a *appOptions) componentReferences(args []string) ([]appv1beta1.ComponentReference, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	config, _, err := a.target()
+	if err != nil {
+		return nil, err
+	}
+	client, err := discovery.NewDiscoveryClientForConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	cached := memory.NewMemCacheClient(client)
+	mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)
+	refs := make([]appv1beta1.ComponentReference, 0, len(args))
+	for _, arg := range args {
+		resource, name, ok := strings.Cut(arg, "/")
+		if !ok || resource == "" || name == "" {
+			return nil, fmt.Errorf("%q: name resources as TYPE/NAME, such as deployment/web or service/web", arg)
+		}
+		gvr, gr := schema.ParseResourceArg(strings.ToLower(resource))
+		var kind schema.GroupVersionKind
+		err := errors.New("no version")
+		if gvr != nil {
+			kind, err = mapper.KindFor(*gvr)
+		}
+		if err != nil {
+			kind, err = mapper.KindFor(gr.WithVersion(""))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q: the cluster serves no resource type %s (kubectl api-resources lists them)", arg, resource)
+		}
+		refs = append(refs, appv1beta1.ComponentReference{Group: kind.Group, Kind: kind.Kind, Name: name})
+	}
+	return refs, nil
 }

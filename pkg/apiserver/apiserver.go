@@ -44,12 +44,14 @@ import (
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
+	"github.com/acp-archon/archon/pkg/registry/app/applicationmembership"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationrollback"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationscale"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationsnapshot"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
+	"github.com/acp-archon/archon/pkg/webhook/applicationcomponent"
 	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
 )
 
@@ -71,10 +73,16 @@ type assembly struct {
 	exports       *applicationexport.REST
 	snapshots     *applicationsnapshot.REST
 	stops, starts *applicationscale.REST
+	appImports    *applicationmembership.REST
+	removals      *applicationmembership.REST
 	rollbacks     *applicationrollback.REST
 	charts        *chartParts
 	images        *containerRegistryParts
 	webhook       *projectnamespace.Webhook
+	components    *applicationcomponent.Webhook
+	// applications is the informer factory of applications, read by the
+	// component webhooks on every replica and by application-status.
+	applications dynamicinformer.DynamicSharedInformerFactory
 
 	controllers []namedController
 	informers   informerFactories
@@ -120,6 +128,9 @@ func (c CompletedConfig) New() (*Server, error) {
 	if s.webhook != nil {
 		generic.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.NamespacesPath, s.webhook.ServeNamespaces)
 		generic.Handler.NonGoRestfulMux.HandleFunc(projectnamespace.ResourceQuotasPath, s.webhook.ServeResourceQuotas)
+		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ComponentsPath, s.components.ServeComponents)
+		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.OwnersPath, s.components.ServeOwners)
+		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ApplicationsPath, s.components.ServeApplications)
 	}
 	if s.events != nil {
 		if err := generic.AddPreShutdownHook("archon-events", func() error {
@@ -178,7 +189,12 @@ func (s *assembly) build() error {
 	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, recorder)
 	s.stops = applicationscale.NewStopREST(s.clients.kubeConfig, reader, recorder)
 	s.starts = applicationscale.NewStartREST(s.clients.kubeConfig, reader, recorder)
+	s.appImports = applicationmembership.NewImportREST(s.clients.kubeConfig, reader, recorder)
+	s.removals = applicationmembership.NewRemovalREST(s.clients.kubeConfig, reader, recorder)
 	s.rollbacks = applicationrollback.NewREST(s.clients.kubeConfig, reader, recorder)
+	s.applications = dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
+	s.components = applicationcomponent.New(s.applications.ForResource(application.Resource), kube, s.clients.kubeDynamic,
+		s.clients.kubeConfig, reader)
 	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
 		s.protected, quotas, s.clients.kubeInformers.Core().V1().ResourceQuotas().Informer()); err != nil {
 		return err
@@ -205,10 +221,10 @@ func (s *assembly) buildControllers() error {
 	if err != nil {
 		return err
 	}
-	// Application status reads applications, workloads and the metadata
-	// of other components through factories of its own: only the
-	// controllers need them.
-	applications := dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
+	// Application status reads applications from the factory the
+	// webhooks share, workloads and the metadata of other components
+	// through factories of its own: only the controller needs them.
+	applications := s.applications
 	workloads := kubeinformers.NewSharedInformerFactory(kube, 0)
 	components := metadatainformer.NewSharedInformerFactory(s.clients.kubeMetadata, 0)
 	applicationStatus, err := applicationstatus.New(s.clients.kubeDynamic, applications, workloads, components)

@@ -58,7 +58,7 @@ func (s *assembly) authGroup() genericapiserver.APIGroupInfo {
 
 // appGroup is app.alauda.io: the chart catalog, and where archon extends
 // a cluster, the operations on its applications (exports, snapshots,
-// stops and starts, rollbacks).
+// stops and starts, imports and removals, rollbacks).
 func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	resources := map[string]rest.Storage{
 		"chartrepos":        s.charts.repositories,
@@ -71,6 +71,8 @@ func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 		resources["applicationsnapshots"] = s.snapshots
 		resources["applicationstops"] = s.stops
 		resources["applicationstarts"] = s.starts
+		resources["applicationimports"] = s.appImports
+		resources["applicationremovals"] = s.removals
 		resources["applicationrollbacks"] = s.rollbacks
 	}
 	group := api.NewAPIGroupInfo(app.GroupName)

@@ -50,7 +50,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion, &ChartRepo{}, &ChartRepoList{}, &Chart{}, &ChartList{}, &ApplicationExport{}, &ApplicationExportList{},
 		&ApplicationSnapshot{}, &ApplicationSnapshotList{},
 		&ApplicationStop{}, &ApplicationStopList{}, &ApplicationStart{}, &ApplicationStartList{},
-		&ApplicationRollback{}, &ApplicationRollbackList{})
+		&ApplicationRollback{}, &ApplicationRollbackList{},
+		&ApplicationImport{}, &ApplicationImportList{}, &ApplicationRemoval{}, &ApplicationRemovalList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

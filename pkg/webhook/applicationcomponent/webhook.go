@@ -1,0 +1,342 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package applicationcomponent holds the admission rules on the
+// components of applications: a resource belongs to at most one
+// application, an application's Ingress routes to its own Services, and
+// an application with spec.addOwnerRef owns the components that join it,
+// in the request that makes them join, so with the rights of its author.
+package applicationcomponent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/dynamic"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/acp-archon/archon/pkg/application"
+	"github.com/acp-archon/archon/pkg/registry/callers"
+	"github.com/acp-archon/archon/pkg/webhook/admission"
+)
+
+// Where kube-apiserver sends the reviews: ComponentsPath validates
+// resources of the component kinds, OwnersPath mutates them (owner
+// references), ApplicationsPath validates applications.
+const (
+	ComponentsPath   = "/admission/application-components"
+	OwnersPath       = "/admission/application-owners"
+	ApplicationsPath = "/admission/applications"
+)
+
+// maxProblems bounds the problems one refusal names.
+const maxProblems = 5
+
+// Webhook answers the reviews. It finds applications in an informer,
+// which every replica runs, and reads Services and applications live
+// where a stale answer would do harm.
+type Webhook struct {
+	applications cache.GenericLister
+	synced       cache.InformerSynced
+	kube         kubernetes.Interface
+	dynamic      dynamic.Interface
+	kubeConfig   *restclient.Config
+	reader       *application.Reader
+}
+
+// New returns the webhook: applications is an informer of Applications;
+// kube and dynamicClient read live with archon's rights; an application's
+// new components are listed as the requester through the cluster
+// kubeConfig reaches, with reader.
+func New(applications kubeinformers.GenericInformer, kube kubernetes.Interface, dynamicClient dynamic.Interface, kubeConfig *restclient.Config,
+	reader *application.Reader) *Webhook {
+	return &Webhook{applications: applications.Lister(), synced: applications.Informer().HasSynced, kube: kube, dynamic: dynamicClient,
+		kubeConfig: kubeConfig, reader: reader}
+}
+
+// ServeComponents reviews a resource of a component kind whose labels,
+// owners or (an Ingress) routes change.
+func (wh *Webhook) ServeComponents(w http.ResponseWriter, r *http.Request) {
+	admission.Serve(w, r, "the application component rules", wh.reviewComponent)
+}
+
+// ServeOwners sets the owner references of a resource of a component kind
+// whose labels or owners change.
+func (wh *Webhook) ServeOwners(w http.ResponseWriter, r *http.Request) {
+	admission.Serve(w, r, "the application owner rule", wh.reviewOwners)
+}
+
+// ServeApplications reviews an application whose selector or component
+// kinds change.
+func (wh *Webhook) ServeApplications(w http.ResponseWriter, r *http.Request) {
+	admission.Serve(w, r, "the application component rules", wh.reviewApplication)
+}
+
+// applicationsOf lists the applications of namespace from the informer;
+// until it has synced, reviews fail (closed).
+func (wh *Webhook) applicationsOf(namespace string) ([]*unstructured.Unstructured, error) {
+	if !wh.synced() {
+		return nil, errors.New("archon is still reading the applications; try again in a moment")
+	}
+	objects, err := wh.applications.ByNamespace(namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	apps := make([]*unstructured.Unstructured, 0, len(objects))
+	for _, obj := range objects {
+		if app, ok := obj.(*unstructured.Unstructured); ok {
+			apps = append(apps, app)
+		}
+	}
+	return apps, nil
+}
+
+func decode(raw []byte) (*unstructured.Unstructured, error) {
+	obj := &unstructured.Unstructured{}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(raw, &obj.Object); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+func kindOf(request *admissionv1.AdmissionRequest) schema.GroupKind {
+	return schema.GroupKind{Group: request.Kind.Group, Kind: request.Kind.Kind}
+}
+
+func (wh *Webhook) reviewComponent(ctx context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
+	obj, err := decode(request.Object.Raw)
+	if err != nil || obj == nil {
+		return admission.Verdict{}, err
+	}
+	old, err := decode(request.OldObject.Raw)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	obj.SetNamespace(request.Namespace)
+	apps, err := wh.applicationsOf(request.Namespace)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	kind := kindOf(request)
+	claimed := application.Claims(apps, kind, obj)
+	var before []string
+	if old != nil {
+		old.SetNamespace(request.Namespace)
+		before = application.Claims(apps, kind, old)
+	}
+	member := kind.Kind + "/" + obj.GetName()
+	if len(claimed) > 1 && !isSubset(claimed, before) {
+		return admission.Refuse(fmt.Sprintf(
+			"%s would belong to applications %s, and a resource belongs to at most one application: change its labels, or remove it from one of them first (kubectl acp app remove APP %s)",
+			member, strings.Join(claimed, " and "), strings.ToLower(member))), nil
+	}
+	if len(claimed) != 1 || kind != application.IngressKind {
+		return admission.Verdict{}, nil
+	}
+	owner := claimed[0]
+	var problems []string
+	for _, service := range application.IngressServices(obj) {
+		svc, err := wh.kube.CoreV1().Services(request.Namespace).Get(ctx, service, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue // not created yet: its labels will decide
+		}
+		if err != nil {
+			return admission.Verdict{}, err
+		}
+		svc.Namespace = request.Namespace
+		if in := application.Claims(appsNamed(apps, owner), application.ServiceKind, svc); len(in) == 0 {
+			problems = append(problems, fmt.Sprintf("%s of application %s routes to Service/%s, which is not in it: an application's Ingress routes to its own Services (kubectl acp app import %s service/%s)",
+				member, owner, service, owner, service))
+		}
+		if len(problems) == maxProblems {
+			break
+		}
+	}
+	return admission.Verdict{Problems: problems}, nil
+}
+
+func appsNamed(apps []*unstructured.Unstructured, name string) []*unstructured.Unstructured {
+	for _, app := range apps {
+		if app.GetName() == name {
+			return []*unstructured.Unstructured{app}
+		}
+	}
+	return nil
+}
+
+func isSubset(names, of []string) bool {
+	for _, name := range names {
+		if !slices.Contains(of, name) {
+			return false
+		}
+	}
+	return true
+}
+
+// reviewOwners makes the owner references of a resource follow the
+// applications: the one application whose selector claims it owns it
+// when its spec.addOwnerRef says so, and an application whose selector
+// claimed the resource before the change and no longer does stops owning
+// it, so a resource labeled out of an application survives its deletion.
+func (wh *Webhook) reviewOwners(ctx context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
+	obj, err := decode(request.Object.Raw)
+	if err != nil || obj == nil {
+		return admission.Verdict{}, err
+	}
+	old, err := decode(request.OldObject.Raw)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	obj.SetNamespace(request.Namespace)
+	apps, err := wh.applicationsOf(request.Namespace)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	kind := kindOf(request)
+	selects := func(app, o *unstructured.Unstructured) bool {
+		return o != nil && len(application.Claims([]*unstructured.Unstructured{app}, kind, bySelector(o, request.Namespace))) == 1
+	}
+	var selecting []*unstructured.Unstructured
+	labeledOut := map[string]bool{}
+	for _, app := range apps {
+		switch {
+		case selects(app, obj):
+			selecting = append(selecting, app)
+		case selects(app, old):
+			labeledOut[app.GetName()] = true
+		}
+	}
+	var refs []metav1.OwnerReference
+	changed := false
+	for _, ref := range obj.GetOwnerReferences() {
+		if application.IsApplicationReference(ref) && labeledOut[ref.Name] {
+			changed = true
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	if len(selecting) == 1 {
+		app := selecting[0]
+		if spec, err := application.SpecOf(app); err == nil && spec.AddOwnerRef && !application.IsOwnedBy(obj, app.GetName()) {
+			// The informer may be behind a deletion and re-creation of the
+			// application: a reference to a UID gone would have the garbage
+			// collector delete the resource. Read it live.
+			live, err := wh.dynamic.Resource(application.Resource).Namespace(request.Namespace).Get(ctx, app.GetName(), metav1.GetOptions{})
+			switch {
+			case err == nil:
+				refs = append(refs, application.OwnerReference(live))
+				changed = true
+			case !apierrors.IsNotFound(err):
+				return admission.Verdict{}, err
+			}
+		}
+	}
+	if !changed {
+		return admission.Verdict{}, nil
+	}
+	op := "replace"
+	if obj.GetOwnerReferences() == nil {
+		op = "add"
+	}
+	patch, err := json.Marshal([]map[string]any{{"op": op, "path": "/metadata/ownerReferences", "value": refs}})
+	return admission.Verdict{Patch: patch}, err
+}
+
+// bySelector is obj as a selector sees it: its labels alone.
+func bySelector(obj *unstructured.Unstructured, namespace string) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{}}
+	out.SetNamespace(namespace)
+	out.SetName(obj.GetName())
+	out.SetLabels(obj.GetLabels())
+	return out
+}
+
+// reviewApplication refuses an application whose selector and component
+// kinds would claim resources that already belong to another
+// application. It lists the new components as the requester, so a
+// refusal names nothing the requester could not list; kinds the
+// requester may not list are not checked (claiming them gives nothing:
+// every operation acts as the caller, and an owner reference is only
+// written in a request of someone allowed to write the resource).
+func (wh *Webhook) reviewApplication(ctx context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
+	app, err := decode(request.Object.Raw)
+	if err != nil || app == nil {
+		return admission.Verdict{}, err
+	}
+	app.SetNamespace(request.Namespace)
+	if _, err := application.SpecOf(app); err != nil {
+		return admission.Refuse(fmt.Sprintf("application %s: spec: %v", app.GetName(), err)), nil
+	}
+	apps, err := wh.applicationsOf(request.Namespace)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	var others []*unstructured.Unstructured
+	for _, other := range apps {
+		if other.GetName() != app.GetName() {
+			others = append(others, other)
+		}
+	}
+	if len(others) == 0 {
+		return admission.Verdict{}, nil
+	}
+	config, err := callers.Config(genericapirequest.WithUser(ctx, admission.User(request.UserInfo)), wh.kubeConfig)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	client, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	components, err := wh.reader.ReadableComponents(ctx, client, app)
+	if apierrors.IsBadRequest(err) {
+		return admission.Refuse(err.Error()), nil
+	}
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	var problems []string
+	for _, c := range components {
+		member := application.MemberOf(c)
+		if claimed := application.Claims(others, member.Kind, c); len(claimed) > 0 {
+			problems = append(problems, fmt.Sprintf(
+				"%s already belongs to application %s, and a resource belongs to at most one application: narrow spec.selector, or remove it from %s first",
+				member, claimed[0], claimed[0]))
+		}
+		if len(problems) == maxProblems {
+			break
+		}
+	}
+	return admission.Verdict{Problems: problems}, nil
+}
