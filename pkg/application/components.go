@@ -23,6 +23,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -45,7 +47,14 @@ import (
 // it shows nothing the caller could not read.
 type Reader struct {
 	mapper meta.ResettableRESTMapper
+
+	mu        sync.Mutex
+	lastReset time.Time
 }
+
+// resetEvery bounds how often a kind the reader does not know makes it
+// ask discovery again: every caller may name such kinds.
+const resetEvery = 10 * time.Second
 
 // NewReader returns a reader finding the resources of component kinds
 // through the discovery of the cluster kubeConfig reaches.
@@ -125,15 +134,25 @@ func (r *Reader) list(ctx context.Context, client dynamic.Interface, namespace s
 	return objects, nil
 }
 
-// Mapping finds the resource of a kind, asking discovery again once for a
-// kind it did not know, such as one of a CRD added since.
+// Mapping finds the resource of a kind, asking discovery again for a kind
+// it did not know, such as one of a CRD added since, at most every 10 s.
 func (r *Reader) Mapping(kind schema.GroupKind) (*meta.RESTMapping, error) {
 	mapping, err := r.mapper.RESTMapping(kind)
-	if meta.IsNoMatchError(err) {
+	if meta.IsNoMatchError(err) && r.mayReset() {
 		r.mapper.Reset()
 		mapping, err = r.mapper.RESTMapping(kind)
 	}
 	return mapping, err
+}
+
+func (r *Reader) mayReset() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.lastReset) < resetEvery {
+		return false
+	}
+	r.lastReset = time.Now()
+	return true
 }
 
 // Histories lists the recorded revisions of the application name, oldest

@@ -191,7 +191,18 @@ func (r *Reader) Import(ctx context.Context, client dynamic.Interface, app *unst
 		after[MemberOf(c)] = true
 	}
 	for i, obj := range objects {
-		if claimed := Claims(others, members[i].Kind, obj); len(claimed) > 0 {
+		// Judge the object as the import leaves it: its new labels may
+		// match another application's selector too.
+		joined := obj.DeepCopy()
+		labels := joined.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, v := range want {
+			labels[k] = v
+		}
+		joined.SetLabels(labels)
+		if claimed := Claims(others, members[i].Kind, joined); len(claimed) > 0 {
 			return Membership{}, nil, apierrors.NewConflict(mappings[i].Resource.GroupResource(), obj.GetName(), fmt.Errorf(
 				"%s belongs to application %s, and a resource belongs to at most one: remove it there first (kubectl acp app remove %s %s)",
 				members[i], claimed[0], claimed[0], strings.ToLower(members[i].String())))
@@ -332,6 +343,10 @@ func (r *Reader) resolve(ctx context.Context, client dynamic.Interface, app *uns
 		}
 		if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
 			errs = append(errs, field.Invalid(m.Path.Child("kind"), m.Kind.String(), "not of a namespace: an application holds objects of its own"))
+			continue
+		}
+		if m.Kind.Group == Resource.Group {
+			errs = append(errs, field.Invalid(m.Path.Child("kind"), m.Kind.String(), "applications and their histories are not components of applications"))
 			continue
 		}
 		mappings[i] = mapping

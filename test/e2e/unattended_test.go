@@ -56,7 +56,8 @@ func TestWebhooksAndNotificationsNeedCredentials(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	for _, path := range []string{"/admission/resourcequotas", "/admission/namespaces"} {
+	for _, path := range []string{"/admission/resourcequotas", "/admission/namespaces", "/admission/application-owners",
+		"/admission/application-components", "/admission/applications"} {
 		if resp := post(path, review, ""); resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
 			t.Errorf("anonymous POST %s: %d, want 401 or 403", path, resp.StatusCode)
 		}

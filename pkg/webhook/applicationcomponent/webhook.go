@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -59,6 +60,10 @@ const (
 
 // maxProblems bounds the problems one refusal names.
 const maxProblems = 5
+
+// maxIngressServices bounds the Services an application's Ingress routes
+// to, each of which the review reads.
+const maxIngressServices = 100
 
 // Webhook answers the reviews. It finds applications in an informer,
 // which every replica runs, and reads Services and applications live
@@ -165,8 +170,13 @@ func (wh *Webhook) reviewComponent(ctx context.Context, request *admissionv1.Adm
 		return admission.Verdict{}, nil
 	}
 	owner := claimed[0]
+	services := application.IngressServices(obj)
+	if len(services) > maxIngressServices {
+		return admission.Refuse(fmt.Sprintf("%s of application %s routes to %d Services: an application's Ingress routes to at most %d",
+			member, owner, len(services), maxIngressServices)), nil
+	}
 	var problems []string
-	for _, service := range application.IngressServices(obj) {
+	for _, service := range services {
 		svc, err := wh.kube.CoreV1().Services(request.Namespace).Get(ctx, service, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue // not created yet: its labels will decide
@@ -248,17 +258,19 @@ func (wh *Webhook) reviewOwners(ctx context.Context, request *admissionv1.Admiss
 	}
 	if len(selecting) == 1 {
 		app := selecting[0]
-		if spec, err := application.SpecOf(app); err == nil && spec.AddOwnerRef && !application.IsOwnedBy(obj, app.GetName()) {
-			// The informer may be behind a deletion and re-creation of the
-			// application: a reference to a UID gone would have the garbage
-			// collector delete the resource. Read it live.
-			live, err := wh.dynamic.Resource(application.Resource).Namespace(request.Namespace).Get(ctx, app.GetName(), metav1.GetOptions{})
-			switch {
-			case err == nil:
-				refs = append(refs, application.OwnerReference(live))
-				changed = true
-			case !apierrors.IsNotFound(err):
+		newlySelected := old == nil || !selects(app, old)
+		// A reference the request itself takes off stays off: the garbage
+		// collector orphaning the components of an application being
+		// deleted does just that.
+		takenOff := old != nil && application.IsOwnedBy(old, app.GetName()) && !application.IsOwnedBy(obj, app.GetName())
+		if newlySelected && !takenOff && !application.IsOwnedBy(obj, app.GetName()) {
+			ref, err := wh.adoption(ctx, request, app.GetName(), kind, obj)
+			if err != nil {
 				return admission.Verdict{}, err
+			}
+			if ref != nil {
+				refs = append(refs, *ref)
+				changed = true
 			}
 		}
 	}
@@ -271,6 +283,50 @@ func (wh *Webhook) reviewOwners(ctx context.Context, request *admissionv1.Admiss
 	}
 	patch, err := json.Marshal([]map[string]any{{"op": op, "path": "/metadata/ownerReferences", "value": refs}})
 	return admission.Verdict{Patch: patch}, err
+}
+
+// adoption is the owner reference the application name gets to obj, or
+// nil. The application is read live: the informer may be behind its
+// deletion and re-creation, and a reference to a UID gone would have the
+// garbage collector delete obj. It adopts only while it is not being
+// deleted, selects obj and asks for owner references, and only objects
+// written by someone who may update it: the one who could have imported
+// them. An object a controller writes (a CronJob's Job) is left to its
+// owner, which the application owns.
+func (wh *Webhook) adoption(ctx context.Context, request *admissionv1.AdmissionRequest, name string, kind schema.GroupKind,
+	obj *unstructured.Unstructured) (*metav1.OwnerReference, error) {
+	live, err := wh.dynamic.Resource(application.Resource).Namespace(request.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec, err := application.SpecOf(live)
+	if err != nil || !spec.AddOwnerRef || live.GetDeletionTimestamp() != nil ||
+		len(application.Claims([]*unstructured.Unstructured{live}, kind, bySelector(obj, request.Namespace))) == 0 {
+		return nil, nil
+	}
+	author := request.UserInfo
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range author.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
+	review, err := wh.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: author.Username, UID: author.UID, Groups: author.Groups, Extra: extra,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: request.Namespace, Verb: "update",
+				Group: application.Resource.Group, Resource: application.Resource.Resource, Name: name},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if !review.Status.Allowed {
+		return nil, nil
+	}
+	ref := application.OwnerReference(live)
+	return &ref, nil
 }
 
 // bySelector is obj as a selector sees it: its labels alone.
@@ -295,8 +351,15 @@ func (wh *Webhook) reviewApplication(ctx context.Context, request *admissionv1.A
 		return admission.Verdict{}, err
 	}
 	app.SetNamespace(request.Namespace)
-	if _, err := application.SpecOf(app); err != nil {
+	spec, err := application.SpecOf(app)
+	if err != nil {
 		return admission.Refuse(fmt.Sprintf("application %s: spec: %v", app.GetName(), err)), nil
+	}
+	if selector, err := metav1.LabelSelectorAsSelector(spec.Selector); spec.Selector == nil || err != nil || selector.Empty() {
+		return admission.Verdict{}, nil // claims nothing (Claims ignores an empty selector)
+	}
+	if request.UserInfo.Username == "" {
+		return admission.Refuse("a request without a user cannot be checked as its author"), nil
 	}
 	apps, err := wh.applicationsOf(request.Namespace)
 	if err != nil {
