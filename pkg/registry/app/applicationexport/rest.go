@@ -49,6 +49,7 @@ type ChartPublisher interface {
 
 // REST renders exports.
 type REST struct {
+	operation.Storage
 	kubeConfig *restclient.Config
 	reader     *application.Reader
 	charts     ChartPublisher
@@ -65,13 +66,9 @@ var (
 // reader through the cluster kubeConfig reaches, and publish charts with
 // charts.
 func NewREST(kubeConfig *restclient.Config, reader *application.Reader, charts ChartPublisher) *REST {
-	return &REST{kubeConfig: kubeConfig, reader: reader, charts: charts}
+	return &REST{Storage: operation.Storage{Singular: "applicationexport", NewObject: func() runtime.Object { return &app.ApplicationExport{} },
+		Columns: columns, Cells: cells}, kubeConfig: kubeConfig, reader: reader, charts: charts}
 }
-
-func (r *REST) New() runtime.Object     { return &app.ApplicationExport{} }
-func (r *REST) Destroy()                {}
-func (r *REST) NamespaceScoped() bool   { return true }
-func (r *REST) GetSingularName() string { return "applicationexport" }
 
 // Create renders the export; nothing is stored.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {

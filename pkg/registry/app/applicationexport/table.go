@@ -17,15 +17,12 @@ limitations under the License.
 package applicationexport
 
 import (
-	"context"
-	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/acp-archon/archon/pkg/apis/app"
-	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 var columns = []metav1.TableColumnDefinition{
@@ -36,17 +33,8 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Files", Type: "string", Description: "Paths inside the artifact."},
 }
 
-// ConvertToTable prints the response of an export.
-func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	exp, ok := object.(*app.ApplicationExport)
-	if !ok {
-		return nil, fmt.Errorf("cannot print %T as an application export table", object)
-	}
-	table.Rows = append(table.Rows, metav1.TableRow{
-		Cells: []interface{}{exp.Name, exp.Spec.Application, string(exp.Spec.Format),
-			int64(len(exp.Status.Artifact)), strings.Join(exp.Status.Files, ",")},
-		Object: runtime.RawExtension{Object: exp},
-	})
-	return table, nil
+// cells are the row of an export.
+func cells(object runtime.Object) []any {
+	exp := object.(*app.ApplicationExport)
+	return []any{exp.Name, exp.Spec.Application, string(exp.Spec.Format), int64(len(exp.Status.Artifact)), strings.Join(exp.Status.Files, ",")}
 }

@@ -40,7 +40,6 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
-	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 type change func(r *application.Reader, ctx context.Context, client dynamic.Interface, app *unstructured.Unstructured,
@@ -48,28 +47,29 @@ type change func(r *application.Reader, ctx context.Context, client dynamic.Inte
 
 // direction is an import or a removal.
 type direction struct {
-	kind, resource, singular, did string
-	remove                        bool
-	change                        change
-	newObject                     func() runtime.Object
-	// parts reach into the request object of the direction.
-	parts func(runtime.Object) (*metav1.ObjectMeta, *app.ApplicationMembershipSpec, *app.ApplicationMembershipStatus)
+	operation.Storage
+	kind, resource, did string
+	remove              bool
+	change              change
 }
 
 var (
-	imports = direction{kind: "ApplicationImport", resource: "applicationimports", singular: "applicationimport", did: "imported",
-		change: (*application.Reader).Import, newObject: func() runtime.Object { return &app.ApplicationImport{} },
-		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationMembershipSpec, *app.ApplicationMembershipStatus) {
-			s := obj.(*app.ApplicationImport)
-			return &s.ObjectMeta, &s.Spec, &s.Status
-		}}
-	removals = direction{kind: "ApplicationRemoval", resource: "applicationremovals", singular: "applicationremoval", did: "removed", remove: true,
-		change: (*application.Reader).Remove, newObject: func() runtime.Object { return &app.ApplicationRemoval{} },
-		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationMembershipSpec, *app.ApplicationMembershipStatus) {
-			s := obj.(*app.ApplicationRemoval)
-			return &s.ObjectMeta, &s.Spec, &s.Status
-		}}
+	imports = direction{kind: "ApplicationImport", resource: "applicationimports", did: "imported", change: (*application.Reader).Import,
+		Storage: storage("applicationimport", func() runtime.Object { return &app.ApplicationImport{} })}
+	removals = direction{kind: "ApplicationRemoval", resource: "applicationremovals", did: "removed", remove: true, change: (*application.Reader).Remove,
+		Storage: storage("applicationremoval", func() runtime.Object { return &app.ApplicationRemoval{} })}
 )
+
+// partsOf reaches into an import or a removal.
+func partsOf(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationMembershipSpec, *app.ApplicationMembershipStatus) {
+	switch s := obj.(type) {
+	case *app.ApplicationImport:
+		return &s.ObjectMeta, &s.Spec, &s.Status
+	case *app.ApplicationRemoval:
+		return &s.ObjectMeta, &s.Spec, &s.Status
+	}
+	panic(fmt.Sprintf("%T is neither an import nor a removal", obj))
+}
 
 // REST imports resources into applications or removes them.
 type REST struct {
@@ -98,15 +98,10 @@ func NewRemovalREST(kubeConfig *restclient.Config, reader *application.Reader, r
 	return &REST{direction: removals, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
 }
 
-func (r *REST) New() runtime.Object     { return r.newObject() }
-func (r *REST) Destroy()                {}
-func (r *REST) NamespaceScoped() bool   { return true }
-func (r *REST) GetSingularName() string { return r.singular }
-
 // Create imports or removes the resources and records the result;
 // nothing else is stored. A dry run writes nothing and records nothing.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
-	object, spec, status := r.parts(obj)
+	object, spec, status := partsOf(obj)
 	request, err := operation.Open(ctx, obj, app.Kind(r.kind), app.Resource(r.resource),
 		func() field.ErrorList { return validation.ValidateApplicationMembership(object, spec, r.remove) },
 		createValidation, r.kubeConfig, r.reader, spec.Application)
@@ -155,18 +150,12 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Revision", Type: "integer", Description: "The revision recorded."},
 }
 
-// ConvertToTable prints the response of an import or a removal.
-func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	if fmt.Sprintf("%T", object) != fmt.Sprintf("%T", r.newObject()) {
-		return nil, fmt.Errorf("cannot print %T as an %s table", object, r.singular)
-	}
-	meta, spec, status := r.parts(object)
-	table.Rows = append(table.Rows, metav1.TableRow{
-		Cells:  []interface{}{meta.Name, spec.Application, ResourcesOf(status.Resources), status.Revision},
-		Object: runtime.RawExtension{Object: object},
-	})
-	return table, nil
+// storage is the import or removal storage of singular.
+func storage(singular string, newObject func() runtime.Object) operation.Storage {
+	return operation.Storage{Singular: singular, NewObject: newObject, Columns: columns, Cells: func(object runtime.Object) []any {
+		meta, spec, status := partsOf(object)
+		return []any{meta.Name, spec.Application, ResourcesOf(status.Resources), status.Revision}
+	}}
 }
 
 // ResourcesOf prints resources as Kind/name, comma-separated.

@@ -36,11 +36,11 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
-	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 // REST rolls applications back.
 type REST struct {
+	operation.Storage
 	kubeConfig *restclient.Config
 	reader     *application.Reader
 	recorder   *application.Recorder
@@ -58,13 +58,9 @@ var (
 // kubeConfig reaches, with reader; the new revision is written with
 // recorder.
 func NewREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
-	return &REST{kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+	return &REST{Storage: operation.Storage{Singular: "applicationrollback", NewObject: func() runtime.Object { return &app.ApplicationRollback{} },
+		Columns: columns, Cells: cells}, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
 }
-
-func (r *REST) New() runtime.Object     { return &app.ApplicationRollback{} }
-func (r *REST) Destroy()                {}
-func (r *REST) NamespaceScoped() bool   { return true }
-func (r *REST) GetSingularName() string { return "applicationrollback" }
 
 // Create rolls the application back and records the result; nothing else
 // is stored. A dry run tries every write and records nothing.
@@ -139,20 +135,12 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Deleted", Type: "string", Description: "Components created since, deleted."},
 }
 
-// ConvertToTable prints the response of a rollback.
-func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	rollback, ok := object.(*app.ApplicationRollback)
-	if !ok {
-		return nil, fmt.Errorf("cannot print %T as an application rollback table", object)
-	}
+// cells are the row of a rollback.
+func cells(object runtime.Object) []any {
+	rollback := object.(*app.ApplicationRollback)
 	var deleted []string
 	for _, ref := range rollback.Status.Deleted {
 		deleted = append(deleted, ref.Kind+"/"+ref.Name)
 	}
-	table.Rows = append(table.Rows, metav1.TableRow{
-		Cells:  []interface{}{rollback.Name, rollback.Spec.Application, rollback.Spec.Revision, rollback.Status.Revision, strings.Join(deleted, ",")},
-		Object: runtime.RawExtension{Object: rollback},
-	})
-	return table, nil
+	return []any{rollback.Name, rollback.Spec.Application, rollback.Spec.Revision, rollback.Status.Revision, strings.Join(deleted, ",")}
 }

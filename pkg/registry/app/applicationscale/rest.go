@@ -36,32 +36,32 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
-	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 // direction is a stop or a start.
 type direction struct {
-	kind, resource, singular, cause string
-	scale                           func(context.Context, dynamic.Interface, *unstructured.Unstructured, []*unstructured.Unstructured, bool) ([]application.Scaled, error)
-	newObject                       func() runtime.Object
-	// parts reach into the request object of the direction.
-	parts func(runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus)
+	operation.Storage
+	kind, resource, cause string
+	scale                 func(context.Context, dynamic.Interface, *unstructured.Unstructured, []*unstructured.Unstructured, bool) ([]application.Scaled, error)
 }
 
 var (
-	stop = direction{kind: "ApplicationStop", resource: "applicationstops", singular: "applicationstop", cause: "stopped",
-		scale: application.Stop, newObject: func() runtime.Object { return &app.ApplicationStop{} },
-		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus) {
-			s := obj.(*app.ApplicationStop)
-			return &s.ObjectMeta, &s.Spec, &s.Status
-		}}
-	start = direction{kind: "ApplicationStart", resource: "applicationstarts", singular: "applicationstart", cause: "started",
-		scale: application.Start, newObject: func() runtime.Object { return &app.ApplicationStart{} },
-		parts: func(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus) {
-			s := obj.(*app.ApplicationStart)
-			return &s.ObjectMeta, &s.Spec, &s.Status
-		}}
+	stop = direction{kind: "ApplicationStop", resource: "applicationstops", cause: "stopped", scale: application.Stop,
+		Storage: storage("applicationstop", func() runtime.Object { return &app.ApplicationStop{} })}
+	start = direction{kind: "ApplicationStart", resource: "applicationstarts", cause: "started", scale: application.Start,
+		Storage: storage("applicationstart", func() runtime.Object { return &app.ApplicationStart{} })}
 )
+
+// partsOf reaches into a stop or a start.
+func partsOf(obj runtime.Object) (*metav1.ObjectMeta, *app.ApplicationOperationSpec, *app.ApplicationScaleStatus) {
+	switch s := obj.(type) {
+	case *app.ApplicationStop:
+		return &s.ObjectMeta, &s.Spec, &s.Status
+	case *app.ApplicationStart:
+		return &s.ObjectMeta, &s.Spec, &s.Status
+	}
+	panic(fmt.Sprintf("%T is neither a stop nor a start", obj))
+}
 
 // REST stops or starts applications.
 type REST struct {
@@ -90,15 +90,10 @@ func NewStartREST(kubeConfig *restclient.Config, reader *application.Reader, rec
 	return &REST{direction: start, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
 }
 
-func (r *REST) New() runtime.Object     { return r.newObject() }
-func (r *REST) Destroy()                {}
-func (r *REST) NamespaceScoped() bool   { return true }
-func (r *REST) GetSingularName() string { return r.singular }
-
 // Create scales the application and records the result; nothing else is
 // stored. A dry run scales nothing and records nothing.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
-	object, spec, status := r.parts(obj)
+	object, spec, status := partsOf(obj)
 	request, err := operation.Open(ctx, obj, app.Kind(r.kind), app.Resource(r.resource),
 		func() field.ErrorList { return validation.ValidateApplicationOperation(object, spec) }, createValidation, r.kubeConfig, r.reader, spec.Application)
 	if err != nil {
@@ -134,18 +129,12 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Revision", Type: "integer", Description: "The revision recorded."},
 }
 
-// ConvertToTable prints the response of a stop or a start.
-func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	if fmt.Sprintf("%T", object) != fmt.Sprintf("%T", r.newObject()) {
-		return nil, fmt.Errorf("cannot print %T as an %s table", object, r.singular)
-	}
-	meta, spec, status := r.parts(object)
-	table.Rows = append(table.Rows, metav1.TableRow{
-		Cells:  []interface{}{meta.Name, spec.Application, WorkloadsOf(status.Workloads), status.Revision},
-		Object: runtime.RawExtension{Object: object},
-	})
-	return table, nil
+// storage is the stop or start storage of singular.
+func storage(singular string, newObject func() runtime.Object) operation.Storage {
+	return operation.Storage{Singular: singular, NewObject: newObject, Columns: columns, Cells: func(object runtime.Object) []any {
+		meta, spec, status := partsOf(object)
+		return []any{meta.Name, spec.Application, WorkloadsOf(status.Workloads), status.Revision}
+	}}
 }
 
 // WorkloadsOf prints scaled workloads as Kind/name from->to.

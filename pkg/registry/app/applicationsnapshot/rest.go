@@ -24,7 +24,6 @@ package applicationsnapshot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,11 +37,11 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
-	"github.com/acp-archon/archon/pkg/registry/printers"
 )
 
 // REST records snapshots.
 type REST struct {
+	operation.Storage
 	kubeConfig *restclient.Config
 	reader     *application.Reader
 	recorder   *application.Recorder
@@ -59,13 +58,9 @@ var (
 // caller through the cluster kubeConfig reaches, with reader; revisions
 // are written with recorder.
 func NewREST(kubeConfig *restclient.Config, reader *application.Reader, recorder *application.Recorder) *REST {
-	return &REST{kubeConfig: kubeConfig, reader: reader, recorder: recorder}
+	return &REST{Storage: operation.Storage{Singular: "applicationsnapshot", NewObject: func() runtime.Object { return &app.ApplicationSnapshot{} },
+		Columns: columns, Cells: cells}, kubeConfig: kubeConfig, reader: reader, recorder: recorder}
 }
-
-func (r *REST) New() runtime.Object     { return &app.ApplicationSnapshot{} }
-func (r *REST) Destroy()                {}
-func (r *REST) NamespaceScoped() bool   { return true }
-func (r *REST) GetSingularName() string { return "applicationsnapshot" }
 
 // Create records the revision; nothing else is stored. A dry run says
 // which revision it would be.
@@ -110,13 +105,9 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Changes", Type: "string", Description: "Components created, updated and deleted since the revision before."},
 }
 
-// ConvertToTable prints the response of a snapshot.
-func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := printers.NewTable(columns, tableOptions)
-	snapshot, ok := object.(*app.ApplicationSnapshot)
-	if !ok {
-		return nil, fmt.Errorf("cannot print %T as an application snapshot table", object)
-	}
+// cells are the row of a snapshot.
+func cells(object runtime.Object) []any {
+	snapshot := object.(*app.ApplicationSnapshot)
 	d := snapshot.Status.ResourceDiffs
 	var changes []string
 	for _, part := range []struct {
@@ -127,9 +118,5 @@ func (r *REST) ConvertToTable(_ context.Context, object runtime.Object, tableOpt
 			changes = append(changes, part.sign+ref.Kind+"/"+ref.Name)
 		}
 	}
-	table.Rows = append(table.Rows, metav1.TableRow{
-		Cells:  []interface{}{snapshot.Name, snapshot.Spec.Application, snapshot.Status.Revision, snapshot.Status.History, strings.Join(changes, ",")},
-		Object: runtime.RawExtension{Object: snapshot},
-	})
-	return table, nil
+	return []any{snapshot.Name, snapshot.Spec.Application, snapshot.Status.Revision, snapshot.Status.History, strings.Join(changes, ",")}
 }

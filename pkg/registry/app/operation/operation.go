@@ -15,8 +15,9 @@ limitations under the License.
 */
 
 // Package operation holds what the create-only operation resources on
-// applications (exports, snapshots, stops, starts, rollbacks) share:
-// readying the request object, a client acting as the caller, the
+// applications (exports, snapshots, stops, starts, imports, removals,
+// rollbacks) share: what their storage answers about itself and its
+// table, readying the request object, a client acting as the caller, the
 // application read as the caller, and the revision recorded after.
 package operation
 
