@@ -26,12 +26,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -108,6 +110,38 @@ func (p *Plane) installArchon(ctx context.Context) error {
 		}
 		if err := p.apply(ctx, obj); err != nil {
 			return err
+		}
+	}
+	return p.waitForCRDs(ctx, objects)
+}
+
+var crds = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// waitForCRDs waits until kube-apiserver serves the CRDs among objects.
+// kube-controller-manager starts after them: its garbage collector learns
+// of a kind only at its next discovery, up to 30 s later, and until then
+// misses the deletion of owners of that kind (an application with
+// spec.addOwnerRef).
+func (p *Plane) waitForCRDs(ctx context.Context, objects []*unstructured.Unstructured) error {
+	for _, obj := range objects {
+		if obj.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, readyTimeout, true, func(ctx context.Context) (bool, error) {
+			crd, err := p.dynamic.Resource(crds).Get(ctx, obj.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return false, nil //nolint:nilerr // not there yet: ask again
+			}
+			conditions, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			for _, c := range conditions {
+				if c, ok := c.(map[string]any); ok && c["type"] == "Established" && c["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s not established: %w", obj.GetName(), err)
 		}
 	}
 	return nil

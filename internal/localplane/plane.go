@@ -177,11 +177,17 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	}
 
 	group, groupCtx := errgroup.WithContext(ctx)
-	group.Go(p.startControllerManager)
 	group.Go(p.startScheduler)
 	group.Go(func() error { return p.startSimulatedNodes(groupCtx) })
 	group.Go(func() error { return p.startRegistry(groupCtx) })
-	group.Go(func() error { return p.installArchon(groupCtx) })
+	// The garbage collector must know the CRDs from its start (see
+	// waitForCRDs).
+	group.Go(func() error {
+		if err := p.installArchon(groupCtx); err != nil {
+			return err
+		}
+		return p.startControllerManager()
+	})
 	if err := group.Wait(); err != nil {
 		return nil, err
 	}

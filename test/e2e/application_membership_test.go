@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -29,7 +28,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -79,7 +77,6 @@ spec:
 `, "create", "-f", "-")
 		return err
 	})
-	waitForCollectorOfApplications(ctx, t, kube, apps, namespace)
 	shop := map[string]string{"app.kubernetes.io/name": "shop"}
 	createWorkload(ctx, t, kube, namespace, "web", shop, 1)
 	waitForApplication(t, apps, "shop", application.PhaseRunning, "1/1")
@@ -263,35 +260,6 @@ spec:
 			t.Errorf("%s after shop's deletion: %v", name, err)
 		}
 	}
-}
-
-// waitForCollectorOfApplications waits until the garbage collector
-// watches applications: it learns of a CRD at its next discovery, up to
-// 30 s after the CRD, and misses the deletion of an owner it did not watch.
-func waitForCollectorOfApplications(ctx context.Context, t *testing.T, kube kubernetes.Interface, apps dynamic.ResourceInterface, namespace string) {
-	t.Helper()
-	attempt := 0
-	eventuallyWithin(t, 2*time.Minute, "the garbage collector deletes what an application owned", func() error {
-		attempt++
-		name := fmt.Sprintf("gc-canary-%d", attempt)
-		app := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "app.k8s.io/v1beta1", "kind": "Application",
-			"metadata": map[string]any{"name": name}}}
-		created, err := apps.Create(ctx, app, metav1.CreateOptions{})
-		if err != nil {
-			return err
-		}
-		owned := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, OwnerReferences: []metav1.OwnerReference{application.OwnerReference(created)}}}
-		if _, err := kube.CoreV1().ConfigMaps(namespace).Create(ctx, owned, metav1.CreateOptions{}); err != nil {
-			return err
-		}
-		if err := apps.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
-			return err
-		}
-		return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
-			_, err := kube.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
-		})
-	})
 }
 
 func getErr[T any](_ T, err error) error { return err }
