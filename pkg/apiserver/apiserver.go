@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	kubeinformers "k8s.io/client-go/informers"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -131,6 +132,11 @@ func (c CompletedConfig) New() (*Server, error) {
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ComponentsPath, s.components.ServeComponents)
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.OwnersPath, s.components.ServeOwners)
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ApplicationsPath, s.components.ServeApplications)
+		// The component webhooks refuse every review until they have read
+		// the applications: a replica is not ready before.
+		if err := generic.AddReadyzChecks(healthz.NamedCheck("application-components-webhook", s.components.Ready)); err != nil {
+			return nil, err
+		}
 	}
 	if s.events != nil {
 		if err := generic.AddPreShutdownHook("archon-events", func() error {

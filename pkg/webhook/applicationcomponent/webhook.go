@@ -105,11 +105,23 @@ func (wh *Webhook) ServeApplications(w http.ResponseWriter, r *http.Request) {
 	admission.Serve(w, r, "the application component rules", wh.reviewApplication)
 }
 
+// errNotSynced refuses reviews before the informer has synced.
+var errNotSynced = errors.New("archon is still reading the applications; try again in a moment")
+
+// Ready is a readiness check: the webhook answers once its informer of
+// applications has synced.
+func (wh *Webhook) Ready(*http.Request) error {
+	if !wh.synced() {
+		return errNotSynced
+	}
+	return nil
+}
+
 // applicationsOf lists the applications of namespace from the informer;
 // until it has synced, reviews fail (closed).
 func (wh *Webhook) applicationsOf(namespace string) ([]*unstructured.Unstructured, error) {
 	if !wh.synced() {
-		return nil, errors.New("archon is still reading the applications; try again in a moment")
+		return nil, errNotSynced
 	}
 	objects, err := wh.applications.ByNamespace(namespace).List(labels.Everything())
 	if err != nil {

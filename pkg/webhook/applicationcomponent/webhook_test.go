@@ -254,4 +254,11 @@ func TestReviewsFailClosedUntilTheInformerSynced(t *testing.T) {
 	if _, err := wh.reviewComponent(context.Background(), request(t, deployment, obj, nil)); err == nil {
 		t.Error("a review before the informer synced passed")
 	}
+	if wh.Ready(nil) == nil {
+		t.Error("ready before the informer synced")
+	}
+	wh.synced = func() bool { return true }
+	if err := wh.Ready(nil); err != nil {
+		t.Errorf("not ready once synced: %v", err)
+	}
 }
