@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/klog/v2"
 )
 
 // Kind is the kind of an Application.
@@ -155,6 +156,8 @@ type membershipWrite struct {
 	resource schema.GroupVersionResource
 	name     string
 	patch    []byte
+	// undo is the merge patch giving back what patch changes.
+	undo []byte
 }
 
 // Import makes members of the application app's namespace its
@@ -220,7 +223,7 @@ func (r *Reader) Import(ctx context.Context, client dynamic.Interface, app *unst
 
 	var writes []membershipWrite
 	if patch := componentKindsPatch(app, spec, members); patch != nil {
-		writes = append(writes, membershipWrite{resource: Resource, name: app.GetName(), patch: patch})
+		writes = append(writes, membershipWrite{resource: Resource, name: app.GetName(), patch: patch, undo: componentKindsUndo(app)})
 	}
 	for i, obj := range objects {
 		labelPatch := map[string]any{}
@@ -231,7 +234,8 @@ func (r *Reader) Import(ctx context.Context, client dynamic.Interface, app *unst
 		}
 		refs, refsChanged := ownerReferences(obj, app, spec.AddOwnerRef)
 		if patch := metadataPatch(obj, labelPatch, refs, refsChanged); patch != nil {
-			writes = append(writes, membershipWrite{resource: mappings[i].Resource, name: obj.GetName(), patch: patch})
+			writes = append(writes, membershipWrite{resource: mappings[i].Resource, name: obj.GetName(), patch: patch,
+				undo: metadataUndo(obj, labelPatch, refsChanged)})
 		}
 	}
 	if err := patchAll(ctx, client, app.GetNamespace(), writes, dryRun); err != nil {
@@ -314,7 +318,8 @@ func (r *Reader) Remove(ctx context.Context, client dynamic.Interface, app *unst
 		}
 		refs, refsChanged := ownerReferences(obj, app, false)
 		if patch := metadataPatch(obj, labelPatch, refs, refsChanged); patch != nil {
-			writes = append(writes, membershipWrite{resource: mappings[i].Resource, name: obj.GetName(), patch: patch})
+			writes = append(writes, membershipWrite{resource: mappings[i].Resource, name: obj.GetName(), patch: patch,
+				undo: metadataUndo(obj, labelPatch, refsChanged)})
 		}
 	}
 	if err := patchAll(ctx, client, app.GetNamespace(), writes, dryRun); err != nil {
@@ -504,6 +509,44 @@ func metadataPatch(obj *unstructured.Unstructured, labelPatch map[string]any, re
 	return patch
 }
 
+// metadataUndo is the merge patch giving obj back the labels labelPatch
+// changes and, when refsChanged, its owner references.
+func metadataUndo(obj *unstructured.Unstructured, labelPatch map[string]any, refsChanged bool) []byte {
+	metadata := map[string]any{}
+	if len(labelPatch) > 0 {
+		labels := map[string]any{}
+		for k := range labelPatch {
+			if v, ok := obj.GetLabels()[k]; ok {
+				labels[k] = v
+			} else {
+				labels[k] = nil
+			}
+		}
+		metadata["labels"] = labels
+	}
+	if refsChanged {
+		if refs := obj.GetOwnerReferences(); refs != nil {
+			metadata["ownerReferences"] = refs
+		} else {
+			metadata["ownerReferences"] = nil
+		}
+	}
+	undo, _ := json.Marshal(map[string]any{"metadata": metadata})
+	return undo
+}
+
+// componentKindsUndo is the merge patch giving app back its
+// spec.componentKinds.
+func componentKindsUndo(app *unstructured.Unstructured) []byte {
+	kinds, found, _ := unstructured.NestedSlice(app.Object, "spec", "componentKinds")
+	var value any
+	if found {
+		value = kinds
+	}
+	undo, _ := json.Marshal(map[string]any{"spec": map[string]any{"componentKinds": value}})
+	return undo
+}
+
 // selfSubjectAccessReviews is where a caller asks what it may do.
 var selfSubjectAccessReviews = schema.GroupVersionResource{Group: "authorization.k8s.io", Version: "v1", Resource: "selfsubjectaccessreviews"}
 
@@ -531,12 +574,25 @@ func patchAll(ctx context.Context, client dynamic.Interface, namespace string, w
 	if dryRun {
 		return nil
 	}
-	for _, w := range writes {
+	for i, w := range writes {
 		if _, err := client.Resource(w.resource).Namespace(namespace).Patch(ctx, w.name, types.MergePatchType, w.patch, metav1.PatchOptions{}); err != nil {
+			undoAll(ctx, client, namespace, writes[:i])
 			return err
 		}
 	}
 	return nil
+}
+
+// undoAll gives back what writes changed, newest first, as far as it can:
+// a write refused after others were made (someone changed an object
+// between the dry run and the write) leaves nothing half-done behind.
+func undoAll(ctx context.Context, client dynamic.Interface, namespace string, writes []membershipWrite) {
+	for i := len(writes) - 1; i >= 0; i-- {
+		w := writes[i]
+		if _, err := client.Resource(w.resource).Namespace(namespace).Patch(ctx, w.name, types.MergePatchType, w.undo, metav1.PatchOptions{}); err != nil {
+			klog.FromContext(ctx).Error(err, "Undoing a membership write after a refusal failed", "resource", w.resource, "name", w.name)
+		}
+	}
 }
 
 func isIngress(w membershipWrite) bool {

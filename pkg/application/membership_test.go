@@ -17,14 +17,20 @@ limitations under the License.
 package application
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 func testApplication(name string, matchLabels map[string]any, addOwnerRef bool, kinds ...map[string]any) *unstructured.Unstructured {
@@ -147,6 +153,9 @@ func TestComponentKindsPatchAddsOnlyMissingKinds(t *testing.T) {
 	if err := json.Unmarshal(patch, &got); err != nil {
 		t.Fatal(err)
 	}
+	if undo := string(componentKindsUndo(app)); undo != `{"spec":{"componentKinds":[{"group":"apps","kind":"Deployment"}]}}` {
+		t.Errorf("undo %s", undo)
+	}
 	if got.Metadata.ResourceVersion != "7" {
 		t.Errorf("the patch is not made on the version read: %s", patch)
 	}
@@ -189,5 +198,41 @@ func TestOwnerReferencesFollowAddOwnerRef(t *testing.T) {
 	}
 	if patch := metadataPatch(lone, map[string]any{}, nil, false); patch != nil {
 		t.Errorf("a patch changing nothing: %s", patch)
+	}
+}
+
+func TestARefusedWriteUndoesTheWritesBefore(t *testing.T) {
+	client := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	var written []string
+	client.PrependReactor("patch", "*", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		patch := action.(clienttesting.PatchActionImpl)
+		if len(patch.PatchOptions.DryRun) > 0 {
+			return true, &unstructured.Unstructured{}, nil
+		}
+		written = append(written, patch.Name+" "+string(patch.Patch))
+		if patch.Name == "b" && !strings.Contains(string(patch.Patch), `"app":null`) {
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "services"}, "b", errors.New("changed since"))
+		}
+		return true, &unstructured.Unstructured{}, nil
+	})
+	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	a := testObject(ServiceKind, "a", map[string]string{"tier": "x"})
+	b := testObject(ServiceKind, "b", nil)
+	labels := map[string]any{"app": "shop"}
+	writes := []membershipWrite{
+		{resource: services, name: "a", patch: metadataPatch(a, labels, nil, false), undo: metadataUndo(a, labels, false)},
+		{resource: services, name: "b", patch: metadataPatch(b, labels, nil, false), undo: metadataUndo(b, labels, false)},
+	}
+	err := patchAll(context.Background(), client, "ns", writes, false)
+	if !apierrors.IsConflict(err) {
+		t.Fatalf("patchAll = %v, want the conflict", err)
+	}
+	want := []string{
+		`a {"metadata":{"labels":{"app":"shop"},"resourceVersion":"3"}}`,
+		`b {"metadata":{"labels":{"app":"shop"},"resourceVersion":"3"}}`,
+		`a {"metadata":{"labels":{"app":null}}}`,
+	}
+	if strings.Join(written, "\n") != strings.Join(want, "\n") {
+		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(written, "\n"), strings.Join(want, "\n"))
 	}
 }
