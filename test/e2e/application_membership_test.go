@@ -233,6 +233,51 @@ spec:
 	}
 	waitForApplication(t, apps, "shop", application.PhaseRunning, "5/5")
 
+	// An orphaning delete keeps the components: the owner references the
+	// garbage collector takes off are not put back.
+	if _, err := kubectl(t, plane.KubeconfigPath, `
+apiVersion: app.k8s.io/v1beta1
+kind: Application
+metadata: {name: kept, namespace: appm-dev}
+spec:
+  selector:
+    matchLabels: {app.kubernetes.io/name: kept}
+  componentKinds:
+  - {group: core, kind: ConfigMap}
+  addOwnerRef: true
+`, "create", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a ConfigMap owned by kept", func() error {
+		_ = kube.CoreV1().ConfigMaps(namespace).Delete(ctx, "kept", metav1.DeleteOptions{})
+		cm, err := kube.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept",
+			Labels: map[string]string{"app.kubernetes.io/name": "kept"}}}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if !application.IsOwnedBy(cm, "kept") {
+			return fmt.Errorf("ConfigMap kept has owners %v", cm.OwnerReferences)
+		}
+		return nil
+	})
+	orphan := metav1.DeletePropagationOrphan
+	if err := apps.Delete(ctx, "kept", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "application kept gone, its ConfigMap orphaned", func() error {
+		if _, err := apps.Get(ctx, "kept", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("application kept: %w", err)
+		}
+		cm, err := kube.CoreV1().ConfigMaps(namespace).Get(ctx, "kept", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(cm.OwnerReferences) != 0 {
+			return fmt.Errorf("ConfigMap kept still has owners %v", cm.OwnerReferences)
+		}
+		return nil
+	})
+
 	// Deleting the application deletes what it owns, through the garbage
 	// collector; what was removed stays, as do other applications'.
 	if err := apps.Delete(ctx, "shop", metav1.DeleteOptions{}); err != nil {
