@@ -88,32 +88,13 @@ func (r *Reader) Components(ctx context.Context, client dynamic.Interface, app *
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("application %s: spec.selector: %v", name, err))
 	}
-	return r.list(ctx, client, app.GetNamespace(), spec.ComponentKinds, selector, name, false)
+	return r.list(ctx, client, app.GetNamespace(), spec.ComponentKinds, selector, name)
 }
 
-// ReadableComponents lists the components of app as Components does,
-// leaving out the kinds client may not list and those the cluster does
-// not serve.
-func (r *Reader) ReadableComponents(ctx context.Context, client dynamic.Interface, app *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
-	spec, err := SpecOf(app)
-	if err != nil || spec.Selector == nil {
-		return nil, err
-	}
-	selector, err := metav1.LabelSelectorAsSelector(spec.Selector)
-	if err != nil {
-		return nil, err
-	}
-	return r.list(ctx, client, app.GetNamespace(), spec.ComponentKinds, selector, app.GetName(), true)
-}
-
-func (r *Reader) list(ctx context.Context, client dynamic.Interface, namespace string, kinds []metav1.GroupKind, selector labels.Selector, name string,
-	readableOnly bool) ([]*unstructured.Unstructured, error) {
+func (r *Reader) list(ctx context.Context, client dynamic.Interface, namespace string, kinds []metav1.GroupKind, selector labels.Selector, name string) ([]*unstructured.Unstructured, error) {
 	var objects []*unstructured.Unstructured
 	for _, kind := range kinds {
 		mapping, err := r.Mapping(schema.GroupKind(kind))
-		if readableOnly && err != nil {
-			continue
-		}
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("application %s: component kind %s is not served by the cluster", name, schema.GroupKind(kind)))
 		}
@@ -121,9 +102,6 @@ func (r *Reader) list(ctx context.Context, client dynamic.Interface, namespace s
 			continue // an application holds objects of its namespace
 		}
 		list, err := client.Resource(mapping.Resource).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
-		if readableOnly && apierrors.IsForbidden(err) {
-			continue
-		}
 		if err != nil {
 			return nil, err
 		}

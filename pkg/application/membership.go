@@ -80,37 +80,78 @@ func selectorShape(selector *metav1.LabelSelector) string {
 	}
 }
 
-// Claims says which of apps claim a resource of kind with meta: those
-// whose selector matches its labels and whose componentKinds hold its
-// kind, and those it names as an owner. Applications whose spec does not
-// decode claim nothing. The names are sorted.
-func Claims(apps []*unstructured.Unstructured, kind schema.GroupKind, obj metav1.Object) []string {
-	var names []string
+// Claimants are applications read once, to ask resource after resource
+// which of them claim it.
+type Claimants []claimant
+
+type claimant struct {
+	name, namespace string
+	kinds           []metav1.GroupKind
+	// selector is nil when the application selects nothing: no selector,
+	// an empty one, or one that does not parse.
+	selector labels.Selector
+}
+
+// ClaimantsOf reads apps as claimants. Applications whose spec does not
+// decode select nothing, but are still owners.
+func ClaimantsOf(apps []*unstructured.Unstructured) Claimants {
+	claimants := make(Claimants, 0, len(apps))
 	for _, app := range apps {
-		if claims(app, kind, obj) {
-			names = append(names, app.GetName())
+		c := claimant{name: app.GetName(), namespace: app.GetNamespace()}
+		if spec, err := SpecOf(app); err == nil && spec.Selector != nil {
+			if selector, err := metav1.LabelSelectorAsSelector(spec.Selector); err == nil && !selector.Empty() {
+				c.kinds, c.selector = spec.ComponentKinds, selector
+			}
+		}
+		claimants = append(claimants, c)
+	}
+	return claimants
+}
+
+// Claims says which applications claim a resource of kind with meta obj:
+// those whose selector matches its labels and whose componentKinds hold
+// its kind, and those it names as an owner. The names are sorted.
+func (cs Claimants) Claims(kind schema.GroupKind, obj metav1.Object) []string {
+	var names []string
+	for _, c := range cs {
+		if c.namespace == obj.GetNamespace() && (IsOwnedBy(obj, c.name) || c.selects(kind, obj)) {
+			names = append(names, c.name)
 		}
 	}
 	sort.Strings(names)
 	return names
 }
 
-func claims(app *unstructured.Unstructured, kind schema.GroupKind, obj metav1.Object) bool {
-	if app.GetNamespace() != obj.GetNamespace() {
+// Selecting says which applications claim a resource of kind with meta
+// obj by their selector and kinds alone, owners aside. The names are
+// sorted.
+func (cs Claimants) Selecting(kind schema.GroupKind, obj metav1.Object) []string {
+	var names []string
+	for _, c := range cs {
+		if c.namespace == obj.GetNamespace() && c.selects(kind, obj) {
+			names = append(names, c.name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (c claimant) selects(kind schema.GroupKind, obj metav1.Object) bool {
+	if c.selector == nil || !c.selector.Matches(labels.Set(obj.GetLabels())) {
 		return false
 	}
-	if IsOwnedBy(obj, app.GetName()) {
-		return true
+	for _, k := range c.kinds {
+		if schema.GroupKind(k) == kind {
+			return true
+		}
 	}
-	spec, err := SpecOf(app)
-	if err != nil || spec.Selector == nil || !spec.holds(kind) {
-		return false
-	}
-	selector, err := metav1.LabelSelectorAsSelector(spec.Selector)
-	if err != nil || selector.Empty() {
-		return false
-	}
-	return selector.Matches(labels.Set(obj.GetLabels()))
+	return false
+}
+
+// Claims says which of apps claim a resource of kind with meta obj (see
+// Claimants.Claims).
+func Claims(apps []*unstructured.Unstructured, kind schema.GroupKind, obj metav1.Object) []string {
+	return ClaimantsOf(apps).Claims(kind, obj)
 }
 
 func (s Spec) holds(kind schema.GroupKind) bool {
@@ -193,6 +234,7 @@ func (r *Reader) Import(ctx context.Context, client dynamic.Interface, app *unst
 	for _, c := range components {
 		after[MemberOf(c)] = true
 	}
+	claimants := ClaimantsOf(others)
 	for i, obj := range objects {
 		// Judge the object as the import leaves it: its new labels may
 		// match another application's selector too.
@@ -205,7 +247,7 @@ func (r *Reader) Import(ctx context.Context, client dynamic.Interface, app *unst
 			labels[k] = v
 		}
 		joined.SetLabels(labels)
-		if claimed := Claims(others, members[i].Kind, joined); len(claimed) > 0 {
+		if claimed := claimants.Claims(members[i].Kind, joined); len(claimed) > 0 {
 			return Membership{}, nil, apierrors.NewConflict(mappings[i].Resource.GroupResource(), obj.GetName(), fmt.Errorf(
 				"%s belongs to application %s, and a resource belongs to at most one: remove it there first (kubectl acp app remove %s %s)",
 				members[i], claimed[0], claimed[0], strings.ToLower(members[i].String())))

@@ -94,6 +94,19 @@ func TestClaims(t *testing.T) {
 	}
 }
 
+func TestSelectingIgnoresOwners(t *testing.T) {
+	shop := testApplication("shop", map[string]any{"app": "shop"}, true, appsDeployment)
+	blog := testApplication("blog", map[string]any{"app": "blog"}, true, appsDeployment)
+	claimants := ClaimantsOf([]*unstructured.Unstructured{shop, blog})
+	obj := testObject(deploymentKind, "web", map[string]string{"app": "shop"}, OwnerReference(blog))
+	if got := strings.Join(claimants.Claims(deploymentKind, obj), ","); got != "blog,shop" {
+		t.Errorf("Claims = %q, want blog,shop", got)
+	}
+	if got := strings.Join(claimants.Selecting(deploymentKind, obj), ","); got != "shop" {
+		t.Errorf("Selecting = %q, want shop", got)
+	}
+}
+
 func TestIngressServicesAndStrayRoutes(t *testing.T) {
 	ingress := testObject(IngressKind, "front", nil)
 	ingress.Object["spec"] = map[string]any{

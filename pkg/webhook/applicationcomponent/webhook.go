@@ -33,6 +33,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -41,6 +42,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -60,6 +62,13 @@ const (
 
 // maxProblems bounds the problems one refusal names.
 const maxProblems = 5
+
+// listPage and maxChecked bound what the review of an application reads:
+// pages of names and labels, and the objects it selects in all.
+const (
+	listPage   = 500
+	maxChecked = 10000
+)
 
 // maxIngressServices bounds the Services an application's Ingress routes
 // to, each of which the review reads.
@@ -166,11 +175,12 @@ func (wh *Webhook) reviewComponent(ctx context.Context, request *admissionv1.Adm
 		return admission.Verdict{}, err
 	}
 	kind := kindOf(request)
-	claimed := application.Claims(apps, kind, obj)
+	claimants := application.ClaimantsOf(apps)
+	claimed := claimants.Claims(kind, obj)
 	var before []string
 	if old != nil {
 		old.SetNamespace(request.Namespace)
-		before = application.Claims(apps, kind, old)
+		before = claimants.Claims(kind, old)
 	}
 	member := kind.Kind + "/" + obj.GetName()
 	if len(claimed) > 1 && !isSubset(claimed, before) {
@@ -197,7 +207,7 @@ func (wh *Webhook) reviewComponent(ctx context.Context, request *admissionv1.Adm
 			return admission.Verdict{}, err
 		}
 		svc.Namespace = request.Namespace
-		if in := application.Claims(appsNamed(apps, owner), application.ServiceKind, svc); len(in) == 0 {
+		if !slices.Contains(claimants.Claims(application.ServiceKind, svc), owner) {
 			problems = append(problems, fmt.Sprintf("%s of application %s routes to Service/%s, which is not in it: an application's Ingress routes to its own Services (kubectl acp app import %s service/%s)",
 				member, owner, service, owner, service))
 		}
@@ -206,15 +216,6 @@ func (wh *Webhook) reviewComponent(ctx context.Context, request *admissionv1.Adm
 		}
 	}
 	return admission.Verdict{Problems: problems}, nil
-}
-
-func appsNamed(apps []*unstructured.Unstructured, name string) []*unstructured.Unstructured {
-	for _, app := range apps {
-		if app.GetName() == name {
-			return []*unstructured.Unstructured{app}
-		}
-	}
-	return nil
 }
 
 func isSubset(names, of []string) bool {
@@ -246,18 +247,16 @@ func (wh *Webhook) reviewOwners(ctx context.Context, request *admissionv1.Admiss
 		return admission.Verdict{}, err
 	}
 	kind := kindOf(request)
-	selects := func(app, o *unstructured.Unstructured) bool {
-		return o != nil && len(application.Claims([]*unstructured.Unstructured{app}, kind, bySelector(o, request.Namespace))) == 1
+	claimants := application.ClaimantsOf(apps)
+	selecting := claimants.Selecting(kind, obj)
+	var before []string
+	if old != nil {
+		old.SetNamespace(request.Namespace)
+		before = claimants.Selecting(kind, old)
 	}
-	var selecting []*unstructured.Unstructured
 	labeledOut := map[string]bool{}
-	for _, app := range apps {
-		switch {
-		case selects(app, obj):
-			selecting = append(selecting, app)
-		case selects(app, old):
-			labeledOut[app.GetName()] = true
-		}
+	for _, name := range before {
+		labeledOut[name] = !slices.Contains(selecting, name)
 	}
 	var refs []metav1.OwnerReference
 	changed := false
@@ -269,14 +268,14 @@ func (wh *Webhook) reviewOwners(ctx context.Context, request *admissionv1.Admiss
 		refs = append(refs, ref)
 	}
 	if len(selecting) == 1 {
-		app := selecting[0]
-		newlySelected := old == nil || !selects(app, old)
+		name := selecting[0]
+		newlySelected := !slices.Contains(before, name)
 		// A reference the request itself takes off stays off: the garbage
 		// collector orphaning the components of an application being
 		// deleted does just that.
-		takenOff := old != nil && application.IsOwnedBy(old, app.GetName()) && !application.IsOwnedBy(obj, app.GetName())
-		if newlySelected && !takenOff && !application.IsOwnedBy(obj, app.GetName()) {
-			ref, err := wh.adoption(ctx, request, app.GetName(), kind, obj)
+		takenOff := old != nil && application.IsOwnedBy(old, name) && !application.IsOwnedBy(obj, name)
+		if newlySelected && !takenOff && !application.IsOwnedBy(obj, name) {
+			ref, err := wh.adoption(ctx, request, name, kind, obj)
 			if err != nil {
 				return admission.Verdict{}, err
 			}
@@ -316,7 +315,7 @@ func (wh *Webhook) adoption(ctx context.Context, request *admissionv1.AdmissionR
 	}
 	spec, err := application.SpecOf(live)
 	if err != nil || !spec.AddOwnerRef || live.GetDeletionTimestamp() != nil ||
-		len(application.Claims([]*unstructured.Unstructured{live}, kind, bySelector(obj, request.Namespace))) == 0 {
+		len(application.ClaimantsOf([]*unstructured.Unstructured{live}).Selecting(kind, obj)) == 0 {
 		return nil, nil
 	}
 	author := request.UserInfo
@@ -339,15 +338,6 @@ func (wh *Webhook) adoption(ctx context.Context, request *admissionv1.AdmissionR
 	}
 	ref := application.OwnerReference(live)
 	return &ref, nil
-}
-
-// bySelector is obj as a selector sees it: its labels alone.
-func bySelector(obj *unstructured.Unstructured, namespace string) *unstructured.Unstructured {
-	out := &unstructured.Unstructured{Object: map[string]any{}}
-	out.SetNamespace(namespace)
-	out.SetName(obj.GetName())
-	out.SetLabels(obj.GetLabels())
-	return out
 }
 
 // reviewApplication refuses an application whose selector and component
@@ -390,27 +380,45 @@ func (wh *Webhook) reviewApplication(ctx context.Context, request *admissionv1.A
 	if err != nil {
 		return admission.Verdict{}, err
 	}
-	client, err := dynamic.NewForConfig(config)
+	client, err := metadata.NewForConfig(config)
 	if err != nil {
 		return admission.Verdict{}, err
 	}
-	components, err := wh.reader.ReadableComponents(ctx, client, app)
-	if apierrors.IsBadRequest(err) {
-		return admission.Refuse(err.Error()), nil
-	}
-	if err != nil {
-		return admission.Verdict{}, err
-	}
+	selector, _ := metav1.LabelSelectorAsSelector(spec.Selector)
+	claimants := application.ClaimantsOf(others)
 	var problems []string
-	for _, c := range components {
-		member := application.MemberOf(c)
-		if claimed := application.Claims(others, member.Kind, c); len(claimed) > 0 {
-			problems = append(problems, fmt.Sprintf(
-				"%s already belongs to application %s, and a resource belongs to at most one application: narrow spec.selector, or remove it from %s first",
-				member, claimed[0], claimed[0]))
+	listed := 0
+	for _, kind := range spec.ComponentKinds {
+		mapping, err := wh.reader.Mapping(schema.GroupKind(kind))
+		if err != nil || mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+			continue // holds no components: the status says so
 		}
-		if len(problems) == maxProblems {
-			break
+		// Names and labels only, a page at a time, as the requester:
+		// kinds she may not list are not checked.
+		options := metav1.ListOptions{LabelSelector: selector.String(), Limit: listPage}
+		for {
+			list, err := client.Resource(mapping.Resource).Namespace(request.Namespace).List(ctx, options)
+			if apierrors.IsForbidden(err) {
+				break
+			}
+			if err != nil {
+				return admission.Verdict{}, err
+			}
+			for i := range list.Items {
+				c := &list.Items[i]
+				c.Namespace = request.Namespace
+				if claimed := claimants.Claims(schema.GroupKind(kind), c); len(claimed) > 0 && len(problems) < maxProblems {
+					problems = append(problems, fmt.Sprintf(
+						"%s/%s already belongs to application %s, and a resource belongs to at most one application: narrow spec.selector, or remove it from %s first",
+						kind.Kind, c.Name, claimed[0], claimed[0]))
+				}
+			}
+			if listed += len(list.Items); listed > maxChecked {
+				return admission.Refuse(fmt.Sprintf("application %s selects more than %d objects: narrow spec.selector", app.GetName(), maxChecked)), nil
+			}
+			if options.Continue = list.Continue; options.Continue == "" {
+				break
+			}
 		}
 	}
 	return admission.Verdict{Problems: problems}, nil
