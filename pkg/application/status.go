@@ -25,6 +25,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -211,4 +213,20 @@ func phase(components []ComponentStatus) string {
 	default:
 		return PhasePartiallyRunning
 	}
+}
+
+// ConditionsOf reads the conditions of an application's status; none when
+// they cannot be read.
+func ConditionsOf(app *unstructured.Unstructured) []metav1.Condition {
+	raw, found, err := unstructured.NestedSlice(app.Object, "status", "conditions")
+	if err != nil || !found {
+		return nil
+	}
+	var decoded struct {
+		Items []metav1.Condition `json:"items"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"items": raw}, &decoded); err != nil {
+		return nil
+	}
+	return decoded.Items
 }

@@ -179,7 +179,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		// The application itself is malformed: say so in its status
 		// rather than retrying what cannot succeed.
-		return c.write(ctx, app, application.Malformed(app.GetGeneration(), err, previousConditions(app)))
+		return c.write(ctx, app, application.Malformed(app.GetGeneration(), err, application.ConditionsOf(app)))
 	}
 	var components []application.ComponentStatus
 	var untracked []metav1.GroupKind
@@ -202,7 +202,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.queue.AddAfter(key, pollSynced)
 		return nil
 	}
-	return c.write(ctx, app, application.Summarize(app.GetGeneration(), components, untracked, previousConditions(app)))
+	return c.write(ctx, app, application.Summarize(app.GetGeneration(), components, untracked, application.ConditionsOf(app)))
 }
 
 // components lists the components of one kind; known says whether archon
@@ -300,20 +300,6 @@ func (c *Controller) enqueue(obj any) {
 	for _, key := range c.applicationsOf(obj) {
 		c.queue.Add(key)
 	}
-}
-
-func previousConditions(app *unstructured.Unstructured) []metav1.Condition {
-	raw, found, err := unstructured.NestedSlice(app.Object, "status", "conditions")
-	if err != nil || !found {
-		return nil
-	}
-	var decoded struct {
-		Items []metav1.Condition `json:"items"`
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"items": raw}, &decoded); err != nil {
-		return nil
-	}
-	return decoded.Items
 }
 
 // write puts status into the application's status, keeping the fields of
