@@ -65,29 +65,14 @@ func NewIndexFetcher(policy *egress.Policy) *IndexFetcher { return &IndexFetcher
 // Errors say what failed and where, never what the server answered
 // beyond its status: the URL is the user's choice.
 func (f *IndexFetcher) Fetch(ctx context.Context, repositoryURL string, credentials Credentials) (*IndexFile, error) {
-	client, err := httpClient(credentials, f.policy)
-	if err != nil {
-		return nil, err
-	}
-	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	indexURL := strings.TrimSuffix(repositoryURL, "/") + "/index.yaml"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, indexURL, nil)
+	resp, done, err := get(ctx, f.policy, indexURL, indexURL, credentials, true)
 	if err != nil {
 		return nil, err
 	}
-	if credentials.Username != "" || credentials.Password != "" {
-		req.SetBasicAuth(credentials.Username, credentials.Password)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", indexURL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching %s: %s", indexURL, resp.Status)
-	}
+	defer done()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxIndexSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", indexURL, err)
@@ -100,6 +85,40 @@ func (f *IndexFetcher) Fetch(ctx context.Context, repositoryURL string, credenti
 		return nil, fmt.Errorf("%s: %w", indexURL, err)
 	}
 	return index, nil
+}
+
+// get GETs target with a client connecting where policy allows, with the
+// credentials' TLS material, and their username and password when auth is
+// set; named is how errors name target. Answers other than 200 are
+// errors saying the status only. The caller calls done once it has read
+// the body.
+func get(ctx context.Context, policy *egress.Policy, target, named string, credentials Credentials, auth bool) (*http.Response, func(), error) {
+	client, err := httpClient(credentials, policy)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		client.CloseIdleConnections()
+		return nil, nil, err
+	}
+	if auth && (credentials.Username != "" || credentials.Password != "") {
+		req.SetBasicAuth(credentials.Username, credentials.Password)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		client.CloseIdleConnections()
+		return nil, nil, fmt.Errorf("fetching %s: %w", named, err)
+	}
+	done := func() {
+		resp.Body.Close()
+		client.CloseIdleConnections()
+	}
+	if resp.StatusCode != http.StatusOK {
+		done()
+		return nil, nil, fmt.Errorf("fetching %s: %s", named, resp.Status)
+	}
+	return resp, done, nil
 }
 
 // httpClient connects where policy allows, with the credentials' CA and
