@@ -43,6 +43,7 @@ import (
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
 	archonscheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	"github.com/acp-archon/archon/pkg/helmrepo"
+	"github.com/acp-archon/archon/pkg/protectednamespace"
 	"github.com/acp-archon/archon/pkg/quota"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationexport"
 	"github.com/acp-archon/archon/pkg/registry/app/applicationmembership"
@@ -52,8 +53,10 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
+	"github.com/acp-archon/archon/pkg/templateapp"
 	"github.com/acp-archon/archon/pkg/webhook/applicationcomponent"
 	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
+	"github.com/acp-archon/archon/pkg/webhook/templaterequester"
 )
 
 // Server is a configured archon API server, ready to run.
@@ -81,6 +84,9 @@ type assembly struct {
 	images        *containerRegistryParts
 	webhook       *projectnamespace.Webhook
 	components    *applicationcomponent.Webhook
+	requesters    *templaterequester.Webhook
+	// signer signs and verifies template applications' requesters.
+	signer *templateapp.Signer
 	// applications is the informer factory of applications, read by the
 	// component webhooks on every replica and by application-status.
 	applications dynamicinformer.DynamicSharedInformerFactory
@@ -132,6 +138,7 @@ func (c CompletedConfig) New() (*Server, error) {
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ComponentsPath, s.components.ServeComponents)
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.OwnersPath, s.components.ServeOwners)
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ApplicationsPath, s.components.ServeApplications)
+		generic.Handler.NonGoRestfulMux.HandleFunc(templaterequester.Path, s.requesters.Serve)
 		// The component webhooks refuse every review until they have read
 		// the applications: a replica is not ready before.
 		if err := generic.AddReadyzChecks(healthz.NamedCheck("application-components-webhook", s.components.Ready)); err != nil {
@@ -199,6 +206,8 @@ func (s *assembly) build() error {
 	s.removals = applicationmembership.NewRemovalREST(s.clients.kubeConfig, reader, recorder)
 	s.rollbacks = applicationrollback.NewREST(s.clients.kubeConfig, reader, recorder)
 	s.applications = dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
+	s.signer = templateapp.NewSigner(kube.CoreV1().Secrets(protectednamespace.ArchonNamespace))
+	s.requesters = templaterequester.New(s.signer)
 	s.components = applicationcomponent.New(s.applications.ForResource(application.Resource), kube, s.clients.kubeDynamic,
 		s.clients.kubeConfig, reader)
 	if s.webhook, err = projectnamespace.New(s.extra.ClusterName, archon.AuthV1().Projects(), kube, s.generic.Authorization.Authorizer,
