@@ -53,7 +53,7 @@ func newAppCommand(o *options) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVarP(&a.namespace, "namespace", "n", "", "The application's namespace (default: the kubeconfig context's).")
 	cmd.AddCommand(a.statusCommand(), a.historyCommand(), a.snapshotCommand(), a.scaleCommand("stop"), a.scaleCommand("start"), a.rollbackCommand(),
-		a.membershipCommand("import"), a.membershipCommand("remove"))
+		a.membershipCommand("import"), a.membershipCommand("remove"), a.createTemplateCommand(), a.upgradeTemplateCommand(), a.detachCommand())
 	return cmd
 }
 
