@@ -21,13 +21,18 @@ package applicationrollback
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/client-go/dynamic"
 	restclient "k8s.io/client-go/rest"
@@ -36,6 +41,7 @@ import (
 	"github.com/acp-archon/archon/pkg/apis/app/validation"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/registry/app/operation"
+	"github.com/acp-archon/archon/pkg/templateapp"
 )
 
 // REST rolls applications back.
@@ -81,6 +87,9 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		return nil, err
 	}
 	dryRun := len(options.DryRun) > 0
+	if templateapp.IsTemplate(request.Application) {
+		return r.rollbackTemplate(ctx, request, rollback, revision, dryRun)
+	}
 	done, err := r.reader.Rollback(ctx, client, request.Application, request.Components, revision, dryRun)
 	if err != nil {
 		return nil, err
@@ -100,6 +109,86 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	rollback.CreationTimestamp = metav1.Now()
 	return rollback, nil
 }
+
+// rollbackTemplate rolls a template application back by writing the
+// chart annotations of the revision, as the caller: archon records the
+// caller as the requester and rolls the helm release back to the revision
+// made for them (or installs them, when helm no longer keeps it), then
+// records the new revision, which is awaited for at most templateWait.
+func (r *REST) rollbackTemplate(ctx context.Context, request *operation.Request, rollback *app.ApplicationRollback,
+	revision []*unstructured.Unstructured, dryRun bool) (runtime.Object, error) {
+	name, namespace := rollback.Spec.Application, rollback.Namespace
+	var recorded *unstructured.Unstructured
+	for _, obj := range revision {
+		if obj.GroupVersionKind().GroupKind() == application.Resource.GroupVersion().WithKind("Application").GroupKind() {
+			recorded = obj
+		}
+	}
+	if recorded == nil || !templateapp.IsTemplate(recorded) {
+		return nil, apierrors.NewConflict(application.Resource.GroupResource(), name, fmt.Errorf(
+			"revision %d of template application %s was not made from a chart: a template application goes back to chart revisions only", rollback.Spec.Revision, name))
+	}
+	annotations := map[string]any{}
+	same := true
+	for _, key := range templateapp.ChartAnnotations {
+		value, ok := recorded.GetAnnotations()[key]
+		current, has := request.Application.GetAnnotations()[key]
+		same = same && ok == has && value == current
+		if ok {
+			annotations[key] = value
+		} else {
+			annotations[key] = nil
+		}
+	}
+	rollback.CreationTimestamp = metav1.Now()
+	if same {
+		return rollback, nil // already at that chart, version and values
+	}
+	before, err := application.Histories(ctx, request.Client, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": request.Application.GetResourceVersion(), "annotations": annotations}})
+	if err != nil {
+		return nil, err
+	}
+	patchOptions := metav1.PatchOptions{}
+	if dryRun {
+		patchOptions.DryRun = []string{metav1.DryRunAll}
+	}
+	if _, err := request.Client.Resource(application.Resource).Namespace(namespace).Patch(ctx, name, types.MergePatchType, data, patchOptions); err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return rollback, nil
+	}
+	newest := int64(0)
+	if n := len(before); n > 0 {
+		newest = application.RevisionOf(&before[n-1])
+	}
+	_ = wait.PollUntilContextTimeout(ctx, templatePoll, templateWait, true, func(ctx context.Context) (bool, error) {
+		histories, err := application.Histories(ctx, request.Client, namespace, name)
+		if err != nil || len(histories) == 0 {
+			return false, nil
+		}
+		last := &histories[len(histories)-1]
+		if revision := application.RevisionOf(last); revision > newest {
+			rollback.Status.Revision, rollback.Status.History = revision, last.GetName()
+			return true, nil
+		}
+		return false, nil
+	})
+	return rollback, nil
+}
+
+// templatePoll and templateWait are how often and how long a rollback of
+// a template application looks for the revision archon records once helm
+// rolled back; past that the rollback answers without it, and the
+// application's Synced condition tells the rest.
+const (
+	templatePoll = 250 * time.Millisecond
+	templateWait = 30 * time.Second
+)
 
 // notRecorded is the 404 of a revision that is not, or no longer,
 // recorded, saying which are.
