@@ -41,6 +41,7 @@ import (
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
+	"github.com/acp-archon/archon/pkg/controller/templateapplication"
 	archonscheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
@@ -92,7 +93,9 @@ type assembly struct {
 	applications dynamicinformer.DynamicSharedInformerFactory
 
 	controllers []namedController
-	informers   informerFactories
+	// recorder writes application revisions.
+	recorder  *application.Recorder
+	informers informerFactories
 	// events sends the controllers' Events to kube-apiserver.
 	events record.EventBroadcaster
 }
@@ -199,6 +202,7 @@ func (s *assembly) build() error {
 	}
 	s.exports = applicationexport.NewREST(s.clients.kubeConfig, reader, s.charts.charts)
 	recorder := application.NewRecorder(s.clients.kubeDynamic)
+	s.recorder = recorder
 	s.snapshots = applicationsnapshot.NewREST(s.clients.kubeConfig, reader, recorder)
 	s.stops = applicationscale.NewStopREST(s.clients.kubeConfig, reader, recorder)
 	s.starts = applicationscale.NewStartREST(s.clients.kubeConfig, reader, recorder)
@@ -246,11 +250,17 @@ func (s *assembly) buildControllers() error {
 	if err != nil {
 		return err
 	}
+	templates, err := s.templateApplications()
+	if err != nil {
+		return err
+	}
 	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats, applications, workloads, components}
 	s.controllers = []namedController{
 		{"project-rbac", "projects, namespaces, RoleBindings and ClusterRoles archon labeled; writes RBAC", rbac},
 		{"project-status", "projects, namespaces and quotas; writes project status", status},
 		{"application-status", "applications, workloads and the metadata of other components; writes application status", applicationStatus},
+		{"template-applications", "template applications, chart repositories and helm's release records; installs, upgrades and uninstalls charts as each requester",
+			templates},
 	}
 	if s.images != nil {
 		secrets, bindings := pullsecret.NewOwnedInformers(kube)
@@ -264,6 +274,20 @@ func (s *assembly) buildControllers() error {
 			"namespaces and default ServiceAccounts; writes pull secrets with registry tokens", pullSecrets})
 	}
 	return nil
+}
+
+// templateApplications is the controller of template applications: helm
+// acting as each application's requester, charts from the catalog.
+func (s *assembly) templateApplications() (*templateapplication.Controller, error) {
+	helm, err := templateapp.NewHelm(s.clients.kubeConfig, s.signer)
+	if err != nil {
+		return nil, err
+	}
+	reviews := s.clients.kube.AuthorizationV1().SubjectAccessReviews()
+	charts := templateapp.NewCharts(s.clients.archonInformers.App().V1beta1().ChartRepos().Lister(), s.charts.local, s.charts.packages,
+		s.charts.sync.Credentials, reviews)
+	return templateapplication.New(s.clients.kubeDynamic, s.applications, helm, charts, templateapp.NewChecker(helm.Mapper(), reviews), s.recorder,
+		s.signer)
 }
 
 // projectNamespaces finds a project's namespaces by their label; nil

@@ -65,6 +65,9 @@ type chartParts struct {
 	// sync fills the catalog from the repositories; nil standalone, where
 	// it cannot read the repositories' secrets.
 	sync *chartreposync.Controller
+	// packages downloads the packages of Chart and OCI repositories for
+	// template applications.
+	packages *helmrepo.PackageFetcher
 }
 
 // newChartParts builds the catalog. images, when archon fronts a container
@@ -83,7 +86,8 @@ func newChartParts(config genericapiserver.CompletedConfig, clients clients, cha
 	if err != nil {
 		return nil, err
 	}
-	p := &chartParts{repositories: repositories, status: status, local: helmrepo.NewLocal(store, helmrepo.NewCatalog())}
+	p := &chartParts{repositories: repositories, status: status, local: helmrepo.NewLocal(store, helmrepo.NewCatalog()),
+		packages: helmrepo.NewPackageFetcher(policy, charts.Limits.Archive)}
 	if !clients.standalone() {
 		oci := helmrepo.NewOCIFetcher(func(registry string) helmrepo.OCIRepositories {
 			if images != nil && registry == images.host {

@@ -323,7 +323,7 @@ func (c *Controller) FollowRegistry(ctx context.Context, registry string, images
 func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, repo *appv1beta1.ChartRepo, status *appv1beta1.ChartRepoStatus) {
 	c.markFetched(id, repo)
 
-	credentials, err := c.credentials(ctx, repo)
+	credentials, err := c.Credentials(ctx, repo)
 	var index *helmrepo.IndexFile
 	if err == nil {
 		index, err = c.readers[repo.Spec.Type](ctx, repo.Spec.URL, credentials)
@@ -338,9 +338,9 @@ func (c *Controller) fetchIndex(ctx context.Context, id types.NamespacedName, re
 	*status = appv1beta1.ChartRepoStatus{Phase: appv1beta1.ChartRepoSynced, Charts: int32(index.Charts()), LastSyncTime: &now}
 }
 
-// credentials reads the repository's secret: username and password, and
+// Credentials reads the repository's secret: username and password, and
 // ca.crt, tls.crt and tls.key.
-func (c *Controller) credentials(ctx context.Context, repo *appv1beta1.ChartRepo) (helmrepo.Credentials, error) {
+func (c *Controller) Credentials(ctx context.Context, repo *appv1beta1.ChartRepo) (helmrepo.Credentials, error) {
 	if repo.Spec.Secret == nil {
 		return helmrepo.Credentials{}, nil
 	}
