@@ -185,6 +185,8 @@ func (t target) cells() string { return "<= " + t.format(t.limit) + "\t" + t.ver
 
 func formatRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
+func formatCount(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
 func formatMiB(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " MiB" }
 
 func formatMillis(v float64) string {
@@ -222,6 +224,11 @@ func (v *verdicts) latency(what string, q quantile, limit time.Duration) string 
 // must be at most limit.
 func (v *verdicts) memory(what string, mib, limit float64, n int) string {
 	return v.add(target{what: what, value: mib, limit: limit, format: formatMiB, n: n})
+}
+
+// count records that a count, out of n, must be at most limit.
+func (v *verdicts) count(what string, value, limit float64, n int) string {
+	return v.add(target{what: what, value: value, limit: limit, format: formatCount, n: n})
 }
 
 func (v *verdicts) add(t target) string {
