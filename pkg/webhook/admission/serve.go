@@ -45,6 +45,8 @@ const MaxReviewBytes = 7 << 20
 type Verdict struct {
 	Problems []string
 	Patch    []byte
+	// Warnings are shown to the request's author (kubectl prints them).
+	Warnings []string
 }
 
 // Refuse is the verdict refusing a request for problems.
@@ -95,6 +97,9 @@ func Serve(w http.ResponseWriter, r *http.Request, rules string, review Review) 
 	case len(verdict.Patch) > 0:
 		patchType := admissionv1.PatchTypeJSONPatch
 		response.Patch, response.PatchType = verdict.Patch, &patchType
+	}
+	if response.Allowed {
+		response.Warnings = verdict.Warnings
 	}
 
 	out := admissionv1.AdmissionReview{TypeMeta: in.TypeMeta, Response: response}

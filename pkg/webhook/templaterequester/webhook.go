@@ -95,7 +95,12 @@ func (w *Webhook) Review(ctx context.Context, request *admissionv1.AdmissionRequ
 		patch = []map[string]any{{"op": "add", "path": "/metadata/annotations/" + escape(templateapp.RequesterAnnotation), "value": value}}
 	}
 	data, err := json.Marshal(patch)
-	return admission.Verdict{Patch: data}, err
+	verdict := admission.Verdict{Patch: data}
+	if _, wrote := object.Annotations[templateapp.RequesterAnnotation]; wrote && decided {
+		verdict.Warnings = []string{fmt.Sprintf("annotation %s is archon's record of who changed the chart last; what this request wrote there is undone "+
+			"(change a chart annotation, or take the annotation off, to be recorded yourself)", templateapp.RequesterAnnotation)}
+	}
+	return verdict, err
 }
 
 // recorded is the requester annotation an update leaves (decided), or

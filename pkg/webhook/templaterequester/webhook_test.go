@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/acp-archon/archon/pkg/templateapp"
+	"github.com/acp-archon/archon/pkg/webhook/admission"
 	"github.com/acp-archon/archon/pkg/webhook/templaterequester"
 )
 
@@ -93,6 +94,9 @@ func TestTheRequesterIsWhoLastChangedTheChart(t *testing.T) {
 	kept, _ := review(t, admissionv1.Update, "bob", application("web", forged), current)
 	if kept.Annotations[templateapp.RequesterAnnotation] != annotations[templateapp.RequesterAnnotation] {
 		t.Errorf("a rewrite of the requester stayed: %s", kept.Annotations[templateapp.RequesterAnnotation])
+	}
+	if verdict := verdictOf(t, admissionv1.Update, "bob", application("web", forged), current); len(verdict.Warnings) != 1 {
+		t.Errorf("an undone rewrite warns nobody: %+v", verdict)
 	}
 	// A change of values makes bob the requester.
 	upgraded := copyOf(annotations)
@@ -165,6 +169,17 @@ func copyOf(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+func verdictOf(t *testing.T, operation admissionv1.Operation, user string, object, old []byte) admission.Verdict {
+	t.Helper()
+	request := &admissionv1.AdmissionRequest{Operation: operation, Namespace: "shop", UserInfo: authenticationv1.UserInfo{Username: user},
+		Object: runtime.RawExtension{Raw: object}, OldObject: runtime.RawExtension{Raw: old}}
+	verdict, err := templaterequester.New(signer).Review(context.Background(), request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verdict
 }
 
 func first(obj *metav1.PartialObjectMetadata, _ []string) *metav1.PartialObjectMetadata { return obj }
