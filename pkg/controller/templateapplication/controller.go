@@ -353,13 +353,15 @@ func (c *Controller) detach(ctx context.Context, app *unstructured.Unstructured)
 			c.record(ctx, app, as, objects, fmt.Sprintf("detach from chart %s %s", deployed.Chart.Metadata.Name, deployed.Chart.Metadata.Version))
 		}
 	}
-	annotations := map[string]any{templateapp.RequesterAnnotation: nil}
-	if err := c.patch(ctx, app, map[string]any{"finalizers": without(app.GetFinalizers(), templateapp.Finalizer), "annotations": annotations}, nil); err != nil {
-		return err
-	}
+	// The conditions go first, while the finalizer brings the
+	// application back here: its update does, for the finalizer.
 	conditions := application.ConditionsOf(app)
 	templateapp.Forget(&conditions)
-	return c.writeConditions(ctx, app, conditions)
+	if !apiequality.Semantic.DeepEqual(conditions, application.ConditionsOf(app)) {
+		return c.writeConditions(ctx, app, conditions)
+	}
+	annotations := map[string]any{templateapp.RequesterAnnotation: nil}
+	return c.patch(ctx, app, map[string]any{"finalizers": without(app.GetFinalizers(), templateapp.Finalizer), "annotations": annotations}, nil)
 }
 
 // objectLabels are the labels every object of the chart gets: the
@@ -480,11 +482,16 @@ func (c *Controller) writeConditions(ctx context.Context, app *unstructured.Unst
 		}
 		raw = append(raw, fields)
 	}
-	updated := app.DeepCopy()
-	if err := unstructured.SetNestedSlice(updated.Object, raw, "status", "conditions"); err != nil {
+	// A merge patch of the status at the version read: the conditions
+	// other controllers write (Ready) are in raw as read, and a write
+	// since is a conflict, tried again.
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": app.GetResourceVersion()},
+		"status": map[string]any{"conditions": raw}})
+	if err != nil {
 		return err
 	}
-	_, err := c.client.Resource(application.Resource).Namespace(app.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	_, err = c.client.Resource(application.Resource).Namespace(app.GetNamespace()).Patch(ctx, app.GetName(), types.MergePatchType, data,
+		metav1.PatchOptions{}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
