@@ -255,22 +255,30 @@ func syncedCondition(app *unstructured.Unstructured) (*metav1.Condition, []metav
 	return meta.FindStatusCondition(conditions, templateapp.ConditionSynced), conditions
 }
 
+// settle is how long awaitSynced waits for a condition to change before
+// it takes the conditions as archon's answer: a change that fails as the
+// previous one did, or changes nothing archon acts on, leaves them as
+// they were.
+const settle = 5 * time.Second
+
 // awaitSynced waits up to timeout for the application's Synced condition
-// to change from before (nil for a new application), and says how it
-// ended; a false condition is an error.
+// to change from before (nil for a new application), or for settle to
+// pass, and says how it ended; a false condition is an error.
 func (a *appOptions) awaitSynced(ctx context.Context, client dynamic.Interface, namespace, name string, before *metav1.Condition, timeout time.Duration) error {
 	if timeout <= 0 {
 		_, err := fmt.Fprintf(a.out, "follow it with: kubectl get application %s -n %s -o jsonpath='{.status.conditions}'\n", name, namespace)
 		return err
 	}
 	var outcome error
+	start := time.Now()
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		app, err := client.Resource(application.Resource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
 		synced, conditions := syncedCondition(app)
-		if synced == nil || (before != nil && synced.Status == before.Status && synced.Reason == before.Reason && synced.Message == before.Message) {
+		unchanged := before != nil && synced != nil && synced.Status == before.Status && synced.Reason == before.Reason && synced.Message == before.Message
+		if synced == nil || (unchanged && time.Since(start) < settle) {
 			return false, nil // archon has not acted on the change yet
 		}
 		for _, stage := range templateapp.Conditions {

@@ -258,7 +258,7 @@ func TestTemplateApplications(t *testing.T) {
 
 	t.Run("rollback through the application operation is a helm rollback", func(t *testing.T) {
 		out, err := kubectlACP(t, dev, "", "app", "rollback", "web", "--to-revision", "1", "-n", namespace)
-		if err != nil {
+		if err != nil || !strings.Contains(out, "ConfigMap/web-web") {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		greeting(t, "hi")
@@ -348,6 +348,11 @@ func TestTemplateApplications(t *testing.T) {
 		out, err = kubectlACP(t, dev, "", "app", "upgrade", "cli", "-n", namespace, "--version", "9.9.9", "--wait", "60s")
 		if err == nil || !strings.Contains(err.Error(), "ChartLoadFailed") {
 			t.Errorf("an upgrade to a missing version: %v\n%s", err, out)
+		}
+		// Another change failing the same way: the same condition, reported.
+		out, err = kubectlACP(t, dev, "", "app", "upgrade", "cli", "-n", namespace, "--set", "greeting=yo3", "--wait", "60s")
+		if err == nil || !strings.Contains(err.Error(), "ChartLoadFailed") {
+			t.Errorf("a second upgrade failing alike: %v\n%s", err, out)
 		}
 		if out, err := kubectlACP(t, dev, "", "app", "detach", "cli", "-n", namespace); err != nil {
 			t.Fatalf("detach: %v\n%s", err, out)
@@ -440,6 +445,9 @@ func TestTemplateApplications(t *testing.T) {
 			}
 			if len(app.GetFinalizers()) > 0 {
 				return fmt.Errorf("finalizers %v", app.GetFinalizers())
+			}
+			if c := meta.FindStatusCondition(application.ConditionsOf(app), templateapp.ConditionSynced); c != nil {
+				return fmt.Errorf("a native application with a Synced condition: %+v", c)
 			}
 			return nil
 		})

@@ -174,6 +174,12 @@ func (r *REST) rollbackTemplate(ctx context.Context, request *operation.Request,
 		last := &histories[len(histories)-1]
 		if revision := application.RevisionOf(last); revision > newest {
 			rollback.Status.Revision, rollback.Status.History = revision, last.GetName()
+			var diffs application.ResourceDiffs
+			if raw, ok, _ := unstructured.NestedMap(last.Object, "spec", "resourceDiffs"); ok {
+				_ = runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &diffs)
+			}
+			rollback.Status.Applied = references(append(diffs.Create, diffs.Update...))
+			rollback.Status.Deleted = references(diffs.Delete)
 			return true, nil
 		}
 		return false, nil
