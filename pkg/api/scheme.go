@@ -29,6 +29,7 @@ import (
 	appinstall "github.com/acp-archon/archon/pkg/apis/app/install"
 	authinstall "github.com/acp-archon/archon/pkg/apis/auth/install"
 	imageinstall "github.com/acp-archon/archon/pkg/apis/image/install"
+	resourceinstall "github.com/acp-archon/archon/pkg/apis/resource/install"
 )
 
 var (
@@ -42,6 +43,7 @@ func init() {
 	authinstall.Install(Scheme)
 	appinstall.Install(Scheme)
 	imageinstall.Install(Scheme)
+	resourceinstall.Install(Scheme)
 
 	// Options types (ListOptions, GetOptions, ...) and the unversioned
 	// responses of discovery live in the unnamed v1 group.

@@ -54,6 +54,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/auth/namespaceimport"
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
+	"github.com/acp-archon/archon/pkg/registry/resource/namespaceresourceratio"
 	"github.com/acp-archon/archon/pkg/templateapp"
 	"github.com/acp-archon/archon/pkg/webhook/applicationcomponent"
 	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
@@ -86,6 +87,7 @@ type assembly struct {
 	webhook       *projectnamespace.Webhook
 	components    *applicationcomponent.Webhook
 	requesters    *templaterequester.Webhook
+	ratios        *namespaceresourceratio.REST
 	// signer signs and verifies template applications' requesters.
 	signer *templateapp.Signer
 	// applications is the informer factory of applications, read by the
@@ -176,6 +178,10 @@ func (s *assembly) build() error {
 		}
 	}
 	if s.charts, err = newChartParts(s.generic, s.clients, s.extra.Charts, s.images); err != nil {
+		return err
+	}
+	overcommit := namespaceresourceratio.ClusterRatios{CPU: s.extra.Overcommit.CPU, Memory: s.extra.Overcommit.Memory}
+	if s.ratios, err = namespaceresourceratio.NewStorage(api.Scheme, s.generic.RESTOptionsGetter, overcommit); err != nil {
 		return err
 	}
 	if s.clients.standalone() {

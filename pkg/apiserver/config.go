@@ -51,12 +51,21 @@ type ExtraConfig struct {
 	Registry *ContainerRegistryConfig
 	// Charts configures the chart catalog.
 	Charts ChartsConfig
+	// Overcommit is the cluster's overcommit ratios, which namespaces
+	// inherit (0: none).
+	Overcommit OvercommitConfig
 	// ProtectedNamespaces never join a project, besides kube-*, default
 	// and archon's own.
 	ProtectedNamespaces []string
 	// Controllers says how many workers each controller runs and how the
 	// replica running them is elected.
 	Controllers ControllersConfig
+}
+
+// OvercommitConfig is the cluster's overcommit ratios, limits / requests
+// of pods' containers: 0 for none, else an integer greater than 1.
+type OvercommitConfig struct {
+	CPU, Memory int64
 }
 
 // ControllersConfig configures archon's controllers.

@@ -27,13 +27,15 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	imageapi "github.com/acp-archon/archon/pkg/apis/image"
 	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	resourceapi "github.com/acp-archon/archon/pkg/apis/resource"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	"github.com/acp-archon/archon/pkg/registry/app/chart"
 	"github.com/acp-archon/archon/pkg/registry/image/image"
 )
 
 // apiGroups are the API groups archon serves, one provider each.
 func (s *assembly) apiGroups() []genericapiserver.APIGroupInfo {
-	groups := []genericapiserver.APIGroupInfo{s.authGroup(), s.appGroup()}
+	groups := []genericapiserver.APIGroupInfo{s.authGroup(), s.appGroup(), s.resourceGroup()}
 	if s.images != nil {
 		groups = append(groups, s.imageGroup())
 	}
@@ -77,6 +79,15 @@ func (s *assembly) appGroup() genericapiserver.APIGroupInfo {
 	}
 	group := api.NewAPIGroupInfo(app.GroupName)
 	group.VersionedResourcesStorageMap[appv1beta1.SchemeGroupVersion.Version] = resources
+	return group
+}
+
+// resourceGroup is resource.alauda.io: the policies on pods' resources.
+func (s *assembly) resourceGroup() genericapiserver.APIGroupInfo {
+	group := api.NewAPIGroupInfo(resourceapi.GroupName)
+	group.VersionedResourcesStorageMap[resourcev1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+		"namespaceresourceratios": s.ratios,
+	}
 	return group
 }
 

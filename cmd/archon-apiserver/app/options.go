@@ -49,6 +49,7 @@ import (
 	"github.com/acp-archon/archon/pkg/api"
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	"github.com/acp-archon/archon/pkg/apiserver"
 	"github.com/acp-archon/archon/pkg/egress"
 	"github.com/acp-archon/archon/pkg/embeddedetcd"
@@ -68,7 +69,7 @@ const (
 
 // storageVersions are the versions objects are stored in, one per group
 // with objects in etcd.
-var storageVersions = schema.GroupVersions{authv1.SchemeGroupVersion, appv1beta1.SchemeGroupVersion}
+var storageVersions = schema.GroupVersions{authv1.SchemeGroupVersion, appv1beta1.SchemeGroupVersion, resourcev1.SchemeGroupVersion}
 
 // Options are archon-apiserver's command-line options.
 type Options struct {
@@ -82,6 +83,8 @@ type Options struct {
 	Registry apiserver.ContainerRegistryConfig
 	// Charts configures the chart catalog.
 	Charts apiserver.ChartsConfig
+	// Overcommit is the cluster's overcommit ratios.
+	Overcommit apiserver.OvercommitConfig
 	// ProtectedNamespaces never join a project, besides kube-*, default
 	// and archon-system.
 	ProtectedNamespaces []string
@@ -167,6 +170,10 @@ func (o *Options) AddFlags(flags *pflag.FlagSet) {
 		"How often Chart and OCI repositories are read again.")
 	flags.StringSliceVar(&o.Charts.AllowedAddresses, "chart-repo-allowed-addresses", o.Charts.AllowedAddresses,
 		"Internal addresses Chart and OCI repositories may be read from, as CIDRs (10.1.0.0/16) or IP:port (the platform registry's); every other loopback, link-local, private, shared or reserved address is refused.")
+	flags.Int64Var(&o.Overcommit.CPU, "cluster-cpu-overcommit-ratio", o.Overcommit.CPU,
+		"The cluster's CPU overcommit ratio (limits / requests of the containers of project namespaces' new pods), which NamespaceResourceRatios inherit: 0 for none, else an integer greater than 1.")
+	flags.Int64Var(&o.Overcommit.Memory, "cluster-memory-overcommit-ratio", o.Overcommit.Memory,
+		"The cluster's memory overcommit ratio, as --cluster-cpu-overcommit-ratio.")
 	flags.StringSliceVar(&o.ProtectedNamespaces, "protected-namespaces", o.ProtectedNamespaces,
 		"Namespaces that never join a project, besides kube-*, default, archon-system and namespaces labeled auth.alauda.io/protected=true.")
 	flags.IntVar(&o.Controllers.Workers, "controller-workers", o.Controllers.Workers,
@@ -260,6 +267,11 @@ func (o *Options) Validate() error {
 	}
 	if _, err := egress.New(o.Charts.AllowedAddresses); err != nil {
 		errs = append(errs, fmt.Errorf("--chart-repo-allowed-addresses: %w", err))
+	}
+	for flag, ratio := range map[string]int64{"--cluster-cpu-overcommit-ratio": o.Overcommit.CPU, "--cluster-memory-overcommit-ratio": o.Overcommit.Memory} {
+		if ratio < 0 || ratio == 1 {
+			errs = append(errs, fmt.Errorf("%s must be 0 (no overcommit) or an integer greater than 1, not %d", flag, ratio))
+		}
 	}
 	if o.Controllers.Workers < 1 {
 		errs = append(errs, fmt.Errorf("--controller-workers must be at least 1, not %d", o.Controllers.Workers))
@@ -380,6 +392,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	extra := apiserver.ExtraConfig{
 		ClusterName:         o.ClusterName,
 		Charts:              o.Charts,
+		Overcommit:          o.Overcommit,
 		ProtectedNamespaces: o.ProtectedNamespaces,
 		Controllers:         o.Controllers,
 	}

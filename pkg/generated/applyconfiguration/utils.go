@@ -21,9 +21,11 @@ package applyconfiguration
 import (
 	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	appv1beta1 "github.com/acp-archon/archon/pkg/generated/applyconfiguration/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/generated/applyconfiguration/auth/v1"
 	internal "github.com/acp-archon/archon/pkg/generated/applyconfiguration/internal"
+	applyconfigurationresourcev1 "github.com/acp-archon/archon/pkg/generated/applyconfiguration/resource/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
@@ -56,6 +58,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &authv1.ProjectSpecApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("ProjectStatus"):
 		return &authv1.ProjectStatusApplyConfiguration{}
+
+		// Group=resource.alauda.io, Version=v1
+	case resourcev1.SchemeGroupVersion.WithKind("NamespaceResourceRatio"):
+		return &applyconfigurationresourcev1.NamespaceResourceRatioApplyConfiguration{}
+	case resourcev1.SchemeGroupVersion.WithKind("NamespaceResourceRatioSpec"):
+		return &applyconfigurationresourcev1.NamespaceResourceRatioSpecApplyConfiguration{}
+	case resourcev1.SchemeGroupVersion.WithKind("NamespaceResourceRatioStatus"):
+		return &applyconfigurationresourcev1.NamespaceResourceRatioStatusApplyConfiguration{}
 
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
@@ -35,119 +36,123 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		v1beta1.ApplicationExport{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationExport(ref),
-		v1beta1.ApplicationExportList{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationExportList(ref),
-		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
-		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
-		v1beta1.ApplicationImport{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationImport(ref),
-		v1beta1.ApplicationImportList{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationImportList(ref),
-		v1beta1.ApplicationMembershipSpec{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationMembershipSpec(ref),
-		v1beta1.ApplicationMembershipStatus{}.OpenAPIModelName(): schema_pkg_apis_app_v1beta1_ApplicationMembershipStatus(ref),
-		v1beta1.ApplicationOperationSpec{}.OpenAPIModelName():    schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref),
-		v1beta1.ApplicationRemoval{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ApplicationRemoval(ref),
-		v1beta1.ApplicationRemovalList{}.OpenAPIModelName():      schema_pkg_apis_app_v1beta1_ApplicationRemovalList(ref),
-		v1beta1.ApplicationRollback{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationRollback(ref),
-		v1beta1.ApplicationRollbackList{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationRollbackList(ref),
-		v1beta1.ApplicationRollbackSpec{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationRollbackSpec(ref),
-		v1beta1.ApplicationRollbackStatus{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationRollbackStatus(ref),
-		v1beta1.ApplicationScaleStatus{}.OpenAPIModelName():      schema_pkg_apis_app_v1beta1_ApplicationScaleStatus(ref),
-		v1beta1.ApplicationSnapshot{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationSnapshot(ref),
-		v1beta1.ApplicationSnapshotList{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationSnapshotList(ref),
-		v1beta1.ApplicationSnapshotSpec{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationSnapshotSpec(ref),
-		v1beta1.ApplicationSnapshotStatus{}.OpenAPIModelName():   schema_pkg_apis_app_v1beta1_ApplicationSnapshotStatus(ref),
-		v1beta1.ApplicationStart{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ApplicationStart(ref),
-		v1beta1.ApplicationStartList{}.OpenAPIModelName():        schema_pkg_apis_app_v1beta1_ApplicationStartList(ref),
-		v1beta1.ApplicationStop{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ApplicationStop(ref),
-		v1beta1.ApplicationStopList{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationStopList(ref),
-		v1beta1.Chart{}.OpenAPIModelName():                       schema_pkg_apis_app_v1beta1_Chart(ref),
-		v1beta1.ChartList{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_ChartList(ref),
-		v1beta1.ChartRepo{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_ChartRepo(ref),
-		v1beta1.ChartRepoList{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ChartRepoList(ref),
-		v1beta1.ChartRepoReference{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ChartRepoReference(ref),
-		v1beta1.ChartRepoSpec{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ChartRepoSpec(ref),
-		v1beta1.ChartRepoStatus{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref),
-		v1beta1.ChartStatus{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ChartStatus(ref),
-		v1beta1.ChartVersion{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ChartVersion(ref),
-		v1beta1.ComponentReference{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ComponentReference(ref),
-		v1beta1.ExportChart{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ExportChart(ref),
-		v1beta1.ExportTarget{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ExportTarget(ref),
-		v1beta1.ResourceDiffs{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ResourceDiffs(ref),
-		v1beta1.ResourceReference{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ResourceReference(ref),
-		v1beta1.SecretReference{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_SecretReference(ref),
-		v1beta1.WorkloadScale{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_WorkloadScale(ref),
-		v1.NamespaceImport{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceImport(ref),
-		v1.NamespaceImportList{}.OpenAPIModelName():              schema_pkg_apis_auth_v1_NamespaceImportList(ref),
-		v1.NamespaceImportSpec{}.OpenAPIModelName():              schema_pkg_apis_auth_v1_NamespaceImportSpec(ref),
-		v1.NamespaceImportStatus{}.OpenAPIModelName():            schema_pkg_apis_auth_v1_NamespaceImportStatus(ref),
-		v1.NamespaceMember{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceMember(ref),
-		v1.NamespaceMemberList{}.OpenAPIModelName():              schema_pkg_apis_auth_v1_NamespaceMemberList(ref),
-		v1.NamespaceMemberSpec{}.OpenAPIModelName():              schema_pkg_apis_auth_v1_NamespaceMemberSpec(ref),
-		v1.Project{}.OpenAPIModelName():                          schema_pkg_apis_auth_v1_Project(ref),
-		v1.ProjectCluster{}.OpenAPIModelName():                   schema_pkg_apis_auth_v1_ProjectCluster(ref),
-		v1.ProjectClusterStatus{}.OpenAPIModelName():             schema_pkg_apis_auth_v1_ProjectClusterStatus(ref),
-		v1.ProjectList{}.OpenAPIModelName():                      schema_pkg_apis_auth_v1_ProjectList(ref),
-		v1.ProjectMember{}.OpenAPIModelName():                    schema_pkg_apis_auth_v1_ProjectMember(ref),
-		v1.ProjectSpec{}.OpenAPIModelName():                      schema_pkg_apis_auth_v1_ProjectSpec(ref),
-		v1.ProjectStatus{}.OpenAPIModelName():                    schema_pkg_apis_auth_v1_ProjectStatus(ref),
-		imagev1.Image{}.OpenAPIModelName():                       schema_pkg_apis_image_v1_Image(ref),
-		imagev1.ImageList{}.OpenAPIModelName():                   schema_pkg_apis_image_v1_ImageList(ref),
-		imagev1.ImageStatus{}.OpenAPIModelName():                 schema_pkg_apis_image_v1_ImageStatus(ref),
-		imagev1.ImageTag{}.OpenAPIModelName():                    schema_pkg_apis_image_v1_ImageTag(ref),
-		resource.Quantity{}.OpenAPIModelName():                   schema_apimachinery_pkg_api_resource_Quantity(ref),
-		metav1.APIGroup{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_APIGroup(ref),
-		metav1.APIGroupList{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_APIGroupList(ref),
-		metav1.APIResource{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIResource(ref),
-		metav1.APIResourceList{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_APIResourceList(ref),
-		metav1.APIVersions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIVersions(ref),
-		metav1.ApplyOptions{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		metav1.Condition{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_Condition(ref),
-		metav1.CreateOptions{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_CreateOptions(ref),
-		metav1.DeleteOptions{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		metav1.Duration{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_Duration(ref),
-		metav1.FieldSelectorRequirement{}.OpenAPIModelName():     schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		metav1.FieldsV1{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_FieldsV1(ref),
-		metav1.GetOptions{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_GetOptions(ref),
-		metav1.GroupKind{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupKind(ref),
-		metav1.GroupResource{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_GroupResource(ref),
-		metav1.GroupVersion{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_GroupVersion(ref),
-		metav1.GroupVersionForDiscovery{}.OpenAPIModelName():     schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		metav1.GroupVersionKind{}.OpenAPIModelName():             schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		metav1.GroupVersionResource{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		metav1.InternalEvent{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_InternalEvent(ref),
-		metav1.LabelSelector{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_LabelSelector(ref),
-		metav1.LabelSelectorRequirement{}.OpenAPIModelName():     schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		metav1.List{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_List(ref),
-		metav1.ListMeta{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_ListMeta(ref),
-		metav1.ListOptions{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_ListOptions(ref),
-		metav1.ManagedFieldsEntry{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		metav1.MicroTime{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_MicroTime(ref),
-		metav1.ObjectMeta{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		metav1.OwnerReference{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_OwnerReference(ref),
-		metav1.PartialObjectMetadata{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		metav1.PartialObjectMetadataList{}.OpenAPIModelName():    schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		metav1.Patch{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Patch(ref),
-		metav1.PatchOptions{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_PatchOptions(ref),
-		metav1.Preconditions{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_Preconditions(ref),
-		metav1.RootPaths{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_RootPaths(ref),
-		metav1.ServerAddressByClientCIDR{}.OpenAPIModelName():    schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		metav1.ShardInfo{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_ShardInfo(ref),
-		metav1.Status{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_Status(ref),
-		metav1.StatusCause{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_StatusCause(ref),
-		metav1.StatusDetails{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_StatusDetails(ref),
-		metav1.Table{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Table(ref),
-		metav1.TableColumnDefinition{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		metav1.TableOptions{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_TableOptions(ref),
-		metav1.TableRow{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_TableRow(ref),
-		metav1.TableRowCondition{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		metav1.Time{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_Time(ref),
-		metav1.Timestamp{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_Timestamp(ref),
-		metav1.TypeMeta{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_TypeMeta(ref),
-		metav1.UpdateOptions{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		metav1.WatchEvent{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                    schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                     schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                        schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1beta1.ApplicationExport{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ApplicationExport(ref),
+		v1beta1.ApplicationExportList{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationExportList(ref),
+		v1beta1.ApplicationExportSpec{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationExportSpec(ref),
+		v1beta1.ApplicationExportStatus{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationExportStatus(ref),
+		v1beta1.ApplicationImport{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ApplicationImport(ref),
+		v1beta1.ApplicationImportList{}.OpenAPIModelName():           schema_pkg_apis_app_v1beta1_ApplicationImportList(ref),
+		v1beta1.ApplicationMembershipSpec{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationMembershipSpec(ref),
+		v1beta1.ApplicationMembershipStatus{}.OpenAPIModelName():     schema_pkg_apis_app_v1beta1_ApplicationMembershipStatus(ref),
+		v1beta1.ApplicationOperationSpec{}.OpenAPIModelName():        schema_pkg_apis_app_v1beta1_ApplicationOperationSpec(ref),
+		v1beta1.ApplicationRemoval{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ApplicationRemoval(ref),
+		v1beta1.ApplicationRemovalList{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ApplicationRemovalList(ref),
+		v1beta1.ApplicationRollback{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ApplicationRollback(ref),
+		v1beta1.ApplicationRollbackList{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationRollbackList(ref),
+		v1beta1.ApplicationRollbackSpec{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationRollbackSpec(ref),
+		v1beta1.ApplicationRollbackStatus{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationRollbackStatus(ref),
+		v1beta1.ApplicationScaleStatus{}.OpenAPIModelName():          schema_pkg_apis_app_v1beta1_ApplicationScaleStatus(ref),
+		v1beta1.ApplicationSnapshot{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ApplicationSnapshot(ref),
+		v1beta1.ApplicationSnapshotList{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationSnapshotList(ref),
+		v1beta1.ApplicationSnapshotSpec{}.OpenAPIModelName():         schema_pkg_apis_app_v1beta1_ApplicationSnapshotSpec(ref),
+		v1beta1.ApplicationSnapshotStatus{}.OpenAPIModelName():       schema_pkg_apis_app_v1beta1_ApplicationSnapshotStatus(ref),
+		v1beta1.ApplicationStart{}.OpenAPIModelName():                schema_pkg_apis_app_v1beta1_ApplicationStart(ref),
+		v1beta1.ApplicationStartList{}.OpenAPIModelName():            schema_pkg_apis_app_v1beta1_ApplicationStartList(ref),
+		v1beta1.ApplicationStop{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ApplicationStop(ref),
+		v1beta1.ApplicationStopList{}.OpenAPIModelName():             schema_pkg_apis_app_v1beta1_ApplicationStopList(ref),
+		v1beta1.Chart{}.OpenAPIModelName():                           schema_pkg_apis_app_v1beta1_Chart(ref),
+		v1beta1.ChartList{}.OpenAPIModelName():                       schema_pkg_apis_app_v1beta1_ChartList(ref),
+		v1beta1.ChartRepo{}.OpenAPIModelName():                       schema_pkg_apis_app_v1beta1_ChartRepo(ref),
+		v1beta1.ChartRepoList{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_ChartRepoList(ref),
+		v1beta1.ChartRepoReference{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ChartRepoReference(ref),
+		v1beta1.ChartRepoSpec{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_ChartRepoSpec(ref),
+		v1beta1.ChartRepoStatus{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_ChartRepoStatus(ref),
+		v1beta1.ChartStatus{}.OpenAPIModelName():                     schema_pkg_apis_app_v1beta1_ChartStatus(ref),
+		v1beta1.ChartVersion{}.OpenAPIModelName():                    schema_pkg_apis_app_v1beta1_ChartVersion(ref),
+		v1beta1.ComponentReference{}.OpenAPIModelName():              schema_pkg_apis_app_v1beta1_ComponentReference(ref),
+		v1beta1.ExportChart{}.OpenAPIModelName():                     schema_pkg_apis_app_v1beta1_ExportChart(ref),
+		v1beta1.ExportTarget{}.OpenAPIModelName():                    schema_pkg_apis_app_v1beta1_ExportTarget(ref),
+		v1beta1.ResourceDiffs{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_ResourceDiffs(ref),
+		v1beta1.ResourceReference{}.OpenAPIModelName():               schema_pkg_apis_app_v1beta1_ResourceReference(ref),
+		v1beta1.SecretReference{}.OpenAPIModelName():                 schema_pkg_apis_app_v1beta1_SecretReference(ref),
+		v1beta1.WorkloadScale{}.OpenAPIModelName():                   schema_pkg_apis_app_v1beta1_WorkloadScale(ref),
+		v1.NamespaceImport{}.OpenAPIModelName():                      schema_pkg_apis_auth_v1_NamespaceImport(ref),
+		v1.NamespaceImportList{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceImportList(ref),
+		v1.NamespaceImportSpec{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceImportSpec(ref),
+		v1.NamespaceImportStatus{}.OpenAPIModelName():                schema_pkg_apis_auth_v1_NamespaceImportStatus(ref),
+		v1.NamespaceMember{}.OpenAPIModelName():                      schema_pkg_apis_auth_v1_NamespaceMember(ref),
+		v1.NamespaceMemberList{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceMemberList(ref),
+		v1.NamespaceMemberSpec{}.OpenAPIModelName():                  schema_pkg_apis_auth_v1_NamespaceMemberSpec(ref),
+		v1.Project{}.OpenAPIModelName():                              schema_pkg_apis_auth_v1_Project(ref),
+		v1.ProjectCluster{}.OpenAPIModelName():                       schema_pkg_apis_auth_v1_ProjectCluster(ref),
+		v1.ProjectClusterStatus{}.OpenAPIModelName():                 schema_pkg_apis_auth_v1_ProjectClusterStatus(ref),
+		v1.ProjectList{}.OpenAPIModelName():                          schema_pkg_apis_auth_v1_ProjectList(ref),
+		v1.ProjectMember{}.OpenAPIModelName():                        schema_pkg_apis_auth_v1_ProjectMember(ref),
+		v1.ProjectSpec{}.OpenAPIModelName():                          schema_pkg_apis_auth_v1_ProjectSpec(ref),
+		v1.ProjectStatus{}.OpenAPIModelName():                        schema_pkg_apis_auth_v1_ProjectStatus(ref),
+		imagev1.Image{}.OpenAPIModelName():                           schema_pkg_apis_image_v1_Image(ref),
+		imagev1.ImageList{}.OpenAPIModelName():                       schema_pkg_apis_image_v1_ImageList(ref),
+		imagev1.ImageStatus{}.OpenAPIModelName():                     schema_pkg_apis_image_v1_ImageStatus(ref),
+		imagev1.ImageTag{}.OpenAPIModelName():                        schema_pkg_apis_image_v1_ImageTag(ref),
+		resourcev1.NamespaceResourceRatio{}.OpenAPIModelName():       schema_pkg_apis_resource_v1_NamespaceResourceRatio(ref),
+		resourcev1.NamespaceResourceRatioList{}.OpenAPIModelName():   schema_pkg_apis_resource_v1_NamespaceResourceRatioList(ref),
+		resourcev1.NamespaceResourceRatioSpec{}.OpenAPIModelName():   schema_pkg_apis_resource_v1_NamespaceResourceRatioSpec(ref),
+		resourcev1.NamespaceResourceRatioStatus{}.OpenAPIModelName(): schema_pkg_apis_resource_v1_NamespaceResourceRatioStatus(ref),
+		resource.Quantity{}.OpenAPIModelName():                       schema_apimachinery_pkg_api_resource_Quantity(ref),
+		metav1.APIGroup{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIGroup(ref),
+		metav1.APIGroupList{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_APIGroupList(ref),
+		metav1.APIResource{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_APIResource(ref),
+		metav1.APIResourceList{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIResourceList(ref),
+		metav1.APIVersions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_APIVersions(ref),
+		metav1.ApplyOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		metav1.Condition{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Condition(ref),
+		metav1.CreateOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_CreateOptions(ref),
+		metav1.DeleteOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		metav1.Duration{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_Duration(ref),
+		metav1.FieldSelectorRequirement{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		metav1.FieldsV1{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_FieldsV1(ref),
+		metav1.GetOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_GetOptions(ref),
+		metav1.GroupKind{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupKind(ref),
+		metav1.GroupResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupResource(ref),
+		metav1.GroupVersion{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_GroupVersion(ref),
+		metav1.GroupVersionForDiscovery{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		metav1.GroupVersionKind{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		metav1.GroupVersionResource{}.OpenAPIModelName():             schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		metav1.InternalEvent{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_InternalEvent(ref),
+		metav1.LabelSelector{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_LabelSelector(ref),
+		metav1.LabelSelectorRequirement{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		metav1.List{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_List(ref),
+		metav1.ListMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_ListMeta(ref),
+		metav1.ListOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ListOptions(ref),
+		metav1.ManagedFieldsEntry{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		metav1.MicroTime{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_MicroTime(ref),
+		metav1.ObjectMeta{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		metav1.OwnerReference{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_OwnerReference(ref),
+		metav1.PartialObjectMetadata{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		metav1.PartialObjectMetadataList{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		metav1.Patch{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Patch(ref),
+		metav1.PatchOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_PatchOptions(ref),
+		metav1.Preconditions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_Preconditions(ref),
+		metav1.RootPaths{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_RootPaths(ref),
+		metav1.ServerAddressByClientCIDR{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		metav1.ShardInfo{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_ShardInfo(ref),
+		metav1.Status{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Status(ref),
+		metav1.StatusCause{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_StatusCause(ref),
+		metav1.StatusDetails{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_StatusDetails(ref),
+		metav1.Table{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Table(ref),
+		metav1.TableColumnDefinition{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		metav1.TableOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_TableOptions(ref),
+		metav1.TableRow{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_TableRow(ref),
+		metav1.TableRowCondition{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		metav1.Time{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_Time(ref),
+		metav1.Timestamp{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Timestamp(ref),
+		metav1.TypeMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_TypeMeta(ref),
+		metav1.UpdateOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		metav1.WatchEvent{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                    schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                        schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                         schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -2865,6 +2870,158 @@ func schema_pkg_apis_image_v1_ImageTag(ref common.ReferenceCallback) common.Open
 		},
 		Dependencies: []string{
 			metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_resource_v1_NamespaceResourceRatio(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceResourceRatio is a namespace's overcommit ratio (超售比): the requests of the containers of the namespace's new pods are their limits divided by the ratio (a container without limits takes the namespace's LimitRange default). Pods already there keep their requests until they are created again. A namespace has at most one.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(resourcev1.NamespaceResourceRatioSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status shows the cluster's ratios, which archon's settings give.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(resourcev1.NamespaceResourceRatioStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			resourcev1.NamespaceResourceRatioSpec{}.OpenAPIModelName(), resourcev1.NamespaceResourceRatioStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_resource_v1_NamespaceResourceRatioList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceResourceRatioList is a list of NamespaceResourceRatios.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(resourcev1.NamespaceResourceRatio{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			resourcev1.NamespaceResourceRatio{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_resource_v1_NamespaceResourceRatioSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceResourceRatioSpec holds the namespace's ratios.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"cpu": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CPU is the CPU overcommit ratio, limits / requests: absent inherits the cluster's ratio, 0 means no overcommit, any other value is an integer greater than 1.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"memory": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Memory is the memory overcommit ratio, as CPU.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_resource_v1_NamespaceResourceRatioStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespaceResourceRatioStatus shows the cluster's ratios (0: none).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"clusterCPU": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClusterCPU is the cluster's CPU overcommit ratio.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"clusterMemory": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClusterMemory is the cluster's memory overcommit ratio.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+				},
+			},
+		},
 	}
 }
 

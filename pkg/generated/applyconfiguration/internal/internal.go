@@ -202,6 +202,47 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: phase
       type:
         scalar: string
+- name: com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatio
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatioSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatioStatus
+      default: {}
+- name: com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatioSpec
+  map:
+    fields:
+    - name: cpu
+      type:
+        scalar: numeric
+    - name: memory
+      type:
+        scalar: numeric
+- name: com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatioStatus
+  map:
+    fields:
+    - name: clusterCPU
+      type:
+        scalar: numeric
+      default: 0
+    - name: clusterMemory
+      type:
+        scalar: numeric
+      default: 0
 - name: io.k8s.apimachinery.pkg.api.resource.Quantity
   scalar: untyped
 - name: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1

@@ -25,6 +25,7 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1"
 	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/resource/v1"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
 	flowcontrol "k8s.io/client-go/util/flowcontrol"
@@ -35,6 +36,7 @@ type Interface interface {
 	AppV1beta1() appv1beta1.AppV1beta1Interface
 	AuthV1() authv1.AuthV1Interface
 	RegistryV1() registryv1.RegistryV1Interface
+	ResourceV1() resourcev1.ResourceV1Interface
 }
 
 // Clientset contains the clients for groups.
@@ -43,6 +45,7 @@ type Clientset struct {
 	appV1beta1 *appv1beta1.AppV1beta1Client
 	authV1     *authv1.AuthV1Client
 	registryV1 *registryv1.RegistryV1Client
+	resourceV1 *resourcev1.ResourceV1Client
 }
 
 // AppV1beta1 retrieves the AppV1beta1Client
@@ -58,6 +61,11 @@ func (c *Clientset) AuthV1() authv1.AuthV1Interface {
 // RegistryV1 retrieves the RegistryV1Client
 func (c *Clientset) RegistryV1() registryv1.RegistryV1Interface {
 	return c.registryV1
+}
+
+// ResourceV1 retrieves the ResourceV1Client
+func (c *Clientset) ResourceV1() resourcev1.ResourceV1Interface {
+	return c.resourceV1
 }
 
 // Discovery retrieves the DiscoveryClient
@@ -116,6 +124,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 	if err != nil {
 		return nil, err
 	}
+	cs.resourceV1, err = resourcev1.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 
 	cs.DiscoveryClient, err = discovery.NewDiscoveryClientForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
@@ -140,6 +152,7 @@ func New(c rest.Interface) *Clientset {
 	cs.appV1beta1 = appv1beta1.New(c)
 	cs.authV1 = authv1.New(c)
 	cs.registryV1 = registryv1.New(c)
+	cs.resourceV1 = resourcev1.New(c)
 
 	cs.DiscoveryClient = discovery.NewDiscoveryClient(c)
 	return &cs

@@ -29,6 +29,7 @@ import (
 	auth "github.com/acp-archon/archon/pkg/generated/informers/externalversions/auth"
 	image "github.com/acp-archon/archon/pkg/generated/informers/externalversions/image"
 	internalinterfaces "github.com/acp-archon/archon/pkg/generated/informers/externalversions/internalinterfaces"
+	resource "github.com/acp-archon/archon/pkg/generated/informers/externalversions/resource"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -330,6 +331,7 @@ type SharedInformerFactory interface {
 	App() app.Interface
 	Auth() auth.Interface
 	Registry() image.Interface
+	Resource() resource.Interface
 }
 
 func (f *sharedInformerFactory) App() app.Interface {
@@ -342,4 +344,8 @@ func (f *sharedInformerFactory) Auth() auth.Interface {
 
 func (f *sharedInformerFactory) Registry() image.Interface {
 	return image.New(f, f.namespace, f.tweakListOptions)
+}
+
+func (f *sharedInformerFactory) Resource() resource.Interface {
+	return resource.New(f, f.namespace, f.tweakListOptions)
 }

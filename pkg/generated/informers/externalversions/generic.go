@@ -24,6 +24,7 @@ import (
 	v1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	v1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	imagev1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -71,6 +72,10 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		// Group=registry.alauda.io, Version=v1
 	case imagev1.SchemeGroupVersion.WithResource("images"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Registry().V1().Images().Informer()}, nil
+
+		// Group=resource.alauda.io, Version=v1
+	case resourcev1.SchemeGroupVersion.WithResource("namespaceresourceratios"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Resource().V1().NamespaceResourceRatios().Informer()}, nil
 
 	}
 

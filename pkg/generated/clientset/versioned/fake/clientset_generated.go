@@ -27,6 +27,8 @@ import (
 	fakeauthv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/auth/v1/fake"
 	registryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1"
 	fakeregistryv1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/image/v1/fake"
+	resourcev1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/resource/v1"
+	fakeresourcev1 "github.com/acp-archon/archon/pkg/generated/clientset/versioned/typed/resource/v1/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -153,4 +155,9 @@ func (c *Clientset) AuthV1() authv1.AuthV1Interface {
 // RegistryV1 retrieves the RegistryV1Client
 func (c *Clientset) RegistryV1() registryv1.RegistryV1Interface {
 	return &fakeregistryv1.FakeRegistryV1{Fake: &c.Fake}
+}
+
+// ResourceV1 retrieves the ResourceV1Client
+func (c *Clientset) ResourceV1() resourcev1.ResourceV1Interface {
+	return &fakeresourcev1.FakeResourceV1{Fake: &c.Fake}
 }

@@ -22,6 +22,7 @@ import (
 	appv1beta1 "github.com/acp-archon/archon/pkg/apis/app/v1beta1"
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	registryv1 "github.com/acp-archon/archon/pkg/apis/image/v1"
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +37,7 @@ var localSchemeBuilder = runtime.SchemeBuilder{
 	appv1beta1.AddToScheme,
 	authv1.AddToScheme,
 	registryv1.AddToScheme,
+	resourcev1.AddToScheme,
 }
 
 // AddToScheme adds all types of this clientset into the given scheme. This allows composition
