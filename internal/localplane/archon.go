@@ -201,6 +201,9 @@ func (p *Plane) runArchon(kubeconfig string) (*process, error) {
 		"--registry-ca-file="+p.pki.servingCA,
 		"--registry-token-key-file="+p.pki.registryTokenKey,
 		"--registry-notifications-token-file="+p.pki.registryNotificationsTokenFile,
+		// A cluster CPU overcommit ratio that project namespaces inherit;
+		// memory is not overcommitted.
+		"--cluster-cpu-overcommit-ratio=2",
 		// OCI repositories may live in the platform registry, on loopback
 		// here, whose token realm is archon; nothing else internal may be
 		// read.

@@ -57,6 +57,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/resource/namespaceresourceratio"
 	"github.com/acp-archon/archon/pkg/templateapp"
 	"github.com/acp-archon/archon/pkg/webhook/applicationcomponent"
+	"github.com/acp-archon/archon/pkg/webhook/podpolicy"
 	"github.com/acp-archon/archon/pkg/webhook/projectnamespace"
 	"github.com/acp-archon/archon/pkg/webhook/templaterequester"
 )
@@ -88,6 +89,7 @@ type assembly struct {
 	components    *applicationcomponent.Webhook
 	requesters    *templaterequester.Webhook
 	ratios        *namespaceresourceratio.REST
+	pods          *podpolicy.Webhook
 	// signer signs and verifies template applications' requesters.
 	signer *templateapp.Signer
 	// applications is the informer factory of applications, read by the
@@ -144,6 +146,10 @@ func (c CompletedConfig) New() (*Server, error) {
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.OwnersPath, s.components.ServeOwners)
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ApplicationsPath, s.components.ServeApplications)
 		generic.Handler.NonGoRestfulMux.HandleFunc(templaterequester.Path, s.requesters.Serve)
+		generic.Handler.NonGoRestfulMux.HandleFunc(podpolicy.Path, s.pods.Serve)
+		if err := generic.AddReadyzChecks(healthz.NamedCheck("pod-policies-webhook", s.pods.Ready)); err != nil {
+			return nil, err
+		}
 		// The component webhooks refuse every review until they have read
 		// the applications: a replica is not ready before.
 		if err := generic.AddReadyzChecks(healthz.NamedCheck("application-components-webhook", s.components.Ready)); err != nil {
@@ -216,6 +222,10 @@ func (s *assembly) build() error {
 	s.removals = applicationmembership.NewRemovalREST(s.clients.kubeConfig, reader, recorder)
 	s.rollbacks = applicationrollback.NewREST(s.clients.kubeConfig, reader, recorder)
 	s.applications = dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
+	ratios := s.clients.archonInformers.Resource().V1().NamespaceResourceRatios()
+	limitRanges := s.clients.kubeInformers.Core().V1().LimitRanges()
+	s.pods = podpolicy.New(ratios.Lister(), limitRanges.Lister(), podpolicy.ClusterRatios{CPU: s.extra.Overcommit.CPU, Memory: s.extra.Overcommit.Memory},
+		ratios.Informer().HasSynced, limitRanges.Informer().HasSynced)
 	s.signer = templateapp.NewSigner(kube.CoreV1().Secrets(protectednamespace.ArchonNamespace))
 	s.requesters = templaterequester.New(s.signer)
 	s.components = applicationcomponent.New(s.applications.ForResource(application.Resource), kube, s.clients.kubeDynamic,

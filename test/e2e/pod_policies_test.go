@@ -1,0 +1,170 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	resourcev1 "github.com/acp-archon/archon/pkg/apis/resource/v1"
+)
+
+// podWithLimits is a pod of one container with the limits given (none
+// when empty).
+func podWithLimits(name string, limits corev1.ResourceList) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.27", Resources: corev1.ResourceRequirements{Limits: limits}}}}}
+}
+
+func limits(cpu, memory string) corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}
+}
+
+// TestOvercommitRatios: the requests of a project namespace's new pods
+// are their limits divided by the namespace's ratio, the cluster's when
+// the namespace has none (the local plane's: CPU 2, memory none); its
+// admins (the project's among them) set it, developers read it; pods run.
+func TestOvercommitRatios(t *testing.T) {
+	ctx := longTestContext(t)
+	kube := kubeClient(t)
+	const namespace = "ocp-dev"
+	createProject(ctx, t, "ocp", "ocp-admin")
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, projectNamespace(namespace, "ocp"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{}) })
+	adminKubectl(t, "", "create", "rolebinding", "dev", "--clusterrole=acp:developer", "--user=ocp-dev", "-n", namespace)
+	eventually(t, "the project admin's binding", func() error {
+		_, err := clientAs(t, "ocp-admin").ResourceV1().NamespaceResourceRatios(namespace).List(ctx, metav1.ListOptions{})
+		return err
+	})
+	requests := func(t *testing.T, pod *corev1.Pod) string {
+		t.Helper()
+		created, err := kube.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := created.Spec.Containers[0].Resources.Requests
+		return fmt.Sprintf("cpu=%s memory=%s", r.Cpu(), r.Memory())
+	}
+
+	t.Run("the cluster's ratio without a NamespaceResourceRatio", func(t *testing.T) {
+		if got := requests(t, podWithLimits("inherits", limits("1", "512Mi"))); got != "cpu=500m memory=512Mi" {
+			t.Errorf("requests %s, want cpu=500m (ratio 2) memory=512Mi (no memory ratio)", got)
+		}
+	})
+
+	ratios := clientAs(t, "ocp-admin").ResourceV1().NamespaceResourceRatios(namespace)
+	t.Run("the namespace's ratio", func(t *testing.T) {
+		if _, err := ratios.Create(ctx, &resourcev1.NamespaceResourceRatio{ObjectMeta: metav1.ObjectMeta{Name: "overcommit"},
+			Spec: resourcev1.NamespaceResourceRatioSpec{CPU: ptr.To[int64](4), Memory: ptr.To[int64](2)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the ratio in force", func() error {
+			pod := podWithLimits("", limits("1", "512Mi"))
+			pod.GenerateName = "probe-"
+			if got := requests(t, pod); got != "cpu=250m memory=256Mi" {
+				return fmt.Errorf("requests %s, want cpu=250m memory=256Mi", got)
+			}
+			return nil
+		})
+		// A container without limits takes the LimitRange's default.
+		adminKubectl(t, `apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults, namespace: ocp-dev}
+spec:
+  limits:
+  - type: Container
+    default: {cpu: "2", memory: 1Gi}
+`, "apply", "-f", "-")
+		if got := requests(t, podWithLimits("defaulted", nil)); got != "cpu=500m memory=512Mi" {
+			t.Errorf("requests from the LimitRange's default: %s, want cpu=500m memory=512Mi", got)
+		}
+		if out := adminKubectl(t, "", "get", "namespaceresourceratios", "-n", namespace); !strings.Contains(out, "overcommit   4     2") {
+			t.Errorf("kubectl get:\n%s", out)
+		}
+		out := adminKubectl(t, "", "get", "nrr", "overcommit", "-n", namespace, "-o", "jsonpath={.status.clusterCPU} {.status.clusterMemory}")
+		if out != "2 0" {
+			t.Errorf("status %q, want the cluster's ratios 2 0", out)
+		}
+	})
+
+	t.Run("rules", func(t *testing.T) {
+		_, err := ratios.Create(ctx, &resourcev1.NamespaceResourceRatio{ObjectMeta: metav1.ObjectMeta{Name: "second"}}, metav1.CreateOptions{})
+		expectRefusal(t, "a second ratio", err, "overcommit")
+		if !apierrors.IsAlreadyExists(err) {
+			t.Errorf("a second ratio: %v, want 409", err)
+		}
+		current, err := ratios.Get(ctx, "overcommit", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		current.Spec.CPU = ptr.To[int64](1)
+		_, err = ratios.Update(ctx, current, metav1.UpdateOptions{})
+		expectRefusal(t, "a ratio of 1", err, "spec.cpu")
+		_, err = clientAs(t, "ocp-dev").ResourceV1().NamespaceResourceRatios(namespace).Create(ctx,
+			&resourcev1.NamespaceResourceRatio{ObjectMeta: metav1.ObjectMeta{Name: "mine"}}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("a developer sets the ratio: %v, want 403", err)
+		}
+		if _, err := clientAs(t, "ocp-dev").ResourceV1().NamespaceResourceRatios(namespace).Get(ctx, "overcommit", metav1.GetOptions{}); err != nil {
+			t.Errorf("a developer reads the ratio: %v", err)
+		}
+	})
+
+	t.Run("no overcommit, and pods already there", func(t *testing.T) {
+		current, err := ratios.Get(ctx, "overcommit", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		current.Spec.CPU = ptr.To[int64](0)
+		current.Spec.Memory = nil
+		if _, err := ratios.Update(ctx, current, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "no overcommit", func() error {
+			pod := podWithLimits("", limits("1", "512Mi"))
+			pod.GenerateName = "none-"
+			if got := requests(t, pod); got != "cpu=1 memory=512Mi" {
+				return fmt.Errorf("requests %s, want the limits", got)
+			}
+			return nil
+		})
+		first, err := kube.CoreV1().Pods(namespace).Get(ctx, "inherits", metav1.GetOptions{})
+		if err != nil || first.Spec.Containers[0].Resources.Requests.Cpu().String() != "500m" {
+			t.Errorf("a pod already there changed: %v %v", err, first.Spec.Containers[0].Resources.Requests)
+		}
+		eventually(t, "the pod running", func() error {
+			pod, err := kube.CoreV1().Pods(namespace).Get(ctx, "inherits", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if pod.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("phase %s", pod.Status.Phase)
+			}
+			return nil
+		})
+	})
+}
