@@ -42,6 +42,7 @@ import (
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
 	"github.com/acp-archon/archon/pkg/controller/templateapplication"
+	uidrangecontroller "github.com/acp-archon/archon/pkg/controller/uidrange"
 	archonscheme "github.com/acp-archon/archon/pkg/generated/clientset/versioned/scheme"
 	"github.com/acp-archon/archon/pkg/helmrepo"
 	"github.com/acp-archon/archon/pkg/protectednamespace"
@@ -147,6 +148,7 @@ func (c CompletedConfig) New() (*Server, error) {
 		generic.Handler.NonGoRestfulMux.HandleFunc(applicationcomponent.ApplicationsPath, s.components.ServeApplications)
 		generic.Handler.NonGoRestfulMux.HandleFunc(templaterequester.Path, s.requesters.Serve)
 		generic.Handler.NonGoRestfulMux.HandleFunc(podpolicy.Path, s.pods.Serve)
+		generic.Handler.NonGoRestfulMux.HandleFunc(podpolicy.NamespacesPath, s.pods.ServeNamespaces)
 		if err := generic.AddReadyzChecks(healthz.NamedCheck("pod-policies-webhook", s.pods.Ready)); err != nil {
 			return nil, err
 		}
@@ -224,8 +226,10 @@ func (s *assembly) build() error {
 	s.applications = dynamicinformer.NewDynamicSharedInformerFactory(s.clients.kubeDynamic, 0)
 	ratios := s.clients.archonInformers.Resource().V1().NamespaceResourceRatios()
 	limitRanges := s.clients.kubeInformers.Core().V1().LimitRanges()
-	s.pods = podpolicy.New(ratios.Lister(), limitRanges.Lister(), podpolicy.ClusterRatios{CPU: s.extra.Overcommit.CPU, Memory: s.extra.Overcommit.Memory},
-		ratios.Informer().HasSynced, limitRanges.Informer().HasSynced)
+	namespaces := s.clients.kubeInformers.Core().V1().Namespaces()
+	s.pods = podpolicy.New(ratios.Lister(), limitRanges.Lister(), namespaces.Lister(),
+		podpolicy.ClusterRatios{CPU: s.extra.Overcommit.CPU, Memory: s.extra.Overcommit.Memory},
+		ratios.Informer().HasSynced, limitRanges.Informer().HasSynced, namespaces.Informer().HasSynced)
 	s.signer = templateapp.NewSigner(kube.CoreV1().Secrets(protectednamespace.ArchonNamespace))
 	s.requesters = templaterequester.New(s.signer)
 	s.components = applicationcomponent.New(s.applications.ForResource(application.Resource), kube, s.clients.kubeDynamic,
@@ -270,6 +274,10 @@ func (s *assembly) buildControllers() error {
 	if err != nil {
 		return err
 	}
+	uidRanges, err := uidrangecontroller.New(kube, shared)
+	if err != nil {
+		return err
+	}
 	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats, applications, workloads, components}
 	s.controllers = []namedController{
 		{"project-rbac", "projects, namespaces, RoleBindings and ClusterRoles archon labeled; writes RBAC", rbac},
@@ -277,6 +285,7 @@ func (s *assembly) buildControllers() error {
 		{"application-status", "applications, workloads and the metadata of other components; writes application status", applicationStatus},
 		{"template-applications", "template applications, chart repositories and helm's release records; installs, upgrades and uninstalls charts as each requester",
 			templates},
+		{"uid-ranges", "namespaces; hands out and frees their UID/GID ranges (annotations)", uidRanges},
 	}
 	if s.images != nil {
 		secrets, bindings := pullsecret.NewOwnedInformers(kube)

@@ -168,3 +168,105 @@ spec:
 		})
 	})
 }
+
+// rangeOf waits for a namespace's UID/GID range and returns it.
+func rangeOf(t *testing.T, name string) string {
+	t.Helper()
+	var value string
+	eventually(t, "the UID range of "+name, func() error {
+		ns, err := kubeClient(t).CoreV1().Namespaces().Get(testContext(t), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if value = ns.Annotations["security.cpaas.io/uid-range"]; value == "" {
+			return fmt.Errorf("no range: %v", ns.Annotations)
+		}
+		return nil
+	})
+	return value
+}
+
+// TestUIDRanges: a namespace labeled security.cpaas.io/enabled=true gets a
+// range of its own; its pods run with the range's first ID unless they
+// name one in it, and are refused outside it; a range written by hand
+// may not overlap another; taking the label off frees the range.
+func TestUIDRanges(t *testing.T) {
+	ctx := longTestContext(t)
+	kube := kubeClient(t)
+	createNamespaces(t, "uid-a")
+	createProject(ctx, t, "uidp", "uidp-admin")
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, projectNamespace("uidp-b", "uidp"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, name := range []string{"uid-a", "uidp-b"} {
+			_ = kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+		}
+	})
+	adminKubectl(t, "", "label", "namespace", "uid-a", "uidp-b", "security.cpaas.io/enabled=true")
+	a, b := rangeOf(t, "uid-a"), rangeOf(t, "uidp-b")
+	if a == b {
+		t.Fatalf("two namespaces got the range %s", a)
+	}
+	first, _, _ := strings.Cut(a, "-")
+
+	t.Run("pods run with the range's first ID", func(t *testing.T) {
+		pod, err := kube.CoreV1().Pods("uid-a").Create(ctx, podWithLimits("defaulted", nil), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := pod.Spec.SecurityContext
+		if sc == nil || fmt.Sprint(*sc.RunAsUser) != first || fmt.Sprint(*sc.FSGroup) != first ||
+			fmt.Sprint(*pod.Spec.Containers[0].SecurityContext.RunAsUser) != first {
+			t.Errorf("security context %+v %+v, want %s", sc, pod.Spec.Containers[0].SecurityContext, first)
+		}
+		eventually(t, "the pod running", func() error {
+			pod, err := kube.CoreV1().Pods("uid-a").Get(ctx, "defaulted", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if pod.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("phase %s", pod.Status.Phase)
+			}
+			return nil
+		})
+	})
+
+	t.Run("IDs outside the range are refused", func(t *testing.T) {
+		pod := podWithLimits("invalid", nil)
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000000)}
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](2000000)}
+		_, err := kube.CoreV1().Pods("uidp-b").Create(ctx, pod, metav1.CreateOptions{})
+		expectRefusal(t, "IDs outside the range", err, "spec.securityContext.fsGroup", "spec.containers[0].securityContext.runAsUser", b)
+	})
+
+	t.Run("a range written by hand may not overlap another", func(t *testing.T) {
+		_, err := kubectl(t, plane.KubeconfigPath, "", "annotate", "namespace", "uidp-b", "--overwrite", "security.cpaas.io/uid-range="+a)
+		if err == nil || !strings.Contains(err.Error(), "namespace uid-a") {
+			t.Errorf("an overlapping range: %v", err)
+		}
+		_, err = kubectl(t, plane.KubeconfigPath, "", "annotate", "namespace", "uidp-b", "--overwrite", "security.cpaas.io/uid-range=many")
+		if err == nil || !strings.Contains(err.Error(), "<first>-<last>") {
+			t.Errorf("a malformed range: %v", err)
+		}
+	})
+
+	t.Run("taking the label off frees the range", func(t *testing.T) {
+		adminKubectl(t, "", "label", "namespace", "uid-a", "security.cpaas.io/enabled=false", "--overwrite")
+		eventually(t, "the range freed", func() error {
+			ns, err := kube.CoreV1().Namespaces().Get(ctx, "uid-a", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if value, ok := ns.Annotations["security.cpaas.io/uid-range"]; ok {
+				return fmt.Errorf("still %s", value)
+			}
+			return nil
+		})
+		pod := podWithLimits("root", nil)
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](0)}
+		if _, err := kube.CoreV1().Pods("uid-a").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Errorf("a pod of a namespace without a range: %v", err)
+		}
+	})
+}

@@ -57,7 +57,7 @@ func TestWebhooksAndNotificationsNeedCredentials(t *testing.T) {
 		return resp
 	}
 	for _, path := range []string{"/admission/resourcequotas", "/admission/namespaces", "/admission/application-owners",
-		"/admission/application-components", "/admission/applications", "/admission/template-application-requesters", "/admission/pods"} {
+		"/admission/application-components", "/admission/applications", "/admission/template-application-requesters", "/admission/pods", "/admission/uid-ranges"} {
 		if resp := post(path, review, ""); resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
 			t.Errorf("anonymous POST %s: %d, want 401 or 403", path, resp.StatusCode)
 		}

@@ -16,7 +16,8 @@ limitations under the License.
 
 // Package podpolicy is the admission webhook kube-apiserver calls for the
 // pods of project namespaces: the namespace's overcommit ratio sets their
-// containers' requests.
+// containers' requests, and its UID/GID range their IDs; and the one
+// kube-apiserver calls for namespaces whose range is written by hand.
 package podpolicy
 
 import (
@@ -33,11 +34,20 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	resourcelisters "github.com/acp-archon/archon/pkg/generated/listers/resource/v1"
+	"github.com/acp-archon/archon/pkg/uidrange"
 	"github.com/acp-archon/archon/pkg/webhook/admission"
 )
 
-// Path is where kube-apiserver sends the reviews of pods (mutating).
-const Path = "/admission/pods"
+// projectLabel marks a project's namespaces.
+const projectLabel = "cpaas.io/project"
+
+// Path is where kube-apiserver sends the reviews of pods (mutating), and
+// NamespacesPath those of namespaces whose range annotation changes
+// (validating).
+const (
+	Path           = "/admission/pods"
+	NamespacesPath = "/admission/uid-ranges"
+)
 
 // ClusterRatios are the cluster's overcommit ratios (0: none).
 type ClusterRatios struct {
@@ -48,20 +58,59 @@ type ClusterRatios struct {
 type Webhook struct {
 	ratios      resourcelisters.NamespaceResourceRatioLister
 	limitRanges corev1listers.LimitRangeLister
+	namespaces  corev1listers.NamespaceLister
 	synced      []cache.InformerSynced
 	cluster     ClusterRatios
 }
 
 // New returns the webhook reading the namespaces' ratios and LimitRanges
 // from their listers once synced, with the cluster's ratios.
-func New(ratios resourcelisters.NamespaceResourceRatioLister, limitRanges corev1listers.LimitRangeLister, cluster ClusterRatios,
-	synced ...cache.InformerSynced) *Webhook {
-	return &Webhook{ratios: ratios, limitRanges: limitRanges, cluster: cluster, synced: synced}
+func New(ratios resourcelisters.NamespaceResourceRatioLister, limitRanges corev1listers.LimitRangeLister, namespaces corev1listers.NamespaceLister,
+	cluster ClusterRatios, synced ...cache.InformerSynced) *Webhook {
+	return &Webhook{ratios: ratios, limitRanges: limitRanges, namespaces: namespaces, cluster: cluster, synced: synced}
 }
 
 // Serve answers an admission review of a pod.
 func (w *Webhook) Serve(rw http.ResponseWriter, r *http.Request) {
 	admission.Serve(rw, r, "the pod policies", w.Review)
+}
+
+// ServeNamespaces answers an admission review of a namespace whose range
+// annotation changes.
+func (w *Webhook) ServeNamespaces(rw http.ResponseWriter, r *http.Request) {
+	admission.Serve(rw, r, "the UID/GID range rules", w.ReviewNamespace)
+}
+
+// ReviewNamespace refuses a range annotation that does not parse or that
+// overlaps another namespace's: archon hands out ranges no other
+// namespace holds, and a range written by hand must keep it so.
+func (w *Webhook) ReviewNamespace(_ context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
+	if err := w.Ready(nil); err != nil {
+		return admission.Verdict{}, err
+	}
+	var namespace corev1.Namespace
+	if err := json.Unmarshal(request.Object.Raw, &namespace); err != nil {
+		return admission.Verdict{}, fmt.Errorf("decoding the namespace: %w", err)
+	}
+	value, ok := namespace.Annotations[uidrange.Annotation]
+	if !ok {
+		return admission.Verdict{}, nil
+	}
+	r, err := uidrange.Parse(value)
+	if err != nil {
+		return admission.Refuse(fmt.Sprintf("metadata.annotations[%s]: %v", uidrange.Annotation, err)), nil
+	}
+	others, err := w.namespaces.List(labels.Everything())
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	for _, other := range others {
+		if o, ok := uidrange.Of(other); ok && other.Name != namespace.Name && o.Overlaps(r) {
+			return admission.Refuse(fmt.Sprintf("metadata.annotations[%s]: %s overlaps the range %s of namespace %s: a namespace's UIDs and GIDs are its own",
+				uidrange.Annotation, r, o, other.Name)), nil
+		}
+	}
+	return admission.Verdict{}, nil
 }
 
 // errNotSynced refuses reviews before the informers have synced.
@@ -79,7 +128,8 @@ func (w *Webhook) Ready(*http.Request) error {
 }
 
 // Review sets the requests of a new pod's containers from the namespace's
-// overcommit ratio.
+// overcommit ratio, and its IDs from the namespace's UID/GID range,
+// refusing IDs outside it.
 func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
 	if request.Operation != admissionv1.Create || request.Kind.Kind != "Pod" || request.SubResource != "" {
 		return admission.Verdict{}, nil
@@ -95,11 +145,17 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	if err != nil {
 		return admission.Verdict{}, err
 	}
+	if ns, err := w.namespaces.Get(request.Namespace); err != nil || ns.Labels[projectLabel] == "" {
+		ratios = ClusterRatios{} // overcommit is for project namespaces
+	}
 	defaults, err := w.defaultLimits(request.Namespace)
 	if err != nil {
 		return admission.Verdict{}, err
 	}
-	var patch []map[string]any
+	patch, problems, err := w.uidRange(request.Namespace, &pod)
+	if err != nil || len(problems) > 0 {
+		return admission.Verdict{Problems: problems}, err
+	}
 	for _, list := range []struct {
 		path       string
 		containers []corev1.Container
@@ -115,6 +171,41 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	}
 	data, err := json.Marshal(patch)
 	return admission.Verdict{Patch: data}, err
+}
+
+// uidRange sets the range's first ID on a pod naming none and lists its
+// IDs outside the range, in a namespace whose range is on.
+func (w *Webhook) uidRange(namespace string, pod *corev1.Pod) ([]map[string]any, []string, error) {
+	ns, err := w.namespaces.Get(namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !uidrange.Enabled(ns) {
+		return nil, nil, nil
+	}
+	r, ok := uidrange.Of(ns)
+	if !ok {
+		return nil, []string{fmt.Sprintf("namespace %s is labeled %s=true but has no UID/GID range yet: archon hands one out within seconds; try again",
+			namespace, uidrange.EnabledLabel)}, nil
+	}
+	var patch []map[string]any
+	if uidrange.Default(pod, r) {
+		patch = append(patch, map[string]any{"op": "add", "path": "/spec/securityContext", "value": pod.Spec.SecurityContext})
+		for _, list := range []struct {
+			path       string
+			containers []corev1.Container
+		}{{"/spec/initContainers", pod.Spec.InitContainers}, {"/spec/containers", pod.Spec.Containers}} {
+			for i := range list.containers {
+				patch = append(patch, map[string]any{"op": "add", "path": fmt.Sprintf("%s/%d/securityContext", list.path, i),
+					"value": list.containers[i].SecurityContext})
+			}
+		}
+	}
+	var problems []string
+	for _, err := range uidrange.Check(pod, r) {
+		problems = append(problems, err.Error())
+	}
+	return patch, problems, nil
 }
 
 // ratiosOf is the ratios in force in a namespace: its
