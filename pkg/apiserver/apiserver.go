@@ -38,6 +38,7 @@ import (
 	authv1 "github.com/acp-archon/archon/pkg/apis/auth/v1"
 	"github.com/acp-archon/archon/pkg/application"
 	"github.com/acp-archon/archon/pkg/controller/applicationstatus"
+	"github.com/acp-archon/archon/pkg/controller/nodeisolation"
 	"github.com/acp-archon/archon/pkg/controller/projectrbac"
 	"github.com/acp-archon/archon/pkg/controller/projectstatus"
 	"github.com/acp-archon/archon/pkg/controller/pullsecret"
@@ -56,6 +57,7 @@ import (
 	"github.com/acp-archon/archon/pkg/registry/auth/namespacemember"
 	projectstore "github.com/acp-archon/archon/pkg/registry/auth/project"
 	"github.com/acp-archon/archon/pkg/registry/resource/namespaceresourceratio"
+	"github.com/acp-archon/archon/pkg/registry/resource/nodegroup"
 	"github.com/acp-archon/archon/pkg/templateapp"
 	"github.com/acp-archon/archon/pkg/webhook/applicationcomponent"
 	"github.com/acp-archon/archon/pkg/webhook/podpolicy"
@@ -90,6 +92,7 @@ type assembly struct {
 	components    *applicationcomponent.Webhook
 	requesters    *templaterequester.Webhook
 	ratios        *namespaceresourceratio.REST
+	nodeGroups    *nodegroup.REST
 	pods          *podpolicy.Webhook
 	// signer signs and verifies template applications' requesters.
 	signer *templateapp.Signer
@@ -192,6 +195,9 @@ func (s *assembly) build() error {
 	if s.ratios, err = namespaceresourceratio.NewStorage(api.Scheme, s.generic.RESTOptionsGetter, overcommit); err != nil {
 		return err
 	}
+	if s.nodeGroups, err = nodegroup.NewStorage(api.Scheme, s.generic.RESTOptionsGetter); err != nil {
+		return err
+	}
 	if s.clients.standalone() {
 		return nil
 	}
@@ -227,9 +233,10 @@ func (s *assembly) build() error {
 	ratios := s.clients.archonInformers.Resource().V1().NamespaceResourceRatios()
 	limitRanges := s.clients.kubeInformers.Core().V1().LimitRanges()
 	namespaces := s.clients.kubeInformers.Core().V1().Namespaces()
-	s.pods = podpolicy.New(ratios.Lister(), limitRanges.Lister(), namespaces.Lister(),
+	policies := s.clients.archonInformers.Resource().V1().NodeGroups()
+	s.pods = podpolicy.New(ratios.Lister(), limitRanges.Lister(), namespaces.Lister(), policies.Lister(),
 		podpolicy.ClusterRatios{CPU: s.extra.Overcommit.CPU, Memory: s.extra.Overcommit.Memory},
-		ratios.Informer().HasSynced, limitRanges.Informer().HasSynced, namespaces.Informer().HasSynced)
+		ratios.Informer().HasSynced, limitRanges.Informer().HasSynced, namespaces.Informer().HasSynced, policies.Informer().HasSynced)
 	s.signer = templateapp.NewSigner(kube.CoreV1().Secrets(protectednamespace.ArchonNamespace))
 	s.requesters = templaterequester.New(s.signer)
 	s.components = applicationcomponent.New(s.applications.ForResource(application.Resource), kube, s.clients.kubeDynamic,
@@ -278,6 +285,10 @@ func (s *assembly) buildControllers() error {
 	if err != nil {
 		return err
 	}
+	isolation, err := nodeisolation.New(kube, shared, s.clients.archonInformers)
+	if err != nil {
+		return err
+	}
 	s.informers = informerFactories{shared, s.clients.archonInformers, ownedRBAC, seats, applications, workloads, components}
 	s.controllers = []namedController{
 		{"project-rbac", "projects, namespaces, RoleBindings and ClusterRoles archon labeled; writes RBAC", rbac},
@@ -286,6 +297,7 @@ func (s *assembly) buildControllers() error {
 		{"template-applications", "template applications, chart repositories and helm's release records; installs, upgrades and uninstalls charts as each requester",
 			templates},
 		{"uid-ranges", "namespaces; hands out and frees their UID/GID ranges (annotations)", uidRanges},
+		{"node-isolation", "node isolation policies and nodes; labels and taints the policies' nodes", isolation},
 	}
 	if s.images != nil {
 		secrets, bindings := pullsecret.NewOwnedInformers(kube)

@@ -87,6 +87,7 @@ func (s *assembly) resourceGroup() genericapiserver.APIGroupInfo {
 	group := api.NewAPIGroupInfo(resourceapi.GroupName)
 	group.VersionedResourcesStorageMap[resourcev1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"namespaceresourceratios": s.ratios,
+		"acp-nodegroups":          s.nodeGroups,
 	}
 	return group
 }

@@ -270,3 +270,112 @@ func TestUIDRanges(t *testing.T) {
 		}
 	})
 }
+
+// scheduledOn waits until the pod is scheduled and returns its node.
+func scheduledOn(t *testing.T, namespace, name string) string {
+	t.Helper()
+	var node string
+	eventually(t, "pod "+namespace+"/"+name+" scheduled", func() error {
+		pod, err := kubeClient(t).CoreV1().Pods(namespace).Get(testContext(t), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if node = pod.Spec.NodeName; node == "" {
+			return fmt.Errorf("not scheduled: %+v", pod.Status.Conditions)
+		}
+		return nil
+	})
+	return node
+}
+
+// TestNodeIsolation: the pods of a policy's project are scheduled onto
+// its nodes only, and, the policy being exclusive, no other project's
+// pods are; a project and a node are in one policy at most; platform
+// admins write policies, everyone reads them; deleting one lifts it.
+func TestNodeIsolation(t *testing.T) {
+	ctx := longTestContext(t)
+	kube := kubeClient(t)
+	for _, project := range []string{"iso-a", "iso-b"} {
+		createProject(ctx, t, project, project+"-admin")
+		namespace := project + "-dev"
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, projectNamespace(namespace, project), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{}) })
+	}
+	policies := archonClient(t, adminConfig(t)).ResourceV1().NodeGroups()
+	policy := &resourcev1.NodeGroup{ObjectMeta: metav1.ObjectMeta{Name: "team-a"},
+		Spec: resourcev1.NodeGroupSpec{Projects: []string{"iso-a"}, Nodes: []string{"kwok-node-1"}}}
+	if _, err := policies.Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = policies.Delete(context.Background(), "team-a", metav1.DeleteOptions{}) })
+	eventually(t, "the node labeled and tainted", func() error {
+		node, err := kube.CoreV1().Nodes().Get(ctx, "kwok-node-1", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if node.Labels["resource.alauda.io/node-group"] != "team-a" || len(node.Spec.Taints) == 0 {
+			return fmt.Errorf("labels %v taints %v", node.Labels, node.Spec.Taints)
+		}
+		return nil
+	})
+
+	t.Run("placement", func(t *testing.T) {
+		for i := range 3 {
+			name := fmt.Sprint("a-", i)
+			if _, err := kube.CoreV1().Pods("iso-a-dev").Create(ctx, podWithLimits(name, nil), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if node := scheduledOn(t, "iso-a-dev", name); node != "kwok-node-1" {
+				t.Errorf("a pod of iso-a on %s, want kwok-node-1", node)
+			}
+			name = fmt.Sprint("b-", i)
+			if _, err := kube.CoreV1().Pods("iso-b-dev").Create(ctx, podWithLimits(name, nil), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if node := scheduledOn(t, "iso-b-dev", name); node == "kwok-node-1" {
+				t.Errorf("a pod of iso-b on the exclusive node %s", node)
+			}
+		}
+	})
+
+	t.Run("rules", func(t *testing.T) {
+		_, err := policies.Create(ctx, &resourcev1.NodeGroup{ObjectMeta: metav1.ObjectMeta{Name: "again"},
+			Spec: resourcev1.NodeGroupSpec{Projects: []string{"iso-a"}, Nodes: []string{"kwok-node-1"}}}, metav1.CreateOptions{})
+		expectRefusal(t, "a project and a node in two policies", err, "spec.projects[0]", "spec.nodes[0]", "team-a")
+		_, err = policies.Create(ctx, &resourcev1.NodeGroup{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}, metav1.CreateOptions{})
+		expectRefusal(t, "a policy of nothing", err, "spec.projects", "spec.nodes")
+		_, err = clientAs(t, "iso-a-admin").ResourceV1().NodeGroups().Create(ctx, &resourcev1.NodeGroup{ObjectMeta: metav1.ObjectMeta{Name: "mine"},
+			Spec: resourcev1.NodeGroupSpec{Projects: []string{"iso-a"}, Nodes: []string{"kwok-node-2"}}}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("a project admin writes a policy: %v, want 403", err)
+		}
+		if _, err := clientAs(t, "iso-b-admin").ResourceV1().NodeGroups().Get(ctx, "team-a", metav1.GetOptions{}); err != nil {
+			t.Errorf("a project admin reads a policy: %v", err)
+		}
+		if out := adminKubectl(t, "", "get", "acp-nodegroups"); !strings.Contains(out, "team-a   iso-a      kwok-node-1   true") {
+			t.Errorf("kubectl get:\n%s", out)
+		}
+	})
+
+	t.Run("deleting the policy lifts it", func(t *testing.T) {
+		if err := policies.Delete(ctx, "team-a", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the node freed", func() error {
+			node, err := kube.CoreV1().Nodes().Get(ctx, "kwok-node-1", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if _, ok := node.Labels["resource.alauda.io/node-group"]; ok || len(node.Spec.Taints) > 0 {
+				return fmt.Errorf("labels %v taints %v", node.Labels, node.Spec.Taints)
+			}
+			return nil
+		})
+		pod, err := kube.CoreV1().Pods("iso-a-dev").Create(ctx, podWithLimits("free", nil), metav1.CreateOptions{})
+		if err != nil || pod.Spec.Affinity != nil {
+			t.Errorf("a pod after the policy went: %v %+v", err, pod.Spec.Affinity)
+		}
+	})
+}

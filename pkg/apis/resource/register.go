@@ -45,6 +45,6 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &NamespaceResourceRatio{}, &NamespaceResourceRatioList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &NamespaceResourceRatio{}, &NamespaceResourceRatioList{}, &NodeGroup{}, &NodeGroupList{})
 	return nil
 }

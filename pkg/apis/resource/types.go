@@ -48,6 +48,34 @@ type NamespaceResourceRatioStatus struct {
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
+// NodeGroup is a node isolation policy: the pods of its projects run on
+// its nodes only, and, exclusive, no other project's pods do.
+type NodeGroup struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec NodeGroupSpec
+}
+
+// NodeGroupSpec names the projects and the nodes.
+type NodeGroupSpec struct {
+	Projects  []string
+	Nodes     []string
+	Exclusive bool
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NodeGroupList is a list of NodeGroups.
+type NodeGroupList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []NodeGroup
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // NamespaceResourceRatioList is a list of NamespaceResourceRatios.
 type NamespaceResourceRatioList struct {
 	metav1.TypeMeta

@@ -66,6 +66,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationresourcev1.NamespaceResourceRatioSpecApplyConfiguration{}
 	case resourcev1.SchemeGroupVersion.WithKind("NamespaceResourceRatioStatus"):
 		return &applyconfigurationresourcev1.NamespaceResourceRatioStatusApplyConfiguration{}
+	case resourcev1.SchemeGroupVersion.WithKind("NodeGroup"):
+		return &applyconfigurationresourcev1.NodeGroupApplyConfiguration{}
+	case resourcev1.SchemeGroupVersion.WithKind("NodeGroupSpec"):
+		return &applyconfigurationresourcev1.NodeGroupSpecApplyConfiguration{}
 
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/acp-archon/archon/pkg/controller/nodeisolation"
 	resourcelisters "github.com/acp-archon/archon/pkg/generated/listers/resource/v1"
 	"github.com/acp-archon/archon/pkg/uidrange"
 	"github.com/acp-archon/archon/pkg/webhook/admission"
@@ -59,6 +61,7 @@ type Webhook struct {
 	ratios      resourcelisters.NamespaceResourceRatioLister
 	limitRanges corev1listers.LimitRangeLister
 	namespaces  corev1listers.NamespaceLister
+	policies    resourcelisters.NodeGroupLister
 	synced      []cache.InformerSynced
 	cluster     ClusterRatios
 }
@@ -66,8 +69,8 @@ type Webhook struct {
 // New returns the webhook reading the namespaces' ratios and LimitRanges
 // from their listers once synced, with the cluster's ratios.
 func New(ratios resourcelisters.NamespaceResourceRatioLister, limitRanges corev1listers.LimitRangeLister, namespaces corev1listers.NamespaceLister,
-	cluster ClusterRatios, synced ...cache.InformerSynced) *Webhook {
-	return &Webhook{ratios: ratios, limitRanges: limitRanges, namespaces: namespaces, cluster: cluster, synced: synced}
+	policies resourcelisters.NodeGroupLister, cluster ClusterRatios, synced ...cache.InformerSynced) *Webhook {
+	return &Webhook{ratios: ratios, limitRanges: limitRanges, namespaces: namespaces, policies: policies, cluster: cluster, synced: synced}
 }
 
 // Serve answers an admission review of a pod.
@@ -145,9 +148,14 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	if err != nil {
 		return admission.Verdict{}, err
 	}
-	if ns, err := w.namespaces.Get(request.Namespace); err != nil || ns.Labels[projectLabel] == "" {
+	project := ""
+	if ns, err := w.namespaces.Get(request.Namespace); err == nil {
+		project = ns.Labels[projectLabel]
+	}
+	if project == "" {
 		ratios = ClusterRatios{} // overcommit is for project namespaces
 	}
+
 	defaults, err := w.defaultLimits(request.Namespace)
 	if err != nil {
 		return admission.Verdict{}, err
@@ -156,6 +164,11 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	if err != nil || len(problems) > 0 {
 		return admission.Verdict{Problems: problems}, err
 	}
+	isolation, err := w.isolate(project, &pod)
+	if err != nil {
+		return admission.Verdict{}, err
+	}
+	patch = append(patch, isolation...)
 	for _, list := range []struct {
 		path       string
 		containers []corev1.Container
@@ -171,6 +184,51 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	}
 	data, err := json.Marshal(patch)
 	return admission.Verdict{Patch: data}, err
+}
+
+// isolate pins a pod of a project in a node isolation policy to the
+// policy's nodes (a required node affinity on their label, added to
+// every term the pod has) and lets it on them (a toleration of their
+// taint).
+func (w *Webhook) isolate(project string, pod *corev1.Pod) ([]map[string]any, error) {
+	if project == "" {
+		return nil, nil
+	}
+	policies, err := w.policies.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	var policy string
+	for _, p := range policies {
+		if slices.Contains(p.Spec.Projects, project) {
+			policy = p.Name
+		}
+	}
+	if policy == "" {
+		return nil, nil
+	}
+	requirement := corev1.NodeSelectorRequirement{Key: nodeisolation.NodeGroupLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{policy}}
+	affinity := pod.Spec.Affinity.DeepCopy()
+	if affinity == nil {
+		affinity = &corev1.Affinity{}
+	}
+	if affinity.NodeAffinity == nil {
+		affinity.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	required := affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	if required == nil || len(required.NodeSelectorTerms) == 0 {
+		required = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{}}}
+	}
+	for i := range required.NodeSelectorTerms {
+		required.NodeSelectorTerms[i].MatchExpressions = append(required.NodeSelectorTerms[i].MatchExpressions, requirement)
+	}
+	affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = required
+	tolerations := append(append([]corev1.Toleration(nil), pod.Spec.Tolerations...),
+		corev1.Toleration{Key: nodeisolation.NodeGroupLabel, Operator: corev1.TolerationOpEqual, Value: policy, Effect: corev1.TaintEffectNoSchedule})
+	return []map[string]any{
+		{"op": "add", "path": "/spec/affinity", "value": affinity},
+		{"op": "add", "path": "/spec/tolerations", "value": tolerations},
+	}, nil
 }
 
 // uidRange sets the range's first ID on a pod naming none and lists its

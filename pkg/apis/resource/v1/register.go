@@ -43,11 +43,11 @@ var (
 )
 
 func init() {
-	localSchemeBuilder.Register(addKnownTypes, addFieldLabelConversions)
+	localSchemeBuilder.Register(addKnownTypes, addDefaultingFuncs, addFieldLabelConversions)
 }
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &NamespaceResourceRatio{}, &NamespaceResourceRatioList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &NamespaceResourceRatio{}, &NamespaceResourceRatioList{}, &NodeGroup{}, &NodeGroupList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

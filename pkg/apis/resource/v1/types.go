@@ -62,6 +62,50 @@ type NamespaceResourceRatioStatus struct {
 	ClusterMemory int64 `json:"clusterMemory"`
 }
 
+// +genclient
+// +genclient:nonNamespaced
+// +resourceName=acp-nodegroups
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NodeGroup is a node isolation policy (节点隔离策略) of the cluster,
+// served as acp-nodegroups, the platform's name for its permission: the
+// pods of its projects' namespaces are scheduled onto its nodes only and,
+// when it is exclusive, no other project's pods are. Pods already running
+// stay where they are. A project and a node are each in one policy at
+// most.
+type NodeGroup struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec NodeGroupSpec `json:"spec"`
+}
+
+// NodeGroupSpec names the projects and the nodes.
+type NodeGroupSpec struct {
+	// Projects are the projects whose pods run on the nodes.
+	// +listType=set
+	Projects []string `json:"projects"`
+	// Nodes are the nodes, by name or by internal IP address.
+	// +listType=set
+	Nodes []string `json:"nodes"`
+	// Exclusive keeps the pods of every other project (and of namespaces
+	// outside projects) off the nodes; true unless set false.
+	// +optional
+	Exclusive *bool `json:"exclusive,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NodeGroupList is a list of NodeGroups.
+type NodeGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []NodeGroup `json:"items"`
+}
+
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // NamespaceResourceRatioList is a list of NamespaceResourceRatios.

@@ -29,5 +29,18 @@ import (
 // Public to allow building arbitrary schemes.
 // All generated defaulters are covering - they call all nested defaulters.
 func RegisterDefaults(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&NodeGroup{}, func(obj interface{}) { SetObjectDefaults_NodeGroup(obj.(*NodeGroup)) })
+	scheme.AddTypeDefaultingFunc(&NodeGroupList{}, func(obj interface{}) { SetObjectDefaults_NodeGroupList(obj.(*NodeGroupList)) })
 	return nil
+}
+
+func SetObjectDefaults_NodeGroup(in *NodeGroup) {
+	SetDefaults_NodeGroupSpec(&in.Spec)
+}
+
+func SetObjectDefaults_NodeGroupList(in *NodeGroupList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_NodeGroup(a)
+	}
 }

@@ -40,3 +40,18 @@ func (in NamespaceResourceRatioSpec) OpenAPIModelName() string {
 func (in NamespaceResourceRatioStatus) OpenAPIModelName() string {
 	return "com.github.acp-archon.archon.pkg.apis.resource.v1.NamespaceResourceRatioStatus"
 }
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NodeGroup) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroup"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NodeGroupList) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroupList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NodeGroupSpec) OpenAPIModelName() string {
+	return "com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroupSpec"
+}

@@ -42,6 +42,40 @@ func ValidateNamespaceResourceRatio(ratio *resource.NamespaceResourceRatio) fiel
 	return errs
 }
 
+// ValidateNodeGroup checks a node isolation policy: at least one project
+// and one node, each named once.
+func ValidateNodeGroup(group *resource.NodeGroup) field.ErrorList {
+	errs := apivalidation.ValidateObjectMeta(&group.ObjectMeta, false, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	for _, list := range []struct {
+		name   string
+		values []string
+		what   string
+	}{{"projects", group.Spec.Projects, "a project"}, {"nodes", group.Spec.Nodes, "a node (its name or internal IP address)"}} {
+		path := spec.Child(list.name)
+		if len(list.values) == 0 {
+			errs = append(errs, field.Required(path, "name "+list.what+" at least"))
+		}
+		seen := map[string]bool{}
+		for i, value := range list.values {
+			switch {
+			case value == "":
+				errs = append(errs, field.Required(path.Index(i), "name "+list.what))
+			case seen[value]:
+				errs = append(errs, field.Duplicate(path.Index(i), value))
+			}
+			seen[value] = true
+		}
+	}
+	return errs
+}
+
+// ValidateNodeGroupUpdate checks a policy changed.
+func ValidateNodeGroupUpdate(group, old *resource.NodeGroup) field.ErrorList {
+	errs := apivalidation.ValidateObjectMetaUpdate(&group.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(errs, ValidateNodeGroup(group)...)
+}
+
 // ValidateNamespaceResourceRatioUpdate checks a ratio changed.
 func ValidateNamespaceResourceRatioUpdate(ratio, old *resource.NamespaceResourceRatio) field.ErrorList {
 	errs := apivalidation.ValidateObjectMetaUpdate(&ratio.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))

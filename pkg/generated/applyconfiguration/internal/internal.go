@@ -243,6 +243,41 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
       default: 0
+- name: com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroup
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroupSpec
+      default: {}
+- name: com.github.acp-archon.archon.pkg.apis.resource.v1.NodeGroupSpec
+  map:
+    fields:
+    - name: exclusive
+      type:
+        scalar: boolean
+    - name: nodes
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: projects
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
 - name: io.k8s.apimachinery.pkg.api.resource.Quantity
   scalar: untyped
 - name: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1

@@ -76,6 +76,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		// Group=resource.alauda.io, Version=v1
 	case resourcev1.SchemeGroupVersion.WithResource("namespaceresourceratios"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Resource().V1().NamespaceResourceRatios().Informer()}, nil
+	case resourcev1.SchemeGroupVersion.WithResource("acp-nodegroups"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Resource().V1().NodeGroups().Informer()}, nil
 
 	}
 

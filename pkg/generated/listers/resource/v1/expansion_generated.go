@@ -25,3 +25,7 @@ type NamespaceResourceRatioListerExpansion interface{}
 // NamespaceResourceRatioNamespaceListerExpansion allows custom methods to be added to
 // NamespaceResourceRatioNamespaceLister.
 type NamespaceResourceRatioNamespaceListerExpansion interface{}
+
+// NodeGroupListerExpansion allows custom methods to be added to
+// NodeGroupLister.
+type NodeGroupListerExpansion interface{}

@@ -26,6 +26,8 @@ import (
 type Interface interface {
 	// NamespaceResourceRatios returns a NamespaceResourceRatioInformer.
 	NamespaceResourceRatios() TypedNamespaceResourceRatioInformer
+	// NodeGroups returns a NodeGroupInformer.
+	NodeGroups() TypedNodeGroupInformer
 }
 
 type version struct {
@@ -42,4 +44,9 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // NamespaceResourceRatios returns a TypedNamespaceResourceRatioInformer.
 func (v *version) NamespaceResourceRatios() TypedNamespaceResourceRatioInformer {
 	return &namespaceResourceRatioInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// NodeGroups returns a TypedNodeGroupInformer.
+func (v *version) NodeGroups() TypedNodeGroupInformer {
+	return &nodeGroupInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }

@@ -29,6 +29,7 @@ import (
 type ResourceV1Interface interface {
 	RESTClient() rest.Interface
 	NamespaceResourceRatiosGetter
+	NodeGroupsGetter
 }
 
 // ResourceV1Client is used to interact with features provided by the resource.alauda.io group.
@@ -38,6 +39,10 @@ type ResourceV1Client struct {
 
 func (c *ResourceV1Client) NamespaceResourceRatios(namespace string) NamespaceResourceRatioInterface {
 	return newNamespaceResourceRatios(c, namespace)
+}
+
+func (c *ResourceV1Client) NodeGroups() NodeGroupInterface {
+	return newNodeGroups(c)
 }
 
 // NewForConfig creates a new ResourceV1Client for the given config.

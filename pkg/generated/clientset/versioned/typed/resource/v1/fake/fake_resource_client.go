@@ -32,6 +32,10 @@ func (c *FakeResourceV1) NamespaceResourceRatios(namespace string) v1.NamespaceR
 	return newFakeNamespaceResourceRatios(c, namespace)
 }
 
+func (c *FakeResourceV1) NodeGroups() v1.NodeGroupInterface {
+	return newFakeNodeGroups(c)
+}
+
 // RESTClient returns a RESTClient that is used to communicate
 // with API server by this client implementation.
 func (c *FakeResourceV1) RESTClient() rest.Interface {
