@@ -71,6 +71,9 @@ func Parse(value string) (Range, error) {
 	if !ok || errA != nil || errB != nil || a < 0 || b < a || b > 1<<31-1 {
 		return Range{}, fmt.Errorf("annotation %s is %q: write it as <first>-<last>, such as %s", Annotation, value, Block(0))
 	}
+	if a < Base {
+		return Range{}, fmt.Errorf("annotation %s is %q: a range starts at %d or above, clear of root and the system's IDs", Annotation, value, Base)
+	}
 	return Range{First: a, Last: b}, nil
 }
 
@@ -109,29 +112,36 @@ func Free(taken []Range) (Range, bool) {
 	return Range{}, false
 }
 
-// Default sets the range's first ID on a pod that names no runAsUser and
-// no fsGroup, at pod level and on every container without one; it says
+// Default gives a pod the range's first ID wherever it names none: the
+// pod's runAsUser, runAsGroup and fsGroup, each on its own (a pod naming
+// one still runs as the range's user, never as its image's, root
+// perhaps); and every container without a runAsUser the pod's. It says
 // whether it changed the pod.
 func Default(pod *corev1.Pod, r Range) bool {
-	if pod.Spec.SecurityContext != nil && (pod.Spec.SecurityContext.RunAsUser != nil || pod.Spec.SecurityContext.FSGroup != nil) {
-		return false
-	}
+	changed := false
 	first := r.First
 	if pod.Spec.SecurityContext == nil {
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 	}
-	pod.Spec.SecurityContext.RunAsUser, pod.Spec.SecurityContext.FSGroup = &first, &first
+	sc := pod.Spec.SecurityContext
+	for _, id := range []**int64{&sc.RunAsUser, &sc.RunAsGroup, &sc.FSGroup} {
+		if *id == nil {
+			value := first
+			*id, changed = &value, true
+		}
+	}
 	for _, containers := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range containers {
 			if containers[i].SecurityContext == nil {
 				containers[i].SecurityContext = &corev1.SecurityContext{}
 			}
 			if containers[i].SecurityContext.RunAsUser == nil {
-				containers[i].SecurityContext.RunAsUser = &first
+				user := *sc.RunAsUser
+				containers[i].SecurityContext.RunAsUser, changed = &user, true
 			}
 		}
 	}
-	return true
+	return changed
 }
 
 // Check lists every ID of a pod outside the range, naming its field:
@@ -159,12 +169,18 @@ func Check(pod *corev1.Pod, r Range) field.ErrorList {
 		containers []corev1.Container
 	}{{"initContainers", pod.Spec.InitContainers}, {"containers", pod.Spec.Containers}} {
 		for i, c := range list.containers {
-			if c.SecurityContext != nil {
-				path := spec.Child(list.name).Index(i).Child("securityContext")
-				check(path.Child("runAsUser"), c.SecurityContext.RunAsUser)
-				check(path.Child("runAsGroup"), c.SecurityContext.RunAsGroup)
-			}
+			checkContainer(spec.Child(list.name).Index(i), c.SecurityContext, check)
 		}
 	}
+	for i, c := range pod.Spec.EphemeralContainers {
+		checkContainer(spec.Child("ephemeralContainers").Index(i), c.SecurityContext, check)
+	}
 	return errs
+}
+
+func checkContainer(path *field.Path, sc *corev1.SecurityContext, check func(*field.Path, *int64)) {
+	if sc != nil {
+		check(path.Child("securityContext", "runAsUser"), sc.RunAsUser)
+		check(path.Child("securityContext", "runAsGroup"), sc.RunAsGroup)
+	}
 }

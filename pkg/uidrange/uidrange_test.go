@@ -53,7 +53,7 @@ func TestParse(t *testing.T) {
 	if r, err := Parse("1000002000-1000011999"); err != nil || r.First != 1000002000 || r.Last != 1000011999 {
 		t.Errorf("the documented example: %v %v", r, err)
 	}
-	for _, bad := range []string{"", "5", "a-b", "10-5", "-1-5", "0-4294967296"} {
+	for _, bad := range []string{"", "5", "a-b", "10-5", "-1-5", "0-4294967296", "0-999999999", "1000-1000000000"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
@@ -78,8 +78,11 @@ func TestPodsRunWithTheRangesIDs(t *testing.T) {
 		SecurityContext: &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000000), SupplementalGroups: []int64{r.First, 7}},
 		Containers: []corev1.Container{{Name: "a", SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](2000000),
 			RunAsGroup: ptr.To[int64](0)}}}}}
-	if Default(bad, r) {
-		t.Error("a pod naming its fsGroup was defaulted")
+	// A pod naming its fsGroup still runs as the range's user and group,
+	// not its image's.
+	Default(bad, r)
+	if sc := bad.Spec.SecurityContext; *sc.RunAsUser != r.First || *sc.RunAsGroup != r.First || *sc.FSGroup != 2000000 {
+		t.Errorf("a pod naming its fsGroup: %+v", sc)
 	}
 	errs := Check(bad, r)
 	var fields []string

@@ -216,7 +216,7 @@ func TestUIDRanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := pod.Spec.SecurityContext
-		if sc == nil || fmt.Sprint(*sc.RunAsUser) != first || fmt.Sprint(*sc.FSGroup) != first ||
+		if sc == nil || fmt.Sprint(*sc.RunAsUser) != first || fmt.Sprint(*sc.FSGroup) != first || fmt.Sprint(*sc.RunAsGroup) != first ||
 			fmt.Sprint(*pod.Spec.Containers[0].SecurityContext.RunAsUser) != first {
 			t.Errorf("security context %+v %+v, want %s", sc, pod.Spec.Containers[0].SecurityContext, first)
 		}
@@ -337,6 +337,22 @@ func TestNodeIsolation(t *testing.T) {
 			if node := scheduledOn(t, "iso-b-dev", name); node == "kwok-node-1" {
 				t.Errorf("a pod of iso-b on the exclusive node %s", node)
 			}
+		}
+		// Tolerating every taint does not get another project's pod there:
+		// it carries a required affinity, which the kubelet checks too (a
+		// pod naming its node).
+		sneaky := podWithLimits("sneaky", nil)
+		sneaky.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+		pod, err := kube.CoreV1().Pods("iso-b-dev").Create(ctx, sneaky, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms := pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if len(terms) != 1 || terms[0].MatchExpressions[0].Operator != corev1.NodeSelectorOpNotIn {
+			t.Errorf("another project's pod's affinity: %+v", terms)
+		}
+		if node := scheduledOn(t, "iso-b-dev", "sneaky"); node == "kwok-node-1" {
+			t.Errorf("a pod tolerating everything on the exclusive node %s", node)
 		}
 	})
 

@@ -134,7 +134,11 @@ func (w *Webhook) Ready(*http.Request) error {
 // overcommit ratio, and its IDs from the namespace's UID/GID range,
 // refusing IDs outside it.
 func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionRequest) (admission.Verdict, error) {
-	if request.Operation != admissionv1.Create || request.Kind.Kind != "Pod" || request.SubResource != "" {
+	if request.Kind.Kind != "Pod" {
+		return admission.Verdict{}, nil
+	}
+	ephemeral := request.Operation == admissionv1.Update && request.SubResource == "ephemeralcontainers"
+	if !ephemeral && (request.Operation != admissionv1.Create || request.SubResource != "") {
 		return admission.Verdict{}, nil
 	}
 	if err := w.Ready(nil); err != nil {
@@ -143,6 +147,12 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	var pod corev1.Pod
 	if err := json.Unmarshal(request.Object.Raw, &pod); err != nil {
 		return admission.Verdict{}, fmt.Errorf("decoding the pod: %w", err)
+	}
+	if ephemeral {
+		// A debugging container added to a running pod: held to the range,
+		// nothing else changes.
+		_, problems, err := w.uidRange(request.Namespace, &pod, false)
+		return admission.Verdict{Problems: problems}, err
 	}
 	ratios, err := w.ratiosOf(request.Namespace)
 	if err != nil {
@@ -160,7 +170,7 @@ func (w *Webhook) Review(_ context.Context, request *admissionv1.AdmissionReques
 	if err != nil {
 		return admission.Verdict{}, err
 	}
-	patch, problems, err := w.uidRange(request.Namespace, &pod)
+	patch, problems, err := w.uidRange(request.Namespace, &pod, true)
 	if err != nil || len(problems) > 0 {
 		return admission.Verdict{Problems: problems}, err
 	}
@@ -199,15 +209,25 @@ func (w *Webhook) isolate(project string, pod *corev1.Pod) ([]map[string]any, er
 		return nil, err
 	}
 	var policy string
+	var exclusive []string
 	for _, p := range policies {
 		if slices.Contains(p.Spec.Projects, project) {
 			policy = p.Name
 		}
+		if p.Spec.Exclusive == nil || *p.Spec.Exclusive {
+			exclusive = append(exclusive, p.Name)
+		}
 	}
-	if policy == "" {
+	// Other projects' pods are kept off exclusive nodes by a required
+	// affinity too, not by the taint alone: a pod may tolerate any taint,
+	// or name its node, which the kubelet checks against affinity only.
+	requirement := corev1.NodeSelectorRequirement{Key: nodeisolation.NodeGroupLabel, Operator: corev1.NodeSelectorOpNotIn, Values: exclusive}
+	switch {
+	case policy != "":
+		requirement = corev1.NodeSelectorRequirement{Key: nodeisolation.NodeGroupLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{policy}}
+	case len(exclusive) == 0:
 		return nil, nil
 	}
-	requirement := corev1.NodeSelectorRequirement{Key: nodeisolation.NodeGroupLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{policy}}
 	affinity := pod.Spec.Affinity.DeepCopy()
 	if affinity == nil {
 		affinity = &corev1.Affinity{}
@@ -223,17 +243,18 @@ func (w *Webhook) isolate(project string, pod *corev1.Pod) ([]map[string]any, er
 		required.NodeSelectorTerms[i].MatchExpressions = append(required.NodeSelectorTerms[i].MatchExpressions, requirement)
 	}
 	affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = required
-	tolerations := append(append([]corev1.Toleration(nil), pod.Spec.Tolerations...),
-		corev1.Toleration{Key: nodeisolation.NodeGroupLabel, Operator: corev1.TolerationOpEqual, Value: policy, Effect: corev1.TaintEffectNoSchedule})
-	return []map[string]any{
-		{"op": "add", "path": "/spec/affinity", "value": affinity},
-		{"op": "add", "path": "/spec/tolerations", "value": tolerations},
-	}, nil
+	patch := []map[string]any{{"op": "add", "path": "/spec/affinity", "value": affinity}}
+	if policy != "" {
+		tolerations := append(append([]corev1.Toleration(nil), pod.Spec.Tolerations...),
+			corev1.Toleration{Key: nodeisolation.NodeGroupLabel, Operator: corev1.TolerationOpEqual, Value: policy, Effect: corev1.TaintEffectNoSchedule})
+		patch = append(patch, map[string]any{"op": "add", "path": "/spec/tolerations", "value": tolerations})
+	}
+	return patch, nil
 }
 
 // uidRange sets the range's first ID on a pod naming none and lists its
 // IDs outside the range, in a namespace whose range is on.
-func (w *Webhook) uidRange(namespace string, pod *corev1.Pod) ([]map[string]any, []string, error) {
+func (w *Webhook) uidRange(namespace string, pod *corev1.Pod, defaults bool) ([]map[string]any, []string, error) {
 	ns, err := w.namespaces.Get(namespace)
 	if err != nil {
 		return nil, nil, err
@@ -247,7 +268,7 @@ func (w *Webhook) uidRange(namespace string, pod *corev1.Pod) ([]map[string]any,
 			namespace, uidrange.EnabledLabel)}, nil
 	}
 	var patch []map[string]any
-	if uidrange.Default(pod, r) {
+	if defaults && uidrange.Default(pod, r) {
 		patch = append(patch, map[string]any{"op": "add", "path": "/spec/securityContext", "value": pod.Spec.SecurityContext})
 		for _, list := range []struct {
 			path       string

@@ -45,7 +45,7 @@ func ValidateNamespaceResourceRatio(ratio *resource.NamespaceResourceRatio) fiel
 // ValidateNodeGroup checks a node isolation policy: at least one project
 // and one node, each named once.
 func ValidateNodeGroup(group *resource.NodeGroup) field.ErrorList {
-	errs := apivalidation.ValidateObjectMeta(&group.ObjectMeta, false, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	errs := apivalidation.ValidateObjectMeta(&group.ObjectMeta, false, apivalidation.NameIsDNSLabel, field.NewPath("metadata"))
 	spec := field.NewPath("spec")
 	for _, list := range []struct {
 		name   string
