@@ -113,7 +113,7 @@ unit:
 e2e: build tools
 	ARCHON_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee $(OUTPUT)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
-## bench: aggregated Projects against a CRD, tenancy at scale, images, the catalog, applications, the visibility index; fails on a missed target
+## bench: aggregated Projects against a CRD, tenancy at scale, images, the catalog, applications, template applications, pod policies, the visibility index; fails on a missed target
 .PHONY: bench
 bench: build tools
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIndex -benchtime 1000x ./pkg/registry/auth/project/visibility/

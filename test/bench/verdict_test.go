@@ -226,6 +226,12 @@ func (v *verdicts) memory(what string, mib, limit float64, n int) string {
 	return v.add(target{what: what, value: mib, limit: limit, format: formatMiB, n: n})
 }
 
+// difference records that a difference of latencies, in milliseconds,
+// from n samples a side, must be at most limit.
+func (v *verdicts) difference(what string, ms float64, limit time.Duration, n int) string {
+	return v.add(target{what: what, value: ms, limit: float64(limit) / float64(time.Millisecond), format: formatMillis, n: n})
+}
+
 // count records that a count, out of n, must be at most limit.
 func (v *verdicts) count(what string, value, limit float64, n int) string {
 	return v.add(target{what: what, value: value, limit: limit, format: formatCount, n: n})
