@@ -114,7 +114,7 @@ spec:
 	t.Run("rules", func(t *testing.T) {
 		_, err := ratios.Create(ctx, &resourcev1.NamespaceResourceRatio{ObjectMeta: metav1.ObjectMeta{Name: "second"}}, metav1.CreateOptions{})
 		expectRefusal(t, "a second ratio", err, "overcommit")
-		if !apierrors.IsAlreadyExists(err) {
+		if !apierrors.IsConflict(err) {
 			t.Errorf("a second ratio: %v, want 409", err)
 		}
 		current, err := ratios.Get(ctx, "overcommit", metav1.GetOptions{})

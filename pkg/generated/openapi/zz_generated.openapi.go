@@ -2911,9 +2911,8 @@ func schema_pkg_apis_resource_v1_NamespaceResourceRatio(ref common.ReferenceCall
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Status shows the cluster's ratios, which archon's settings give.",
-							Default:     map[string]interface{}{},
-							Ref:         ref(resourcev1.NamespaceResourceRatioStatus{}.OpenAPIModelName()),
+							Default: map[string]interface{}{},
+							Ref:     ref(resourcev1.NamespaceResourceRatioStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -3003,7 +3002,7 @@ func schema_pkg_apis_resource_v1_NamespaceResourceRatioStatus(ref common.Referen
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "NamespaceResourceRatioStatus shows the cluster's ratios (0: none).",
+				Description: "NamespaceResourceRatioStatus shows the cluster's ratios, archon's settings (0: none), which absent fields of the spec inherit.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"clusterCPU": {

@@ -35,7 +35,6 @@ type NamespaceResourceRatio struct {
 
 	// +optional
 	Spec NamespaceResourceRatioSpec `json:"spec,omitempty"`
-	// Status shows the cluster's ratios, which archon's settings give.
 	// +optional
 	Status NamespaceResourceRatioStatus `json:"status,omitempty"`
 }
@@ -52,7 +51,8 @@ type NamespaceResourceRatioSpec struct {
 	Memory *int64 `json:"memory,omitempty"`
 }
 
-// NamespaceResourceRatioStatus shows the cluster's ratios (0: none).
+// NamespaceResourceRatioStatus shows the cluster's ratios, archon's
+// settings (0: none), which absent fields of the spec inherit.
 type NamespaceResourceRatioStatus struct {
 	// ClusterCPU is the cluster's CPU overcommit ratio.
 	// +optional

@@ -76,8 +76,8 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cl
 		}
 		if items := list.(*resource.NamespaceResourceRatioList).Items; len(items) > 0 {
 			unlock()
-			return nil, apierrors.NewAlreadyExists(resource.Resource("namespaceresourceratios"), fmt.Sprintf(
-				"%s (namespace %s has NamespaceResourceRatio %s already: a namespace has one; change that one)", ratio.Name, ratio.Namespace, items[0].Name))
+			return nil, apierrors.NewConflict(resource.Resource("namespaceresourceratios"), ratio.Name, fmt.Errorf(
+				"namespace %s has the NamespaceResourceRatio %s already, and a namespace has one: change that one", ratio.Namespace, items[0].Name))
 		}
 		return func(context.Context, bool) { unlock() }, nil
 	}

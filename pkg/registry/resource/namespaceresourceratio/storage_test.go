@@ -63,7 +63,7 @@ func TestANamespaceHasOneRatio(t *testing.T) {
 	if first.Status.ClusterCPU != 2 || first.Status.ClusterMemory != 0 {
 		t.Errorf("status %+v, want the cluster's ratios", first.Status)
 	}
-	if _, err := create("one", "second"); !apierrors.IsAlreadyExists(err) || !strings.Contains(err.Error(), "ratio") {
+	if _, err := create("one", "second"); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "NamespaceResourceRatio ratio") {
 		t.Errorf("a second ratio in the namespace: %v, want 409 naming the first", err)
 	}
 	if _, err := create("two", "ratio"); err != nil {

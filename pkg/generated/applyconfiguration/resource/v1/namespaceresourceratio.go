@@ -38,9 +38,8 @@ import (
 type NamespaceResourceRatioApplyConfiguration struct {
 	metav1.TypeMetaApplyConfiguration    `json:""`
 	*metav1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`
-	Spec                                 *NamespaceResourceRatioSpecApplyConfiguration `json:"spec,omitempty"`
-	// Status shows the cluster's ratios, which archon's settings give.
-	Status *NamespaceResourceRatioStatusApplyConfiguration `json:"status,omitempty"`
+	Spec                                 *NamespaceResourceRatioSpecApplyConfiguration   `json:"spec,omitempty"`
+	Status                               *NamespaceResourceRatioStatusApplyConfiguration `json:"status,omitempty"`
 }
 
 // NamespaceResourceRatio constructs a declarative configuration of the NamespaceResourceRatio type for use with

@@ -21,7 +21,8 @@ package v1
 // NamespaceResourceRatioStatusApplyConfiguration represents a declarative configuration of the NamespaceResourceRatioStatus type for use
 // with apply.
 //
-// NamespaceResourceRatioStatus shows the cluster's ratios (0: none).
+// NamespaceResourceRatioStatus shows the cluster's ratios, archon's
+// settings (0: none), which absent fields of the spec inherit.
 type NamespaceResourceRatioStatusApplyConfiguration struct {
 	// ClusterCPU is the cluster's CPU overcommit ratio.
 	ClusterCPU *int64 `json:"clusterCPU,omitempty"`
