@@ -21,6 +21,8 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/acp-archon/archon/pkg/keyedmutex"
 )
 
 // Local keeps the catalog's view of Local repositories in step with the
@@ -32,7 +34,7 @@ import (
 type Local struct {
 	store   *Store
 	catalog *Catalog
-	locks   keyedMutex[types.NamespacedName]
+	locks   keyedmutex.Mutex[types.NamespacedName]
 	// removed holds the UIDs of repositories deleted while archon ran.
 	removedMu sync.Mutex
 	removed   map[types.UID]bool
@@ -66,7 +68,7 @@ func (l *Local) Load(repository types.NamespacedName, uid types.UID) error {
 	if l.current(repository, uid) {
 		return nil
 	}
-	defer l.locks.lock(repository)()
+	defer l.locks.Lock(repository)()
 	return l.load(repository, uid)
 }
 
@@ -99,7 +101,7 @@ func (l *Local) isRemoved(uid types.UID) bool {
 
 // Reload reads a repository's index from the store again.
 func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
-	defer l.locks.lock(repository)()
+	defer l.locks.Lock(repository)()
 	if l.isRemoved(uid) {
 		return ErrRepositoryRemoved
 	}
@@ -109,7 +111,7 @@ func (l *Local) Reload(repository types.NamespacedName, uid types.UID) error {
 // Remove forgets a deleted repository and deletes its packages; a load or
 // write racing with the deletion cannot bring it back.
 func (l *Local) Remove(repository types.NamespacedName, uid types.UID) error {
-	defer l.locks.lock(repository)()
+	defer l.locks.Lock(repository)()
 	l.removedMu.Lock()
 	l.removed[uid] = true
 	l.removedMu.Unlock()
@@ -151,7 +153,7 @@ func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive [
 	if err != nil {
 		return nil, err
 	}
-	defer l.locks.lock(repository)()
+	defer l.locks.Lock(repository)()
 	if err := l.load(repository, uid); err != nil {
 		return nil, err
 	}
@@ -166,7 +168,7 @@ func (l *Local) Upload(repository types.NamespacedName, uid types.UID, archive [
 
 // Delete removes a chart version from a repository and its index.
 func (l *Local) Delete(repository types.NamespacedName, uid types.UID, chart, version string) error {
-	defer l.locks.lock(repository)()
+	defer l.locks.Lock(repository)()
 	if err := l.load(repository, uid); err != nil {
 		return err
 	}
@@ -176,26 +178,4 @@ func (l *Local) Delete(repository types.NamespacedName, uid types.UID, chart, ve
 	l.catalog.RemoveVersion(repository, chart, version)
 	l.wrote(repository, uid)
 	return nil
-}
-
-// keyedMutex is a mutex per key.
-type keyedMutex[K comparable] struct {
-	mu    sync.Mutex
-	locks map[K]*sync.Mutex
-}
-
-// lock locks key's mutex and returns its unlock.
-func (k *keyedMutex[K]) lock(key K) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[K]*sync.Mutex{}
-	}
-	m, ok := k.locks[key]
-	if !ok {
-		m = &sync.Mutex{}
-		k.locks[key] = m
-	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }

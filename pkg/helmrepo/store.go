@@ -32,6 +32,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/klog/v2"
+
+	"github.com/acp-archon/archon/pkg/keyedmutex"
 )
 
 // VersionExistsError says a repository already holds the chart version.
@@ -55,7 +57,7 @@ type Store struct {
 	limits Limits
 	// locks serialize the writes to each repository, so that two uploads
 	// of one version do not both find it absent.
-	locks keyedMutex[types.UID]
+	locks keyedmutex.Mutex[types.UID]
 	// read caches what each package file holds, so that reading a
 	// repository again loads only the packages that changed.
 	readMu sync.Mutex
@@ -98,7 +100,7 @@ func PackageURL(chart, version string) string {
 // the very same bytes, which succeed without writing.
 func (s *Store) Put(uid types.UID, archive []byte, loaded *chart.Chart, overwrite bool) (*ChartVersion, error) {
 	name, version := loaded.Name(), loaded.Metadata.Version
-	defer s.locks.lock(uid)()
+	defer s.locks.Lock(uid)()
 	dir := filepath.Join(s.repositoryDir(uid), name)
 	if err := s.makeDirs(dir); err != nil {
 		return nil, err
@@ -240,7 +242,7 @@ func syncDir(dir string) error {
 
 // Delete removes a chart version from the repository.
 func (s *Store) Delete(uid types.UID, chart, version string) error {
-	defer s.locks.lock(uid)()
+	defer s.locks.Lock(uid)()
 	dir := filepath.Join(s.repositoryDir(uid), filepath.Base(chart))
 	err := os.Remove(filepath.Join(dir, filepath.Base(PackageFile(chart, version))))
 	if errors.Is(err, os.ErrNotExist) {
@@ -366,7 +368,7 @@ func (s *Store) readPackage(file string) (*ChartVersion, error) {
 
 // Remove deletes every package of a repository that no longer exists.
 func (s *Store) Remove(uid types.UID) error {
-	defer s.locks.lock(uid)()
+	defer s.locks.Lock(uid)()
 	dir := s.repositoryDir(uid)
 	s.readMu.Lock()
 	for file := range s.read {

@@ -19,7 +19,6 @@ package namespaceresourceratio
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/names"
 
 	"github.com/acp-archon/archon/pkg/apis/resource"
+	"github.com/acp-archon/archon/pkg/keyedmutex"
 )
 
 // ClusterRatios are the cluster's overcommit ratios (0: none).
@@ -65,10 +65,12 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, cl
 		TableConvertor: tableConvertor{},
 		Decorator:      func(obj runtime.Object) { showCluster(obj, cluster) },
 	}
-	var creating namespaceLocks
+	// Creates are serialized per namespace on this replica, so that two at
+	// once cannot both find the namespace without a ratio.
+	var creating keyedmutex.Mutex[string]
 	store.BeginCreate = func(ctx context.Context, obj runtime.Object, _ *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 		ratio := obj.(*resource.NamespaceResourceRatio)
-		unlock := creating.lock(ratio.Namespace)
+		unlock := creating.Lock(ratio.Namespace)
 		list, err := store.List(ctx, &metainternalversion.ListOptions{})
 		if err != nil {
 			unlock()
@@ -98,26 +100,4 @@ func showCluster(obj runtime.Object, cluster ClusterRatios) {
 			o.Items[i].Status = status
 		}
 	}
-}
-
-// namespaceLocks serializes the creates of one namespace on this replica,
-// so that two at once cannot both find the namespace without a ratio.
-type namespaceLocks struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
-
-func (l *namespaceLocks) lock(namespace string) func() {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*sync.Mutex{}
-	}
-	m, ok := l.locks[namespace]
-	if !ok {
-		m = &sync.Mutex{}
-		l.locks[namespace] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }

@@ -1,0 +1,43 @@
+/*
+Copyright The Archon Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package keyedmutex
+
+import (
+	"testing"
+	"time"
+)
+
+func TestOneKeyWaitsOthersDoNot(t *testing.T) {
+	var k Mutex[string]
+	unlock := k.Lock("a")
+	other := make(chan struct{})
+	go func() { k.Lock("b")(); close(other) }()
+	select {
+	case <-other:
+	case <-time.After(time.Second):
+		t.Fatal("another key waited")
+	}
+	same := make(chan struct{})
+	go func() { k.Lock("a")(); close(same) }()
+	select {
+	case <-same:
+		t.Fatal("the same key did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlock()
+	<-same
+}
